@@ -1,0 +1,3 @@
+from rrdev.cli import main
+
+main()

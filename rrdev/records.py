@@ -1,0 +1,252 @@
+"""Frozen values that cross from the engine to the front ends.
+
+Every value here is already redacted (DESIGN.md §2.7): a front end may print any
+field of any of them. ``to_dict()`` gives the JSON shape used by ``--json``, the
+proxy's error bodies and JSONL logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Effect = Literal["allow", "deny"]
+Scope = Literal["proxy_credential", "target_credential", "proxy", "target"]
+#: The fixed order in which scopes are evaluated and reported (DESIGN.md §3).
+SCOPES: tuple[Scope, ...] = ("proxy_credential", "target_credential", "proxy", "target")
+
+
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict that also turns tuples into lists and mappings into dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the rules see of a request.
+
+    ``path`` is percent-decoded exactly once; ``raw_path`` is the bytes as received
+    (as text) and is what gets forwarded. Header names are lower-case.
+    """
+
+    method: str
+    path: str
+    raw_path: str = ""
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+# ---------------------------------------------------------------- rule trace
+
+
+ConditionKind = Literal["methods", "path", "header", "query", "token"]
+
+
+@dataclass(frozen=True)
+class ConditionOutcome:
+    """One condition of one rule: what it asked, what it saw, whether it held.
+
+    ``compared`` lists the (redacted) values the condition looked at, e.g.
+    ``('scope="read:users"',)``; ``held`` is the outcome after ``presence``.
+    """
+
+    kind: ConditionKind
+    description: str
+    held: bool
+    compared: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule: matched when every condition held."""
+
+    name: str
+    index: int
+    effect: Effect
+    priority: int
+    notes: str
+    matched: bool
+    conditions: tuple[ConditionOutcome, ...]
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScopeOutcome:
+    """One scope's verdict. ``rules`` are in trace order (priority desc, file order)."""
+
+    scope: Scope
+    default_effect: Effect
+    effect: Effect
+    decided_by: str  # a rule name, or "default"
+    rules: tuple[RuleOutcome, ...]
+    token_condition_decided: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The rule engine's answer for a request, with the full trace.
+
+    ``deciding`` is DESIGN.md §3's deciding rule: for a denial one ``(scope, name)``
+    pair (the first denying scope); for an allow one pair per scope.
+    """
+
+    allowed: bool
+    scopes: tuple[ScopeOutcome, ...]
+    deciding: tuple[tuple[Scope, str], ...]
+    token_condition_decided: bool = False
+
+    @property
+    def deciding_rule(self) -> str:
+        """The single name a 403, a check or the TUI shows.
+
+        A denial names its denying rule (or ``default``); an allow names the first
+        scope's rule that is not ``default``, else ``default``.
+        """
+        for _scope, name in self.deciding:
+            if name != "default":
+                return name
+        return "default"
+
+    @property
+    def deciding_scope(self) -> Scope | None:
+        return None if self.allowed else self.deciding[0][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _plain(self)
+        out["deciding"] = [{"scope": s, "rule": r} for s, r in self.deciding]
+        out["deciding_rule"] = self.deciding_rule
+        out["deciding_scope"] = self.deciding_scope
+        return out
+
+
+# ------------------------------------------------------------- verification
+
+StepStatus = Literal["passed", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class VerifyStep:
+    """One line of the verification checklist (format, algorithm, key, signature,
+    expiry, not-before, issuer, audience, ...), with expected and actual values."""
+
+    name: str
+    status: StepStatus
+    expected: str = ""
+    actual: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of verifying a bearer token.
+
+    On success ``reason`` is ``None`` and ``claims`` are the verified claims. On
+    failure ``reason`` is a stable code (``token_expired``, ``audience_mismatch``,
+    ...), ``message`` says what happened and ``hint`` how to fix it; ``claims`` may
+    still hold the *unverified* claims for display (never for rules).
+    """
+
+    steps: tuple[VerifyStep, ...]
+    reason: str | None = None
+    message: str = ""
+    hint: str = ""
+    claims: Mapping[str, Any] | None = None
+    header: Mapping[str, Any] | None = None
+    fingerprint: str | None = None
+    #: 503 instead of 401: the JWKS could not be obtained (not the caller's fault)
+    unavailable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    @property
+    def subject(self) -> str | None:
+        sub = (self.claims or {}).get("sub")
+        return str(sub) if sub is not None else None
+
+    @property
+    def expires_at(self) -> int | None:
+        exp = (self.claims or {}).get("exp")
+        return int(exp) if isinstance(exp, (int, float)) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self) | {"ok": self.ok}
+
+
+# ---------------------------------------------------------------- explanation
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Verification + rules -> the answer the proxy gives. Rendered by every front end.
+
+    ``status`` is 200 with ``reason == "allowed"`` when the request would be forwarded.
+    """
+
+    status: int
+    reason: str
+    message: str
+    hint: str = ""
+    www_authenticate: str | None = None
+    verification: Verification | None = None
+    decision: Decision | None = None
+    request: RequestFacts | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason == "allowed"
+
+    @property
+    def deciding_rule(self) -> str | None:
+        return self.decision.deciding_rule if self.decision else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape: status, reason, message, hint, trace, checks,
+        www_authenticate (plus request, token and deciding_rule for convenience)."""
+        ver = self.verification
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "hint": self.hint,
+            "www_authenticate": self.www_authenticate,
+            "deciding_rule": self.deciding_rule,
+            "trace": self.decision.to_dict() if self.decision else None,
+            "checks": [_plain(s) for s in ver.steps] if ver else [],
+            "token": _token_summary(ver),
+            "request": self.request.to_dict() if self.request else None,
+        }
+
+    def error_body(self) -> dict[str, Any]:
+        """The JSON body of an rrdev-generated error response (DESIGN.md §2.6)."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "hint": self.hint,
+            "trace": self.decision.to_dict() if self.decision else None,
+        }
+
+
+def _token_summary(ver: Verification | None) -> dict[str, Any] | None:
+    if ver is None or ver.fingerprint is None:
+        return None
+    return {
+        "fingerprint": ver.fingerprint,
+        "verified": ver.ok,
+        "header": _plain(ver.header) if ver.header else None,
+        "claims": _plain(ver.claims) if ver.claims else None,
+    }
