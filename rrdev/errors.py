@@ -5,6 +5,8 @@
     │   └── EnvVarError       a ${NAME} reference is unset when it is needed  (exit 3)
     ├── KeysetError           the local keyset is unreadable or corrupt       (exit 3)
     ├── NetworkError          JWKS / token endpoint unreachable or garbage    (exit 4)
+    │   └── JwksUnavailable   the JWKS could not be fetched or parsed         (exit 4)
+    ├── KeyNotFound           no usable JWKS key for the token's kid/alg      (exit 1)
     └── TokenInputError       a token the user gave us is not a JWT at all    (exit 1)
 
 Front ends print ``str(error)`` (and ``error.hint``) on stderr and exit with
@@ -73,7 +75,50 @@ class NetworkError(RrdevError):
     exit_code = 4
 
 
-class TokenInputError(RrdevError):
-    """A token given on the command line is not a decodable JWT."""
+class JwksUnavailable(NetworkError):
+    """The JWKS at ``uri`` could not be obtained (unreachable, timeout, non-200,
+    not JSON, no ``keys`` list, file missing). The proxy answers 503, not 401."""
+
+    def __init__(self, uri: str, problem: str, hint: str = "") -> None:
+        self.uri = uri
+        self.problem = problem
+        super().__init__(
+            f"could not get the JWKS from {uri}: {problem}",
+            hint
+            or "check jwks_uri in the profile and your network/proxy settings, "
+            "or pass --jwks FILE with a saved copy",
+        )
+
+
+class KeyNotFound(RrdevError):
+    """The JWKS has no usable key for the token's ``kid`` (and algorithm).
+
+    ``known_kids`` lists the kids of the JWKS's usable signing keys, for the hint.
+    """
 
     exit_code = 1
+
+    def __init__(
+        self,
+        kid: str | None,
+        known_kids: list[str],
+        message: str = "",
+        hint: str = "",
+    ) -> None:
+        self.kid = kid
+        self.known_kids = known_kids
+        super().__init__(message or f"the JWKS has no key with kid {kid!r}", hint)
+
+
+class TokenInputError(RrdevError):
+    """A token given on the command line is not a decodable JWT.
+
+    ``reason`` is the stable code verification reports for it: ``token_malformed``
+    (default) or ``token_too_large``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "", *, reason: str = "token_malformed") -> None:
+        super().__init__(message, hint)
+        self.reason = reason

@@ -250,3 +250,62 @@ def _token_summary(ver: Verification | None) -> dict[str, Any] | None:
         "header": _plain(ver.header) if ver.header else None,
         "claims": _plain(ver.claims) if ver.claims else None,
     }
+
+
+# ---------------------------------------------------------------- request record
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request through the proxy (``rrdev up``), as every front end shows it.
+
+    Built after the response has completed and handed to the proxy's record sink.
+    ``path`` is the path as received (raw, not decoded); ``query`` the (redacted)
+    decoded query pairs. ``status`` is what the caller got: the backend's status
+    when forwarded (``reason`` "allowed"), else rrdev's own answer. ``explanation``
+    is the decision (for allowed requests too), with token claims already redacted.
+
+    Latency in milliseconds: ``auth_ms`` verifying the token (≈0 on a verified-token
+    cache hit), ``rules_ms`` the rest of the decision (path check and rules),
+    ``upstream_ms`` from sending to the backend until its response headers arrived
+    (``None`` when not forwarded), ``total_ms`` from receiving the request to the
+    last byte of the response. ``bytes_in``/``bytes_out`` count body bytes from the
+    caller and to the caller. ``notes`` say what the proxy did that a reader might
+    not expect (an additional header omitted for a missing claim, a response cut
+    short because the backend or the caller went away).
+    """
+
+    time: float
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    status: int
+    reason: str
+    deciding_rule: str | None
+    explanation: Explanation
+    auth_ms: float = 0.0
+    rules_ms: float = 0.0
+    upstream_ms: float | None = None
+    total_ms: float = 0.0
+    subject: str | None = None
+    expires_at: int | None = None
+    upstream_status: int | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    preflight: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether the backend was asked (and answered)."""
+        return self.upstream_status is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """One JSONL line of ``rrdev up --log-file``; embeds the explanation's to_dict."""
+        out = {
+            f.name: _plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "explanation"
+        }
+        out["explanation"] = self.explanation.to_dict()
+        return out

@@ -37,9 +37,7 @@ class Redactor:
     fields: frozenset[str] = SECRET_FIELDS
     values: tuple[str, ...] = ()
 
-    def with_names(
-        self, headers: Iterable[str] = (), fields: Iterable[str] = ()
-    ) -> Redactor:
+    def with_names(self, headers: Iterable[str] = (), fields: Iterable[str] = ()) -> Redactor:
         return Redactor(
             self.headers | {h.lower() for h in headers},
             self.fields | {f.lower() for f in fields},

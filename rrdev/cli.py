@@ -1,0 +1,445 @@
+"""The Typer front end: each command parses its options and calls one engine function.
+
+Engine modules are imported inside the commands, so `rrdev explain` never pays for
+Textual or uvicorn. Data goes to stdout, messages to stderr; expected failures print a
+message (and a hint) with the documented exit code (DESIGN.md §4), never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from rrdev.model import Profile
+    from rrdev.records import Explanation
+
+app = typer.Typer(
+    name="rrdev",
+    help="A local twin of a JWT-verifying API gateway that explains every 401 and 403.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+token_app = typer.Typer(help="Decode, mint and fetch tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_ISSUER = "https://rrdev.local/"
+DEMO_AUDIENCE = "https://api.rrdev.local"
+
+
+def _stdout() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
+    """Print an error (and hint) on stderr and return the Exit to raise."""
+    err = _stderr()
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    if hint:
+        err.print(f"[cyan]hint:[/] {hint}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def friendly(func: F) -> F:
+    """Turn RrdevError into a message + documented exit code instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rrdev.errors import RrdevError
+
+        try:
+            return func(*args, **kwargs)
+        except RrdevError as exc:
+            raise fail(exc.message, exc.hint, exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ options
+
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile TOML. Default: $RRDEV_PROFILE, else ./rrdev.toml.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+JwksOpt = Annotated[
+    str | None,
+    typer.Option("--jwks", help="Use this JWKS (file or URL) instead of the profile's jwks_uri."),
+]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="The local keyset stands in for the profile's issuer (see `rrdev token mint`).",
+    ),
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="Evaluate as of TIME: ISO 8601, epoch seconds, or relative (+2h, -30m).",
+    ),
+]
+
+
+def read_token_arg(token: str | None) -> str | None:
+    """'-' reads the token from stdin; a pasted 'Bearer ...' prefix is dropped."""
+    if token == "-":
+        token = sys.stdin.read()
+    if token is None:
+        return None
+    token = token.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    return token or None
+
+
+def parse_time(text: str | None, now: float | None = None) -> float:
+    """--at: ISO 8601 (naive = UTC), epoch seconds, or +/-N[smhd] relative to now."""
+    from datetime import UTC, datetime
+
+    now = time.time() if now is None else now
+    if not text:
+        return now
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[0] in "+-" and text[-1] in units and text[1:-1].isdigit():
+        return now + int(text[:-1]) * units[text[-1]]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(
+            f"--at {text!r} is not a time",
+            "use ISO 8601 (2026-11-28T12:00:00Z), epoch seconds, or +2h / -30m",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def load(profile: str | None) -> Profile:
+    from rrdev.profile import discover_profile, load_profile
+
+    return load_profile(discover_profile(profile))
+
+
+def jwks_source(profile: Profile, jwks: str | None, offline: bool) -> Any:
+    """--jwks wins, then --offline (the local keyset's public JWKS), then the profile's."""
+    if jwks:
+        return jwks
+    if offline:
+        from rrdev.keyset import Keyset
+
+        return Keyset.load_or_create().jwks()
+    return profile.proxy_credential.jwks_uri
+
+
+def parse_headers(values: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition(":")
+        if not sep or not name.strip():
+            raise fail(f"-H {value!r} is not 'Name: value'", "e.g. -H 'X-Tenant: acme'")
+        pairs.append((name.strip(), rest.strip()))
+    return pairs
+
+
+def parse_pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name:
+            raise fail(f"{option} {value!r} is not 'name=value'")
+        pairs.append((name, rest))
+    return pairs
+
+
+# ------------------------------------------------------------------ explain
+
+
+@app.command()
+@friendly
+def explain(
+    token: Annotated[
+        str | None,
+        typer.Argument(help="The bearer token, or - to read it from stdin. Omit to send none."),
+    ] = None,
+    profile: ProfileOpt = None,
+    method: Annotated[str, typer.Option("-X", "--method", help="HTTP method.")] = "GET",
+    path: Annotated[
+        str, typer.Option("--path", help="Request path as sent (may hold ?query).")
+    ] = "/",
+    header: Annotated[
+        list[str], typer.Option("-H", "--header", help="Extra header 'Name: value' (repeatable).")
+    ] = [],  # noqa: B006 - Typer needs a literal default
+    query: Annotated[
+        list[str], typer.Option("--query", help="Query parameter name=value (repeatable).")
+    ] = [],  # noqa: B006
+    jwks: JwksOpt = None,
+    at: AtOpt = None,
+    offline: OfflineOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Dry-run one request: would the gateway forward it, and if not, exactly why?
+
+    Prints the token verification checklist, the rule trace by scope (the deciding rule
+    marked) and the answer the proxy would give: status, reason, WWW-Authenticate, hint.
+    Exit code: 0 allowed, 1 refused (400/401/403), 3 profile error, 4 JWKS unreachable.
+
+    Example (no tenant, no network):
+
+      rrdev token mint -p profiles/auth0.toml --scope read:products |
+        rrdev explain - --offline -p profiles/auth0.toml -X DELETE --path /api/v1/products/1
+    """
+    from urllib.parse import urlencode
+
+    prof = load(profile)
+    raw_path, _, raw_query = path.partition("?")
+    extra_query = urlencode(parse_pairs(query, "--query"))
+    raw_query = "&".join(q for q in (raw_query, extra_query) if q)
+    headers = parse_headers(header)
+    bearer = read_token_arg(token)
+    if bearer:
+        headers.append(("Authorization", f"Bearer {bearer}"))
+    now = parse_time(at)
+    expl = _run_explain(
+        prof, method, raw_path, raw_query, headers, jwks_source(prof, jwks, offline), now
+    )
+    _print_explanation(expl, json_out)
+    raise typer.Exit(explain_exit_code(expl))
+
+
+def _run_explain(
+    prof: Profile,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: list[tuple[str, str]],
+    source: Any,
+    now: float,
+) -> Explanation:
+    import asyncio
+
+    from rrdev.explain import IncomingRequest, JwksVerifier, decide
+    from rrdev.jwks import JwksCache
+
+    async def run() -> Explanation:
+        cache = JwksCache(source) if source is not None else None
+        try:
+            verifier = JwksVerifier(prof.proxy_credential, cache) if cache else None
+            request = IncomingRequest(method, raw_path, raw_query, tuple(headers))
+            return await decide(prof, request, verifier, now=now)
+        finally:
+            if cache is not None:
+                await cache.aclose()
+
+    return asyncio.run(run())
+
+
+def explain_exit_code(expl: Explanation) -> int:
+    if expl.allowed:
+        return 0
+    return 4 if expl.status == 503 else 1
+
+
+def _print_explanation(expl: Explanation, json_out: bool) -> None:
+    if json_out:
+        sys.stdout.write(json.dumps(expl.to_dict(), indent=2, default=str) + "\n")
+        return
+    from rrdev.render import render_explanation
+
+    _stdout().print(render_explanation(expl))
+
+
+# ------------------------------------------------------------------ token
+
+
+@token_app.command("decode")
+@friendly
+def token_decode(
+    token: Annotated[str, typer.Argument(help="The token, or - to read it from stdin.")] = "-",
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a token's header and claims, with times made human. Nothing is verified.
+
+    Exit code 1 when the token is not a decodable JWT.
+    """
+    from rrdev.redact import fingerprint
+    from rrdev.tokens import decode_unverified
+
+    raw = read_token_arg(token)
+    if not raw:
+        raise fail("no token given", "pass it as an argument, or pipe it and use -", 1)
+    decoded = decode_unverified(raw)
+    if json_out:
+        out = {
+            "verified": False,
+            "fingerprint": fingerprint(raw),
+            "header": decoded.header,
+            "claims": decoded.claims,
+        }
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    from rrdev.render import render_token
+
+    _stdout().print(render_token(decoded.header, decoded.claims, fingerprint(raw)))
+
+
+@token_app.command("mint")
+@friendly
+def token_mint(
+    profile: ProfileOpt = None,
+    claim: Annotated[
+        list[str],
+        typer.Option("--claim", help="Extra claim k=v (v parsed as JSON when it is; repeatable)."),
+    ] = [],  # noqa: B006
+    scope: Annotated[str | None, typer.Option("--scope", help="The scope claim.")] = None,
+    aud: Annotated[
+        str | None, typer.Option("--aud", help="Audience (default: the profile's).")
+    ] = None,
+    iss: Annotated[
+        str | None, typer.Option("--iss", help="Issuer (default: the profile's).")
+    ] = None,
+    sub: Annotated[str, typer.Option("--sub", help="Subject.")] = "rrdev-local@clients",
+    expires_in: Annotated[
+        int,
+        typer.Option("--expires-in", help="Seconds until exp; negative mints an expired token."),
+    ] = 3600,
+    not_before: Annotated[
+        int | None,
+        typer.Option("--not-before", help="nbf = now + SECONDS (future: not yet valid)."),
+    ] = None,
+) -> None:
+    """Sign a token with the local keyset (in $RRDEV_HOME); prints only the token.
+
+    iss/aud default to the profile's proxy credential, else the demo's. Verify it with
+    `rrdev explain --offline`, which trusts the same keyset.
+    """
+    from rrdev.keyset import Keyset, mint_token
+
+    default_iss, default_aud = _mint_defaults(profile)
+    extra = {}
+    for name, value in parse_pairs(claim, "--claim"):
+        try:
+            extra[name] = json.loads(value)
+        except ValueError:
+            extra[name] = value
+    token = mint_token(
+        Keyset.load_or_create(),
+        issuer=iss or default_iss,
+        audience=aud or default_aud,
+        subject=sub,
+        scope=scope,
+        claims=extra,
+        expires_in=expires_in,
+        not_before=not_before,
+        now=int(time.time()),
+    )
+    sys.stdout.write(token + "\n")
+
+
+def _mint_defaults(profile: str | None) -> tuple[str, str]:
+    """The profile's issuer and first audience; the demo's when no profile is around."""
+    from rrdev.errors import ProfileError
+    from rrdev.profile import discover_profile, load_profile
+
+    try:
+        path = discover_profile(profile)
+    except ProfileError:
+        if profile:
+            raise
+        return DEMO_ISSUER, DEMO_AUDIENCE
+    cred = load_profile(path).proxy_credential
+    audience = cred.audience[0] if cred.audience else (cred.client_id or DEMO_AUDIENCE)
+    return cred.issuer or DEMO_ISSUER, audience
+
+
+# ------------------------------------------------------------------ validate
+
+
+@app.command()
+@friendly
+def validate(
+    profiles: Annotated[
+        list[str] | None, typer.Argument(help="Profiles to check (default: the discovered one).")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Unset ${VARS} are errors.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
+
+    Exit code 0 when every profile is usable, 3 otherwise.
+    """
+    from rrdev.errors import ProfileError
+    from rrdev.profile import discover_profile, load_profile, profile_warnings
+
+    paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
+    results, failed = [], False
+    for path in paths:
+        entry: dict[str, Any] = {"profile": str(path), "errors": [], "warnings": []}
+        try:
+            prof = load_profile(path)
+            entry["warnings"] = [str(w) for w in profile_warnings(prof)]
+            entry["rules"] = len(prof.all_rules())
+        except ProfileError as exc:
+            entry["errors"].append(str(exc))
+        failed |= bool(entry["errors"]) or (strict and bool(entry["warnings"]))
+        results.append(entry)
+    _print_validation(results, json_out)
+    raise typer.Exit(3 if failed else 0)
+
+
+def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
+    if json_out:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    out = _stdout()
+    for entry in results:
+        if entry["errors"]:
+            out.print(f"[red]✗[/] {entry['profile']}")
+            for error in entry["errors"]:
+                out.print(f"  [red]error:[/] {error}", highlight=False)
+        else:
+            out.print(f"[green]✓[/] {entry['profile']} ({entry['rules']} rules)")
+        for warning in entry["warnings"]:
+            out.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print rrdev's version."""
+    from rrdev import __version__
+
+    sys.stdout.write(f"rrdev {__version__}\n")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,301 @@
+"""Verify + rules -> the Explanation that `rrdev explain`, the proxy and the TUI show.
+
+This is the one place that turns a request into the gateway's answer (DESIGN.md §2):
+400 for an ambiguous target or two Authorization headers, 401 for a missing or bad
+token, 503 when the JWKS is unreachable, 403 from the rules, else "allowed".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from rrdev.model import Profile, ProxyCredential, Rule
+from rrdev.paths import AmbiguousPath, parse_target
+from rrdev.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
+from rrdev.redact import Redactor, fingerprint
+from rrdev.rules import evaluate_profile
+
+REALM = "rrdev"
+_BEARER = re.compile(r"^bearer[ \t]+(\S+)[ \t]*$", re.IGNORECASE)
+# RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_NOT_RFC6750 = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+SCOPE_LABELS = {
+    "proxy_credential": "proxy credential",
+    "target_credential": "target credential",
+    "proxy": "proxy",
+    "target": "target",
+}
+
+
+class Verifier(Protocol):
+    """Turns a bearer token into a Verification (the proxy injects a caching one)."""
+
+    async def verify(self, token: str, now: float) -> Verification: ...
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    """A request as received: method, raw path and query, headers as sent."""
+
+    method: str
+    raw_path: str
+    raw_query: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def redactor_for(profile: Profile) -> Redactor:
+    """The redaction list extended with the profile's api-key header/parameter names."""
+    cred = profile.target_credential
+    return Redactor().with_names(
+        headers=[cred.header] if cred.header else [],
+        fields=[cred.query_param] if cred.query_param else [],
+    )
+
+
+def is_preflight(request: IncomingRequest) -> bool:
+    names = {k.lower() for k, _ in request.headers}
+    return (
+        request.method == "OPTIONS"
+        and "origin" in names
+        and "access-control-request-method" in names
+        and "authorization" not in names
+    )
+
+
+async def decide(
+    profile: Profile,
+    request: IncomingRequest,
+    verifier: Verifier | None,
+    *,
+    now: float,
+    redactor: Redactor | None = None,
+) -> Explanation:
+    """The gateway's answer for one request, with everything needed to explain it."""
+    redactor = redactor or redactor_for(profile)
+    try:
+        target = parse_target(request.raw_path, request.raw_query)
+    except AmbiguousPath as exc:
+        shown = RequestFacts(request.method, request.raw_path, request.raw_path)
+        return _error(
+            400, "ambiguous_path", f"refused request target: {exc}", _AMBIGUOUS_HINT, request=shown
+        )
+    headers = tuple((k.lower(), v) for k, v in request.headers)
+    facts = RequestFacts(request.method, target.path, target.raw_path, target.query, headers)
+    shown = RequestFacts(
+        facts.method,
+        facts.path,
+        facts.raw_path,
+        redactor.query_list(facts.query),
+        redactor.headers_list(facts.headers),
+    )
+    if is_preflight(request) and not profile.proxy.preflight_requires_auth:
+        return Explanation(
+            200,
+            "allowed",
+            "CORS preflight forwarded without authentication",
+            request=shown,
+            extra={"preflight": True},
+        )
+
+    claims = None
+    verification = None
+    if profile.proxy_credential.auth_type == "jwtVerify":
+        verification = await _authenticate(facts.headers, profile.proxy_credential, verifier, now)
+        if not verification.ok:
+            return _rejected(verification, shown)
+        claims = verification.claims
+    decision = evaluate_profile(profile, facts, claims, redactor)
+    if not decision.allowed:
+        return _denied(profile, decision, verification, shown)
+    return Explanation(
+        200,
+        "allowed",
+        _allowed_message(decision),
+        verification=verification,
+        decision=decision,
+        request=shown,
+    )
+
+
+async def _authenticate(
+    headers: tuple[tuple[str, str], ...],
+    cred: ProxyCredential,
+    verifier: Verifier | None,
+    now: float,
+) -> Verification:
+    values = [v for k, v in headers if k == "authorization"]
+    if len(values) > 1:
+        return _header_problem(
+            "duplicate_authorization",
+            "the request carries more than one Authorization header",
+            "send exactly one 'Authorization: Bearer <token>' header",
+        )
+    if not values:
+        return _header_problem(
+            "token_missing",
+            "no Authorization header was sent",
+            "send 'Authorization: Bearer <token>'; `rrdev token fetch` gets one",
+        )
+    match = _BEARER.match(values[0])
+    if match is None:
+        scheme = values[0].split(" ", 1)[0][:20] or "(empty)"
+        return _header_problem(
+            "token_malformed",
+            f"the Authorization header is not 'Bearer <token>' (scheme: {scheme})",
+            "send 'Authorization: Bearer <token>'",
+        )
+    if verifier is None:  # a profile error guards this; keep the engine total anyway
+        raise RuntimeError("jwtVerify needs a verifier")
+    return await verifier.verify(match.group(1), now)
+
+
+def _header_problem(reason: str, message: str, hint: str) -> Verification:
+    step = VerifyStep("authorization", "failed", "one 'Authorization: Bearer <token>'", message)
+    return Verification(steps=(step,), reason=reason, message=message, hint=hint)
+
+
+def _rejected(verification: Verification, request: RequestFacts) -> Explanation:
+    reason = verification.reason or "token_invalid"
+    if verification.unavailable:
+        return _error(
+            503,
+            reason,
+            verification.message,
+            verification.hint,
+            verification=verification,
+            request=request,
+        )
+    if reason == "duplicate_authorization":
+        return _error(
+            400,
+            reason,
+            verification.message,
+            verification.hint,
+            verification=verification,
+            request=request,
+        )
+    if reason == "token_missing":
+        challenge = f'Bearer realm="{REALM}"'
+    else:
+        challenge = www_authenticate("invalid_token", verification.message)
+    return _error(
+        401,
+        reason,
+        verification.message,
+        verification.hint,
+        verification=verification,
+        request=request,
+        www=challenge,
+    )
+
+
+def _denied(
+    profile: Profile,
+    decision: Decision,
+    verification: Verification | None,
+    request: RequestFacts,
+) -> Explanation:
+    scope, name = decision.deciding[0]
+    label = SCOPE_LABELS[scope]
+    where = f"{request.method} {request.path}"
+    if name == "default":
+        reason = "default_denied"
+        message = f"no {label} rule allows {where}, and the {label}'s default effect is deny"
+        hint = f"add an allow rule matching this request to [[{scope}.rules]]"
+    else:
+        reason = "rule_denied"
+        rule = _rule_named(profile.all_rules(), name)
+        message = f"{label} rule '{name}' denies {where}"
+        hint = (rule.notes if rule and rule.notes else "") or "this deny rule matched the request"
+        unmet = _token_conditions_seen(decision, scope, name)
+        if unmet:
+            hint += f" (the token has {unmet})"
+    challenge = None
+    if decision.token_condition_decided:
+        challenge = www_authenticate("insufficient_scope", message)
+    return _error(
+        403,
+        reason,
+        message,
+        hint,
+        verification=verification,
+        decision=decision,
+        request=request,
+        www=challenge,
+    )
+
+
+def _rule_named(rules: Iterable[Rule], name: str) -> Rule | None:
+    return next((r for r in rules if r.name == name), None)
+
+
+def _token_conditions_seen(decision: Decision, scope: str, name: str) -> str:
+    for outcome in decision.scopes:
+        if outcome.scope != scope:
+            continue
+        for rule in outcome.rules:
+            if rule.name == name:
+                seen = [v for c in rule.conditions if c.kind == "token" for v in c.compared]
+                return ", ".join(seen)
+    return ""
+
+
+def _allowed_message(decision: Decision) -> str:
+    named = [f"{SCOPE_LABELS[s]} '{r}'" for s, r in decision.deciding if r != "default"]
+    if not named:
+        return "allowed: every scope's default effect is allow"
+    return "allowed by " + ", ".join(named)
+
+
+def _error(
+    status: int,
+    reason: str,
+    message: str,
+    hint: str,
+    *,
+    verification: Verification | None = None,
+    decision: Decision | None = None,
+    request: RequestFacts | None = None,
+    www: str | None = None,
+) -> Explanation:
+    return Explanation(status, reason, message, hint, www, verification, decision, request)
+
+
+def www_authenticate(error: str, description: str) -> str:
+    """An RFC 6750 challenge; the description is cut to its allowed characters."""
+    clean = _NOT_RFC6750.sub("'", description.replace('"', "'"))[:200]
+    return f'Bearer realm="{REALM}", error="{error}", error_description="{clean}"'
+
+
+_AMBIGUOUS_HINT = (
+    "send the path in plain origin form: no '.' or '..' segments, no encoded '/' or '\\', "
+    "no double percent-encoding, no control characters"
+)
+
+
+class JwksVerifier:
+    """The plain Verifier: verify_token against one JWKS cache."""
+
+    def __init__(self, cred: ProxyCredential, jwks: object) -> None:
+        self.cred = cred
+        self.jwks = jwks
+
+    async def verify(self, token: str, now: float) -> Verification:
+        from rrdev.verify import verify_token
+
+        return await verify_token(token, self.cred, self.jwks, now=now)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "IncomingRequest",
+    "JwksVerifier",
+    "Verifier",
+    "decide",
+    "fingerprint",
+    "redactor_for",
+    "www_authenticate",
+]

@@ -1,0 +1,398 @@
+"""Async JWKS fetch + cache with a rate-limited refetch on an unknown ``kid``.
+
+The JWKS is the trust root of verification, so this module is deliberately narrow:
+
+* only asymmetric signing keys are ever served (``kty`` RSA, EC or OKP; ``use``
+  absent or ``sig``). ``oct`` (shared-secret) keys are dropped when the document is
+  read, so no token can make rrdev verify an HMAC with anything from a JWKS;
+* a key is handed out only for an algorithm it can actually verify (its ``kty``
+  and curve fit, and its ``alg``, when set, is the token's);
+* refetches (TTL expiry or an unknown ``kid``) happen at most once per
+  ``refetch_interval``, so a flood of random kids cannot hammer the issuer;
+* concurrent callers on a cold cache share one fetch;
+* when a refresh fails, the last good copy keeps being served (the error is kept
+  for ``status()``); only a cache that never loaded raises ``JwksUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from jwt import PyJWK
+from jwt.exceptions import PyJWTError
+
+from rrdev.errors import JwksUnavailable, KeyNotFound
+from rrdev.tokens import clip
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: when rich/click are installed (they are, for
+    # the CLI), ``import httpx`` also imports its own CLI and with it rich, which
+    # the engine must not pull in -- and a file or inline JWKS needs no HTTP.
+    import httpx
+
+__all__ = ["ALGORITHM_KEY_TYPES", "JwksCache", "JwksStatus", "JwksUnavailable", "KeyNotFound"]
+
+#: The algorithms rrdev can verify, with the key type (and curves) each needs.
+#: No HS* here: rrdev verifies with public keys only.
+ALGORITHM_KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = {
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+    "RS512": ("RSA", None),
+    "PS256": ("RSA", None),
+    "PS384": ("RSA", None),
+    "PS512": ("RSA", None),
+    "ES256": ("EC", frozenset({"P-256"})),
+    "ES384": ("EC", frozenset({"P-384"})),
+    "ES512": ("EC", frozenset({"P-521"})),
+    "ES256K": ("EC", frozenset({"secp256k1"})),
+    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
+}
+
+_SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
+#: A JWKS is a few KiB; refuse to buffer anything absurd.
+MAX_JWKS_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JwksStatus:
+    """What a status line shows about the key cache.
+
+    ``key_count``/``kids`` count usable signing keys only; ``age_seconds`` is None
+    before the first successful fetch; ``last_error`` is the last failed fetch
+    (cleared by a successful one).
+    """
+
+    source: str
+    key_count: int
+    kids: tuple[str, ...]
+    age_seconds: float | None
+    last_error: str | None
+
+
+@dataclass
+class _Snapshot:
+    """One successfully read JWKS: its usable keys and their parsed forms."""
+
+    keys: tuple[dict[str, Any], ...]
+    fetched_at: float
+    parsed: dict[tuple[int, str], PyJWK] = field(default_factory=dict)
+
+    @property
+    def kids(self) -> list[str]:
+        return [k["kid"] for k in self.keys if isinstance(k.get("kid"), str)]
+
+    def has_kid(self, kid: str) -> bool:
+        return any(k.get("kid") == kid for k in self.keys)
+
+
+class JwksCache:
+    """A JWKS from a URL, a file (path or ``file://``), or an already-parsed dict.
+
+    ``ttl`` (seconds) is how long a fetched copy is used before refreshing;
+    ``refetch_interval`` bounds how often any refetch happens; ``clock`` is
+    injectable for tests (monotonic seconds). Without an injected ``client`` an
+    ``httpx.AsyncClient`` is created on first use (it honours proxy environment
+    variables) and closed by ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        source: str | dict[str, Any],
+        *,
+        client: httpx.AsyncClient | None = None,
+        ttl: float = 600,
+        refetch_interval: float = 30,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 5.0,
+    ) -> None:
+        self._source = source
+        self._client = client
+        self._owns_client = False
+        self._ttl = ttl
+        self._refetch_interval = refetch_interval
+        self._clock = clock
+        self._timeout = timeout
+        self._lock = asyncio.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._last_error: JwksUnavailable | None = None
+        self._last_attempt: float | None = None
+        # Bumped by every fetch attempt: a caller that waited on the lock sees it
+        # moved and reuses that result instead of fetching again.
+        self._generation = 0
+
+    @property
+    def source(self) -> str:
+        """The source as people should see it (URL, file path or ``<inline JWKS>``)."""
+        if isinstance(self._source, dict):
+            return "<inline JWKS>"
+        return self._source
+
+    # ------------------------------------------------------------------ public
+
+    async def get_key(self, kid: str | None, alg: str) -> PyJWK:
+        """The JWKS key that can verify a token with this ``kid`` and ``alg``.
+
+        Raises ``KeyNotFound`` (no usable key) or ``JwksUnavailable`` (the JWKS
+        could never be read). A token without ``kid`` gets the JWKS's only usable
+        key, if it has exactly one.
+        """
+        snapshot = await self._usable_snapshot()
+        if kid is not None and not snapshot.has_kid(kid) and self._may_refetch():
+            # Issuers rotate keys: an unknown kid may be brand new.
+            await self._refresh(self._generation)
+            snapshot = self._snapshot or snapshot
+        return _choose(snapshot, kid, alg)
+
+    def status(self) -> JwksStatus:
+        snapshot = self._snapshot
+        return JwksStatus(
+            source=self.source,
+            key_count=len(snapshot.keys) if snapshot else 0,
+            kids=tuple(snapshot.kids) if snapshot else (),
+            age_seconds=self._clock() - snapshot.fetched_at if snapshot else None,
+            last_error=str(self._last_error) if self._last_error else None,
+        )
+
+    def invalidate(self) -> None:
+        """Forget the cached copy: the next ``get_key`` fetches again."""
+        self._snapshot = None
+        self._last_attempt = None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this cache created it."""
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._owns_client = False
+
+    async def __aenter__(self) -> JwksCache:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --------------------------------------------------------------- caching
+
+    async def _usable_snapshot(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            await self._refresh(self._generation)
+        elif self._clock() - snapshot.fetched_at >= self._ttl and self._may_refetch():
+            await self._refresh(self._generation)  # failure keeps the stale copy
+        if self._snapshot is None:
+            error = self._last_error
+            assert error is not None  # a failed first fetch always records one
+            raise JwksUnavailable(error.uri, error.problem, error.hint)
+        return self._snapshot
+
+    def _may_refetch(self) -> bool:
+        last = self._last_attempt
+        return last is None or self._clock() - last >= self._refetch_interval
+
+    async def _refresh(self, seen_generation: int) -> None:
+        async with self._lock:
+            if self._generation != seen_generation:
+                return  # someone fetched while we waited: use their result
+            try:
+                document = await self._fetch()
+                self._snapshot = _Snapshot(_usable_keys(document), self._clock())
+                self._last_error = None
+            except JwksUnavailable as error:
+                self._last_error = error
+            finally:
+                self._generation += 1
+                self._last_attempt = self._clock()
+
+    # --------------------------------------------------------------- fetching
+
+    async def _fetch(self) -> dict[str, Any]:
+        source = self._source
+        if isinstance(source, dict):
+            return _check_document(source, self.source)
+        if source.startswith(("http://", "https://")):
+            return _check_document(await self._fetch_http(source), source)
+        return _check_document(await self._fetch_file(source), source)
+
+    async def _fetch_http(self, url: str) -> Any:
+        import httpx
+
+        client = self._http_client()
+        try:
+            async with client.stream(
+                "GET", url, timeout=self._timeout, headers={"Accept": "application/json"}
+            ) as response:
+                _check_status(response, url)
+                body = await _read_capped(response, url)
+                content_type = response.headers.get("content-type", "")
+        except httpx.TimeoutException:
+            raise JwksUnavailable(url, f"no answer within {self._timeout:g}s") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            raise JwksUnavailable(url, f"unreachable ({type(error).__name__}: {error})") from None
+        return _parse_json(body, url, f"the response (content-type {content_type or 'none'})")
+
+    async def _fetch_file(self, source: str) -> Any:
+        path = _file_path(source)
+        try:
+            body = await asyncio.to_thread(_read_file_capped, path)
+        except FileNotFoundError:
+            raise JwksUnavailable(str(path), "the file does not exist") from None
+        except OSError as error:
+            raise JwksUnavailable(str(path), f"cannot read the file ({error.strerror})") from None
+        return _parse_json(body, str(path), "the file")
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            # Redirects are not followed: the JWKS URI is part of the trust
+            # configuration, so it should name the final location.
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+            self._owns_client = True
+        return self._client
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _check_status(response: httpx.Response, url: str) -> None:
+    if response.status_code == 200:
+        return
+    problem = f"it answered HTTP {response.status_code}"
+    location = response.headers.get("location")
+    if response.is_redirect and location:
+        raise JwksUnavailable(
+            url,
+            f"{problem}, a redirect to {location}",
+            "set jwks_uri to the final URL (rrdev does not follow JWKS redirects)",
+        )
+    raise JwksUnavailable(url, problem)
+
+
+async def _read_capped(response: httpx.Response, url: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_JWKS_BYTES:
+            raise JwksUnavailable(url, f"the response is larger than {MAX_JWKS_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _file_path(source: str) -> Path:
+    if source.startswith("file://"):
+        return Path(unquote(urlparse(source).path))
+    return Path(source).expanduser()
+
+
+def _read_file_capped(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        body = handle.read(MAX_JWKS_BYTES + 1)
+    if len(body) > MAX_JWKS_BYTES:
+        raise OSError(0, f"larger than {MAX_JWKS_BYTES} bytes")
+    return body
+
+
+def _parse_json(body: bytes, where: str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise JwksUnavailable(where, f"{what} is not JSON") from None
+
+
+def _check_document(document: Any, where: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise JwksUnavailable(where, 'the document has no "keys" list (is this a JWKS URL?)')
+    return document
+
+
+def _usable_keys(document: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    return tuple(dict(k) for k in document["keys"] if _is_signing_key(k))
+
+
+def _is_signing_key(jwk: Any) -> bool:
+    """Asymmetric, for signatures, with a sane kid. Everything else is ignored."""
+    if not isinstance(jwk, dict) or jwk.get("kty") not in _SIGNING_KEY_TYPES:
+        return False
+    if jwk.get("use", "sig") != "sig":
+        return False
+    if "kid" in jwk and not isinstance(jwk["kid"], str):
+        return False
+    ops = jwk.get("key_ops")
+    return ops is None or (isinstance(ops, list) and "verify" in ops)
+
+
+def _misfit(jwk: dict[str, Any], alg: str) -> str | None:
+    """Why this key cannot verify ``alg`` (None: it can)."""
+    wanted = ALGORITHM_KEY_TYPES.get(alg)
+    if wanted is None:
+        return f"rrdev cannot verify {alg}"
+    kty, curves = wanted
+    if jwk.get("kty") != kty:
+        return f"it is an {jwk.get('kty')} key and {alg} needs {kty}"
+    if curves is not None and jwk.get("crv") not in curves:
+        return f"its curve {jwk.get('crv')} does not fit {alg}"
+    if jwk.get("alg") not in (None, alg):
+        return f"it is declared for {jwk.get('alg')}"
+    return None
+
+
+def _choose(snapshot: _Snapshot, kid: str | None, alg: str) -> PyJWK:
+    known = snapshot.kids
+    if kid is None and len(snapshot.keys) != 1:
+        raise KeyNotFound(
+            None,
+            known,
+            f"the token has no kid and the JWKS has {len(snapshot.keys)} usable keys, "
+            "so rrdev cannot tell which one signed it",
+            _kids_hint(known),
+        )
+    candidates = [
+        (index, jwk)
+        for index, jwk in enumerate(snapshot.keys)
+        if kid is None or jwk.get("kid") == kid
+    ]
+    if not candidates:
+        raise KeyNotFound(
+            kid, known, f"the JWKS has no key with kid {clip(kid)}", _kids_hint(known)
+        )
+    problem = ""
+    for index, jwk in candidates:
+        problem = _misfit(jwk, alg) or ""
+        if not problem:
+            return _parsed(snapshot, index, alg, kid, known)
+    raise KeyNotFound(
+        kid,
+        known,
+        f"the JWKS key {clip(kid)} cannot verify an {clip(alg, quote=False)} token: {problem}",
+        _kids_hint(known),
+    )
+
+
+def _parsed(snapshot: _Snapshot, index: int, alg: str, kid: str | None, known: list[str]) -> PyJWK:
+    cached = snapshot.parsed.get((index, alg))
+    if cached is not None:
+        return cached
+    try:
+        # Bind the algorithm to the key: PyJWS then verifies with exactly this
+        # algorithm, whatever else the token claims.
+        key = PyJWK(snapshot.keys[index], algorithm=alg)
+    except (PyJWTError, ValueError, TypeError) as error:
+        raise KeyNotFound(
+            kid, known, f"the JWKS key {clip(kid)} could not be loaded: {error}"
+        ) from None
+    snapshot.parsed[(index, alg)] = key
+    return key
+
+
+def _kids_hint(known: list[str]) -> str:
+    if not known:
+        return "the JWKS has no usable signing keys"
+    return "the JWKS has kids: " + ", ".join(known)

@@ -1,0 +1,57 @@
+"""The request-target rule (DESIGN.md §2.1): decode once for the rules, forward the
+bytes as received, refuse anything a backend could read differently from us."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+# Encoded "/" or "\" would be a path separator to some backends and not to others.
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class AmbiguousPath(ValueError):
+    """A request target that rrdev refuses to interpret (400 ``ambiguous_path``)."""
+
+
+@dataclass(frozen=True)
+class RequestTarget:
+    """An origin-form request target split for the rules and for forwarding."""
+
+    raw_path: str
+    path: str
+    raw_query: str
+    query: tuple[tuple[str, str], ...]
+
+
+def parse_target(raw_path: str, raw_query: str = "") -> RequestTarget:
+    """Check and decode a request target; raise ``AmbiguousPath`` with the reason."""
+    if not raw_path.startswith("/"):
+        raise AmbiguousPath("only origin-form request targets (starting with '/') are accepted")
+    if raw_path.startswith("//"):
+        raise AmbiguousPath("a target starting with '//' reads as an authority to some servers")
+    if _ENCODED_SEPARATOR.search(raw_path):
+        raise AmbiguousPath("the path contains an encoded '/' or '\\' (%2F or %5C)")
+    if "\\" in raw_path:
+        raise AmbiguousPath("the path contains a backslash, which some servers treat as '/'")
+    try:
+        path = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise AmbiguousPath("the decoded path is not valid UTF-8") from None
+    if "%" in path:
+        raise AmbiguousPath("the path is percent-encoded twice (a '%' remains after decoding)")
+    if _CONTROL.search(path):
+        raise AmbiguousPath("the decoded path contains NUL or a control character")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise AmbiguousPath("the decoded path contains a '.' or '..' segment")
+    query = tuple(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else ()
+    return RequestTarget(raw_path=raw_path, path=path, raw_query=raw_query, query=query)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """``"/a?b=1"`` -> ``("/a", "b=1")``; a target that is not origin-form is kept
+    whole as the path so ``parse_target`` refuses it."""
+    path, _, query = target.partition("?")
+    return path, query

@@ -1,0 +1,293 @@
+"""The rule engine (DESIGN.md §3): pure, no I/O.
+
+``evaluate(scopes, facts, claims)`` -> a ``Decision`` holding the full trace: every
+rule of every scope, every condition with what it compared (already redacted, §2.7).
+
+Decisions: the request is allowed only if every scope allows; within a scope any
+matching deny wins, else any matching allow, else the scope's default. ``priority``
+only orders the trace and picks which matching rule is *named* as deciding.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from rrdev.model import PairCondition, PathCondition, Profile, Rule
+from rrdev.records import (
+    ConditionKind,
+    ConditionOutcome,
+    Decision,
+    Effect,
+    RequestFacts,
+    RuleOutcome,
+    Scope,
+    ScopeOutcome,
+)
+from rrdev.redact import DEFAULT_REDACTOR, Redactor
+
+__all__ = ["evaluate", "evaluate_profile"]
+
+#: Longest single ``compared`` entry; traces are read by people, not diffed.
+MAX_COMPARED_CHARS = 120
+#: Most ``compared`` entries per condition (a `.*` name pattern could list everything).
+MAX_COMPARED_ITEMS = 8
+
+#: The loader normalises the gateway's spellings, but accepting both here costs nothing.
+_ABSENT = frozenset({"must_absent", "absent"})
+
+# (name, value texts the value pattern is searched in, displayable value)
+_Entry = tuple[str, tuple[str, ...], Any]
+
+
+def evaluate(
+    scopes: Iterable[tuple[Scope, Effect, Sequence[Rule]]],
+    facts: RequestFacts,
+    claims: Mapping[str, Any] | None,
+    redactor: Redactor = DEFAULT_REDACTOR,
+) -> Decision:
+    """Evaluate ``scopes`` (as ``Profile.scopes()`` returns them, in fixed order)
+    against one request. ``claims`` are the *verified* claims, or ``None`` when there
+    is no token (token conditions then see no claims)."""
+    ctx = _Context(facts, claims, redactor)
+    outcomes = tuple(_evaluate_scope(s, default, rules, ctx) for s, default, rules in scopes)
+    denying = next((o for o in outcomes if o.effect == "deny"), None)
+    if denying is not None:
+        return Decision(
+            allowed=False,
+            scopes=outcomes,
+            deciding=((denying.scope, denying.decided_by),),
+            token_condition_decided=denying.token_condition_decided,
+        )
+    return Decision(
+        allowed=True, scopes=outcomes, deciding=tuple((o.scope, o.decided_by) for o in outcomes)
+    )
+
+
+def evaluate_profile(
+    profile: Profile,
+    facts: RequestFacts,
+    claims: Mapping[str, Any] | None,
+    redactor: Redactor = DEFAULT_REDACTOR,
+) -> Decision:
+    """``evaluate`` over a profile's four scopes."""
+    return evaluate(profile.scopes(), facts, claims, redactor)
+
+
+# ------------------------------------------------------------------- scopes
+
+
+class _Context:
+    """One request's inputs. Entry lists are built once per request, and only when a
+    condition of that kind asks for them."""
+
+    __slots__ = (
+        "_claim_entries",
+        "_header_entries",
+        "_query_entries",
+        "claims",
+        "facts",
+        "redactor",
+    )
+
+    def __init__(
+        self, facts: RequestFacts, claims: Mapping[str, Any] | None, redactor: Redactor
+    ) -> None:
+        self.facts = facts
+        self.claims = claims
+        self.redactor = redactor
+        self._claim_entries: list[_Entry] | None = None
+        self._header_entries: list[_Entry] | None = None
+        self._query_entries: list[_Entry] | None = None
+
+    def claim_entries(self) -> list[_Entry]:
+        if self._claim_entries is None:
+            self._claim_entries = _flatten_claims(self.claims or {}, "", [])
+        return self._claim_entries
+
+    def header_entries(self) -> list[_Entry]:
+        if self._header_entries is None:
+            self._header_entries = [(n, (v,), v) for n, v in self.facts.headers]
+        return self._header_entries
+
+    def query_entries(self) -> list[_Entry]:
+        if self._query_entries is None:
+            self._query_entries = [(n, (v,), v) for n, v in self.facts.query]
+        return self._query_entries
+
+
+def _priority_key(rule: Rule) -> int:
+    return -rule.priority
+
+
+def _evaluate_scope(
+    scope: Scope, default: Effect, rules: Sequence[Rule], ctx: _Context
+) -> ScopeOutcome:
+    # sorted() is stable, so equal priorities keep file order: the first matching rule
+    # of an effect in trace order is exactly §3's deciding rule for that effect.
+    ordered = sorted(rules, key=_priority_key)
+    traced = [(rule, _evaluate_rule(rule, ctx)) for rule in ordered]
+    matched = [rule for rule, outcome in traced if outcome.matched]
+    deciding = next((r for r in matched if r.effect == "deny"), None) or next(
+        (r for r in matched if r.effect == "allow"), None
+    )
+    return ScopeOutcome(
+        scope=scope,
+        default_effect=default,
+        effect=deciding.effect if deciding else default,
+        decided_by=deciding.name if deciding else "default",
+        rules=tuple(outcome for _rule, outcome in traced),
+        token_condition_decided=bool(deciding and deciding.effect == "deny" and deciding.token),
+    )
+
+
+def _evaluate_rule(rule: Rule, ctx: _Context) -> RuleOutcome:
+    # Every condition is evaluated, even after one fails: the trace shows them all.
+    conditions: list[ConditionOutcome] = []
+    if rule.methods:
+        conditions.append(_methods(rule.methods, ctx.facts.method))
+    if rule.path is not None:
+        conditions.append(_path(rule.path, ctx))
+    for cond in rule.headers:
+        conditions.append(_headers(cond, ctx))
+    for cond in rule.query:
+        conditions.append(_query(cond, ctx))
+    for cond in rule.token:
+        conditions.append(_token(cond, ctx))
+    return RuleOutcome(
+        name=rule.name,
+        index=rule.index,
+        effect=rule.effect,
+        priority=rule.priority,
+        notes=rule.notes,
+        matched=all(c.held for c in conditions),
+        conditions=tuple(conditions),
+        id=rule.id,
+    )
+
+
+# --------------------------------------------------------------- conditions
+
+
+def _methods(methods: tuple[str, ...], method: str) -> ConditionOutcome:
+    # Exact: the method as sent ("get" is not "GET"), like the gateway (§2.1).
+    return ConditionOutcome(
+        kind="methods",
+        description=f"methods in [{', '.join(methods)}]",
+        held=method in methods,
+        compared=(_short(method),),
+    )
+
+
+def _path(cond: PathCondition, ctx: _Context) -> ConditionOutcome:
+    found = cond.pattern.search(ctx.facts.path)
+    return ConditionOutcome(
+        kind="path",
+        description=f"path ~ {cond.pattern} {cond.presence}",
+        held=found != (cond.presence in _ABSENT),
+        compared=(_short(ctx.redactor.text(ctx.facts.path)),),
+    )
+
+
+def _headers(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
+    name_re = _ignorecase(cond.name.regex)
+    return _pair("header", "header", cond, ctx.header_entries(), name_re, ctx.redactor.header)
+
+
+def _query(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
+    entries = ctx.query_entries()
+    return _pair("query", "query parameter", cond, entries, cond.name.regex, ctx.redactor.field)
+
+
+def _token(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
+    redactor = ctx.redactor
+
+    def show(name: str, value: Any) -> str:
+        return redactor.field(name.rsplit(".", 1)[-1], _json(value))
+
+    outcome = _pair("token", "claim", cond, ctx.claim_entries(), cond.name.regex, show)
+    if ctx.claims is None:  # say why nothing matched: there was no verified token
+        return ConditionOutcome(
+            outcome.kind, outcome.description, outcome.held, ("no verified claims",)
+        )
+    return outcome
+
+
+def _pair(
+    kind: ConditionKind,
+    label: str,
+    cond: PairCondition,
+    entries: Iterable[_Entry],
+    name_re: re.Pattern[str],
+    show: Callable[[str, Any], str],
+) -> ConditionOutcome:
+    """Shared by headers, query and token: does some entry match name and value?"""
+    value_re = cond.value.regex if cond.value is not None else None
+    found = False
+    compared: list[str] = []
+    seen = 0
+    for name, texts, raw in entries:
+        if name_re.search(name) is None:
+            continue
+        seen += 1
+        if seen <= MAX_COMPARED_ITEMS:
+            # Headers and query values are strings; claims show their JSON text.
+            shown = show(name, raw)
+            compared.append(_short(f"{name}={shown}" if kind == "token" else f'{name}="{shown}"'))
+        if not found and (value_re is None or any(value_re.search(t) for t in texts)):
+            found = True
+    if seen > MAX_COMPARED_ITEMS:
+        compared.append(f"... {seen - MAX_COMPARED_ITEMS} more")
+    value = f" = {cond.value}" if cond.value is not None else ""
+    return ConditionOutcome(
+        kind=kind,
+        description=f"{label} {cond.name}{value} {cond.presence}",
+        held=found != (cond.presence in _ABSENT),
+        compared=tuple(compared) or (f"no {label} matches {cond.name}",),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _ignorecase(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """Header names match case-insensitively whatever flags the profile gave (§3);
+    cached so nothing is compiled per request (re.Pattern hashes by source+flags)."""
+    if regex.flags & re.IGNORECASE:
+        return regex
+    return re.compile(regex.pattern, regex.flags | re.IGNORECASE)
+
+
+# ------------------------------------------------------------------- claims
+
+
+def _flatten_claims(claims: Mapping[str, Any], prefix: str, out: list[_Entry]) -> list[_Entry]:
+    """Every claim by name, plus nested objects' members by dotted path.
+
+    Top-level names are taken whole (``https://example.com/roles`` is one claim); only
+    descending into an object adds a dot.
+    """
+    for key, value in claims.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, (list, tuple)):
+            texts = tuple(_text(v) for v in value)  # any element may match
+        else:
+            texts = (_text(value),)
+        out.append((name, texts, value))
+        if isinstance(value, Mapping):
+            _flatten_claims(value, f"{name}.", out)
+    return out
+
+
+def _text(value: Any) -> str:
+    """What a value pattern is searched in: strings whole, anything else its JSON."""
+    return value if isinstance(value, str) else _json(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_COMPARED_CHARS else text[: MAX_COMPARED_CHARS - 1] + "…"

@@ -1,0 +1,57 @@
+"""DESIGN.md §2.1: decode once for the rules, refuse what a backend could read otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from rrdev.paths import AmbiguousPath, parse_target
+
+ACCEPTED = [
+    ("/api/v1/products", "/api/v1/products"),
+    ("/api/v1/products/a%20b", "/api/v1/products/a b"),
+    ("/caf%C3%A9", "/café"),
+    ("/a/b/", "/a/b/"),
+    ("/a.b/..c/...", "/a.b/..c/..."),
+    ("/", "/"),
+]
+
+REFUSED = [
+    ("/a/../b", "'..'"),
+    ("/a/./b", "'.'"),
+    ("/a/%2e%2e/b", "'..'"),
+    ("/a/%2E/b", "'.'"),
+    ("/a/..", "'..'"),
+    ("/a%2fb", "encoded '/'"),
+    ("/a%2Fb", "encoded '/'"),
+    ("/a%5cb", "encoded"),
+    ("/a\\b", "backslash"),
+    ("/a%252fb", "twice"),
+    ("/a%25b", "twice"),
+    ("/a%zzb", "twice"),
+    ("/a%00b", "control"),
+    ("/a%0d%0aHost:x", "control"),
+    ("/a%ffb", "UTF-8"),
+    ("http://evil.example/a", "origin-form"),
+    ("evil.example:443", "origin-form"),
+    ("*", "origin-form"),
+    ("//evil.example/a", "authority"),
+]
+
+
+@pytest.mark.parametrize(("raw", "decoded"), ACCEPTED)
+def test_accepted_paths_decode_exactly_once(raw: str, decoded: str) -> None:
+    target = parse_target(raw)
+    assert target.path == decoded
+    assert target.raw_path == raw
+
+
+@pytest.mark.parametrize(("raw", "why"), REFUSED)
+def test_ambiguous_paths_are_refused_with_a_reason(raw: str, why: str) -> None:
+    with pytest.raises(AmbiguousPath, match=why):
+        parse_target(raw)
+
+
+def test_query_is_parsed_but_path_bytes_are_kept() -> None:
+    target = parse_target("/x", "a=1&b=%2Fy&empty=")
+    assert target.query == (("a", "1"), ("b", "/y"), ("empty", ""))
+    assert target.raw_query == "a=1&b=%2Fy&empty="
