@@ -75,13 +75,30 @@ def _outcome_block(expl: Explanation) -> RenderableType:
 
 
 def checklist(steps: tuple[VerifyStep, ...]) -> Table:
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
-    for column in ("", "check", "expected", "actual", "detail"):
-        table.add_column(column, overflow="fold")
+    """One row per check: mark, name, what was seen; a failed check adds what was
+    expected and why, a skipped one says so."""
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(width=1)
+    table.add_column(no_wrap=True, style="bold")
+    table.add_column(overflow="fold")
     for step in steps:
         mark, style = _STEP_MARKS.get(step.status, ("?", ""))
-        table.add_row(Text(mark, style=style), step.name, step.expected, step.actual, step.detail)
+        table.add_row(Text(mark, style=style), step.name, _step_text(step))
     return table
+
+
+def _step_text(step: VerifyStep) -> Text:
+    if step.status == "skipped":
+        return Text(step.detail or "skipped", style="dim")
+    text = Text(step.actual or step.expected)
+    if step.status == "failed":
+        if step.expected:
+            text.append(f"  expected {step.expected}", style="yellow")
+        if step.detail:
+            text.append(f"\n{step.detail}", style="dim")
+    elif step.detail:
+        text.append(f"  ({step.detail})", style="dim")
+    return text
 
 
 def trace_tree(decision: Decision) -> Tree:

@@ -1,7 +1,8 @@
 """Token -> ``Verification``: verified claims, or a rejection with a stable reason.
 
 ``verify_token`` never raises for a bad token. It walks a fixed checklist and
-stops at the first failure; the remaining steps are reported as ``skipped``:
+stops at the first failure before the signature holds (later steps are ``skipped``);
+once the signature holds, every claim check runs and the first failure is reported:
 
     format -> header -> algorithm -> key -> signature -> expiry -> not_before
            -> issuer -> audience          (Cognito mode: client_id, token_use)
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,7 +115,8 @@ async def verify_token(
         await _check_signed(decoded, cred, jwks, steps)
         _check_claims(decoded.claims, cred, now, steps)
     except _Failure as failure:
-        steps.append(failure.step)
+        if failure.step not in steps:
+            steps.append(failure.step)
         skipped = [VerifyStep(n, "skipped") for n in step_names(cred)[len(steps) :]]
         return Verification(
             steps=(*steps, *skipped),
@@ -341,14 +343,27 @@ def _signature_failure(decoded: DecodedToken, alg: str, expected: str, what: str
 def _check_claims(
     claims: Mapping[str, Any], cred: ProxyCredential, now: float, steps: list[VerifyStep]
 ) -> None:
-    steps.append(_check_expiry(claims, cred.leeway_seconds, now))
-    steps.append(_check_not_before(claims, cred.leeway_seconds, now))
-    steps.append(_check_issuer(claims, cred))
+    """Run every claim check even after one fails (the signature held, so each result
+    is trustworthy and a person wants to see all problems at once); the first failure
+    is the reason reported."""
+    checks: list[Callable[[], VerifyStep]] = [
+        lambda: _check_expiry(claims, cred.leeway_seconds, now),
+        lambda: _check_not_before(claims, cred.leeway_seconds, now),
+        lambda: _check_issuer(claims, cred),
+    ]
     if cognito_mode(cred):
-        steps.append(_check_client_id(claims, cred))
-        steps.append(_check_token_use(claims, cred))
+        checks += [lambda: _check_client_id(claims, cred), lambda: _check_token_use(claims, cred)]
     else:
-        steps.append(_check_audience(claims, cred))
+        checks.append(lambda: _check_audience(claims, cred))
+    first: _Failure | None = None
+    for check in checks:
+        try:
+            steps.append(check())
+        except _Failure as failure:
+            steps.append(failure.step)
+            first = first or failure
+    if first is not None:
+        raise first
 
 
 def _require(claims: Mapping[str, Any], name: str, step: str, expected: str, hint: str) -> Any:

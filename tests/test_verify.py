@@ -117,6 +117,23 @@ async def test_steps_after_a_failure_are_skipped_and_claims_are_unverified() -> 
     assert ver.fingerprint == fingerprint(token)
 
 
+async def test_every_claim_check_runs_once_the_signature_holds() -> None:
+    token = make_token(rsa_key(), exp=NOW - 300, aud="https://other.example", iss=ISSUER)
+    ver = await verify(token)
+    assert ver.reason == "token_expired"  # the first failure is the reason
+    assert statuses(ver) == {
+        "format": "passed",
+        "header": "passed",
+        "algorithm": "passed",
+        "key": "passed",
+        "signature": "passed",
+        "expiry": "failed",
+        "not_before": "passed",
+        "issuer": "passed",
+        "audience": "failed",
+    }
+
+
 async def test_format_failure_has_no_claims_and_every_other_step_skipped() -> None:
     ver = await verify("abc")
     assert ver.reason == "token_malformed"
