@@ -279,6 +279,68 @@ def _print_explanation(expl: Explanation, json_out: bool) -> None:
     _stdout().print(render_explanation(expl))
 
 
+# ------------------------------------------------------------------ up
+
+
+@app.command()
+@friendly
+def up(
+    profile_arg: Annotated[
+        str | None, typer.Argument(metavar="[PROFILE]", help="Profile TOML (or use -p).")
+    ] = None,
+    profile: ProfileOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Run the embedded offline demo: issuer, echo backend, proxy."),
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen host (default: profile's).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Listen port (default: profile's).")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Forward to this base URL instead.")
+    ] = None,
+    jwks: JwksOpt = None,
+    offline: OfflineOpt = False,
+    log_file: Annotated[
+        str | None, typer.Option("--log-file", help="Append one JSON object per request.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per request.")] = False,
+) -> None:
+    """Run the profile's gateway in front of your backend, explaining every refusal.
+
+    Each request prints one line; 401 and 403 lines say why. Editing the profile takes
+    effect on the next request (a broken edit keeps the last good one). Ctrl+C drains
+    in-flight requests and exits 0; a port in use exits 3.
+
+    Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
+    """
+    if demo:
+        raise typer.Exit(_run_demo(port=port, quiet=quiet, log_file=log_file))
+    from rrdev.up import run_up
+
+    code = run_up(
+        profile_arg or profile,
+        host=host,
+        port=port,
+        target=target,
+        jwks=jwks,
+        offline=offline,
+        log_file=log_file,
+        quiet=quiet,
+    )
+    raise typer.Exit(code)
+
+
+def _run_demo(*, port: int | None, quiet: bool, log_file: str | None) -> int:
+    from rrdev.demo_cli import run_demo
+
+    ports = {} if port is None else {"proxy_port": port}
+    return run_demo(quiet=quiet, log_file=log_file, **ports)
+
+
 # ------------------------------------------------------------------ token
 
 

@@ -101,6 +101,15 @@ async def decide(
             extra={"preflight": True},
         )
 
+    if sum(1 for k, _ in headers if k == "authorization") > 1:
+        # Refused whatever the auth type: the backend must never see two.
+        return _error(
+            400,
+            "duplicate_authorization",
+            "the request carries more than one Authorization header",
+            "send exactly one 'Authorization: Bearer <token>' header",
+            request=shown,
+        )
     claims = None
     verification = None
     if profile.proxy_credential.auth_type == "jwtVerify":
@@ -128,12 +137,6 @@ async def _authenticate(
     now: float,
 ) -> Verification:
     values = [v for k, v in headers if k == "authorization"]
-    if len(values) > 1:
-        return _header_problem(
-            "duplicate_authorization",
-            "the request carries more than one Authorization header",
-            "send exactly one 'Authorization: Bearer <token>' header",
-        )
     if not values:
         return _header_problem(
             "token_missing",
@@ -163,15 +166,6 @@ def _rejected(verification: Verification, request: RequestFacts) -> Explanation:
     if verification.unavailable:
         return _error(
             503,
-            reason,
-            verification.message,
-            verification.hint,
-            verification=verification,
-            request=request,
-        )
-    if reason == "duplicate_authorization":
-        return _error(
-            400,
             reason,
             verification.message,
             verification.hint,

@@ -248,8 +248,26 @@ def _token_summary(ver: Verification | None) -> dict[str, Any] | None:
         "fingerprint": ver.fingerprint,
         "verified": ver.ok,
         "header": _plain(ver.header) if ver.header else None,
-        "claims": _plain(ver.claims) if ver.claims else None,
+        "claims": redact_claims(ver.claims) if ver.claims else None,
     }
+
+
+def redact_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """Claims for display: values under secret-looking names (``client_secret``,
+    ``access_token``, ...) are replaced, at any depth."""
+    from rrdev.redact import REDACTED, SECRET_FIELDS
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {
+                str(k): REDACTED if str(k).lower() in SECRET_FIELDS else scrub(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [scrub(v) for v in value]
+        return value
+
+    return scrub(claims)
 
 
 # ---------------------------------------------------------------- request record

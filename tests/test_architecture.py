@@ -21,6 +21,8 @@ ENGINE_MODULES = [
     "rrdev.jwks",
     "rrdev.verify",
     "rrdev.explain",
+    "rrdev.proxy",
+    "rrdev.server",
 ]
 FRONT_END_ONLY = ("textual", "typer", "rich")
 

@@ -1,0 +1,1272 @@
+"""The forwarding ASGI app behind ``rrdev up``: authenticate -> rules -> forward -> record.
+
+One request, DESIGN.md §2 end to end:
+
+1. ``explain.decide`` answers it (400 ``ambiguous_path`` / ``duplicate_authorization``,
+   401 ``token_*``, 503 ``jwks_unavailable``, 403 from the rules, or "allowed"; CORS
+   preflights pass without authentication). This module never decides access itself.
+2. An allowed request is forwarded with the one pooled aiohttp ``ClientSession``: the
+   path and query bytes exactly as received, headers rewritten (hop-by-hop dropped both
+   ways, ``Host`` the target's, ``X-Forwarded-*``, the target credential, the
+   Authorization rule of §2.5, ``additional_headers``, ``header_filters``). Bodies
+   stream both ways with back-pressure; nothing is buffered whole.
+3. The backend's answer passes through (any status). An unreachable backend is 502
+   ``upstream_unreachable``, a slow one 504 ``upstream_timeout``.
+4. Every response carries ``requestrocket-proxy-code``/``-message``; every answer rrdev
+   makes itself has the JSON error body. After the response, one ``RequestRecord``
+   (redacted) goes to the injected sink.
+
+The profile is re-read when its file changes (checked at most every
+``reload_interval`` seconds); a broken edit keeps the last good profile. Reloads are
+reported through ``on_event(kind, message)`` with kind "reloaded" or "reload_failed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from email.utils import formatdate
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from rrdev.errors import EnvVarError, ProfileError, RrdevError
+from rrdev.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
+from rrdev.jwks import JwksCache
+from rrdev.model import Profile, Secret, TargetCredential
+from rrdev.records import Explanation, RequestRecord, Verification
+from rrdev.redact import REDACTED, Redactor
+
+__all__ = [
+    "CachingVerifier",
+    "EventCallback",
+    "Overrides",
+    "ProxyApp",
+    "ProxyInfo",
+    "RecordSink",
+]
+
+#: Receives one record per request, after the response has completed.
+RecordSink = Callable[[RequestRecord], None]
+#: ``on_event(kind, message)``: "reloaded", "reload_failed", "record_failed".
+EventCallback = Callable[[str, str], None]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: RFC 9110 §7.6.1 hop-by-hop headers (plus the non-standard Proxy-Connection):
+#: dropped in both directions, as are any headers the Connection header names.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Caller headers rrdev replaces (Host is the target's; X-Forwarded-Proto/-Host are
+#: rrdev's to set; Expect was already answered to the caller by the server).
+_REPLACED = frozenset({"host", "x-forwarded-proto", "x-forwarded-host", "expect"})
+_HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+
+CODE_GRANTED = b"proxy-access-granted"
+#: rrdev answers after access was granted: the backend, not the caller, is the problem.
+_GRANTED_FAILURES = frozenset(
+    {"upstream_unreachable", "upstream_timeout", "upstream_credential_unavailable"}
+)
+CODE_DENIED = b"proxy-access-denied"
+
+#: Scope extension (set by rrdev.server) with the request target exactly as sent.
+REQUEST_TARGET = "rrdev.request_target"
+#: Start watching for a vanished caller once a download passes this many bytes.
+_WATCH_AFTER_BYTES = 256 * 1024
+_CLAIM_PLACEHOLDER = re.compile(r"\{claims\.([^{}\s]+)\}")
+_UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_MISSING = object()
+
+
+# ------------------------------------------------------------------ public values
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line overrides that outlive a reload.
+
+    ``target`` replaces ``target.base_url``; ``jwks`` (a file or URL) replaces the
+    proxy credential's ``jwks_uri``; ``offline`` makes the local keyset
+    (``$RRDEV_HOME``) the JWKS, so tokens from ``rrdev token mint`` verify.
+    """
+
+    target: str | None = None
+    jwks: str | None = None
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class ProxyInfo:
+    """What a startup banner shows about the running profile."""
+
+    profile_path: str
+    profile_name: str
+    target: str
+    target_overridden: bool
+    jwks: str | None
+    credential: str
+    warnings: tuple[str, ...]
+
+
+class CachingVerifier:
+    """A ``Verifier`` that remembers successful verifications until the token's ``exp``.
+
+    Repeated requests with the same token skip the signature check. Failures are
+    never cached (a fixed JWKS or clock must take effect at once). The proxy makes a
+    new one for every profile it loads, so a reload drops everything verified under
+    the old settings. At most ``max_entries`` tokens are kept (least recently used
+    go first).
+    """
+
+    def __init__(self, inner: Verifier, max_entries: int = 4096) -> None:
+        self.inner = inner
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, Verification] = OrderedDict()
+
+    async def verify(self, token: str, now: float) -> Verification:
+        hit = self._cache.get(token)
+        if hit is not None:
+            if hit.expires_at is not None and now < hit.expires_at:
+                self._cache.move_to_end(token)
+                return hit
+            del self._cache[token]
+        result = await self.inner.verify(token, now)
+        if result.ok and result.expires_at is not None and now < result.expires_at:
+            self._cache[token] = result
+            if len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+# ------------------------------------------------------------------ per-profile state
+
+
+@dataclass(frozen=True)
+class _Credential:
+    """The target credential, resolved once per loaded profile.
+
+    ``error`` (with ``hint``) says why it cannot be used: every allowed request then
+    gets 502 ``upstream_credential_unavailable``. ``secrets`` are the resolved values,
+    scrubbed from any text rrdev prints.
+    """
+
+    label: str
+    authorization: str | None = None
+    header: tuple[str, str] | None = None
+    query_name: str | None = None
+    query_piece: str | None = None
+    error: str | None = None
+    hint: str = ""
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Template:
+    """One ``additional_headers`` entry, split once: literals and claim paths."""
+
+    name: str
+    parts: tuple[str | tuple[str], ...]
+    static: str | None
+
+    def render(self, claims: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+        """(value, None), or (None, why the header was left out)."""
+        if self.static is not None:
+            return self.static, None
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = _claim_at(claims, part[0]) if claims is not None else _MISSING
+            if value is _MISSING or value is None:
+                why = "no verified token" if claims is None else f"no claim '{part[0]}'"
+                return None, f"additional header {self.name} omitted: {why}"
+            out.append(_claim_text(value))
+        text = "".join(out)
+        if _UNSAFE_HEADER_VALUE.search(text):
+            return None, f"additional header {self.name} omitted: control characters in the claim"
+        return text, None
+
+
+@dataclass(frozen=True)
+class _Upstream:
+    scheme: str
+    authority: str
+    prefix: str
+    label: str
+
+    def url(self, raw_path: str, raw_query: str) -> URL:
+        # encoded=True: aiohttp sends these bytes as they are, never re-quoting them.
+        return URL.build(
+            scheme=self.scheme,
+            authority=self.authority,
+            path=self.prefix + raw_path,
+            query_string=raw_query,
+            encoded=True,
+        )
+
+
+@dataclass
+class _State:
+    """Everything derived from one loaded profile. Requests hold on to the state they
+    started with, so a reload never changes a request half-way."""
+
+    profile: Profile
+    redactor: Redactor
+    verifier: CachingVerifier | None
+    jwks: JwksCache | None
+    jwks_key: tuple[Any, ...] | None
+    jwks_label: str | None
+    upstream: _Upstream
+    target_overridden: bool
+    timeout: aiohttp.ClientTimeout
+    ssl: ssl.SSLContext | bool
+    credential: _Credential
+    #: caller headers never forwarded as they are
+    drop: frozenset[str]
+    #: lower-case names of header_filters
+    filters: frozenset[str]
+    templates: tuple[_Template, ...]
+    forward_as: str | None
+    warnings: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    #: id(verification) -> (verification, its redacted copy), for records
+    redacted: dict[int, tuple[Verification, Verification]] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ the app
+
+
+class ProxyApp:
+    """The ASGI application of ``rrdev up`` (HTTP, WebSocket refusal, lifespan).
+
+    Construct it with a loaded ``Profile``; errors in the profile or the overrides
+    (an unreadable ``ca_bundle``, a bad ``--target``) raise ``RrdevError`` here, before
+    anything listens. Run it under ``rrdev.server.ProxyServer`` (lifespan creates and
+    closes the client session) or drive it in-process with ``httpx.ASGITransport``
+    (then use ``async with app:`` or let the first request create the session).
+
+    ``sink`` receives each ``RequestRecord``; ``on_event`` reload notices; ``clock``
+    the epoch time used for token checks and records. ``reload_interval`` (seconds,
+    0 disables) bounds how often the profile file is checked for changes.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        overrides: Overrides | None = None,
+        sink: RecordSink | None = None,
+        on_event: EventCallback | None = None,
+        clock: Callable[[], float] = time.time,
+        reload_interval: float = 0.5,
+    ) -> None:
+        self.overrides = overrides or Overrides()
+        self.sink = sink
+        self.on_event = on_event
+        self.clock = clock
+        self.reload_interval = reload_interval
+        self._session: aiohttp.ClientSession | None = None
+        self._retired_caches: list[JwksCache] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._state = _build_state(profile, self.overrides, None)
+        self._file_sig = _signature(self._state.files)
+        self._next_check = time.monotonic() + reload_interval
+
+    # -------------------------------------------------------------- public API
+
+    @property
+    def profile(self) -> Profile:
+        """The profile currently in force (changes on reload)."""
+        return self._state.profile
+
+    def info(self) -> ProxyInfo:
+        state = self._state
+        return ProxyInfo(
+            profile_path=state.profile.path,
+            profile_name=state.profile.display_name,
+            target=state.upstream.label,
+            target_overridden=state.target_overridden,
+            jwks=state.jwks_label,
+            credential=state.credential.label,
+            warnings=state.warnings,
+        )
+
+    async def startup(self) -> None:
+        """Create the pooled client session and start watching the profile file."""
+        if self._session is None:
+            self._session = _new_session()
+        if self._watcher is None and self.reload_interval > 0 and self._state.files:
+            self._watcher = asyncio.create_task(self._watch_profile())
+
+    async def aclose(self) -> None:
+        """Close the client session and the JWKS caches. Safe to call twice."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+        caches = [*self._retired_caches, self._state.jwks]
+        self._retired_caches = []
+        for cache in caches:
+            if cache is not None:
+                await cache.aclose()
+
+    async def __aenter__(self) -> ProxyApp:
+        await self.startup()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def check_reload(self, *, force: bool = False) -> bool:
+        """Re-read the profile if its file changed; True when a new profile took effect.
+
+        Called on every request (cheap: a clock read, and a ``stat`` at most every
+        ``reload_interval``) and by the background watcher.
+        """
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return False
+        self._next_check = now + self.reload_interval
+        files = self._state.files
+        signature = _signature(files)
+        if not files or signature == self._file_sig:
+            return False
+        self._file_sig = signature
+        return self._reload(files[0])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -------------------------------------------------------------- reload
+
+    def _reload(self, path: str) -> bool:
+        from rrdev.profile import load_profile
+
+        old = self._state
+        try:
+            profile = load_profile(path)
+            state = _build_state(profile, self.overrides, old)
+        except RrdevError as exc:
+            self._emit("reload_failed", f"{exc} (still serving the last good profile)")
+            return False
+        if old.jwks is not None and old.jwks is not state.jwks:
+            # In-flight requests may still use it; close it at shutdown.
+            self._retired_caches.append(old.jwks)
+        self._state = state
+        self._emit("reloaded", f"{path}: profile reloaded")
+        return True
+
+    async def _watch_profile(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            self.check_reload(force=True)
+
+    def _emit(self, kind: str, message: str) -> None:
+        if self.on_event is None:
+            return
+        with contextlib.suppress(Exception):
+            self.on_event(kind, message)
+
+    # -------------------------------------------------------------- lifespan
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -------------------------------------------------------------- websocket
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = self.clock()
+        t0 = time.perf_counter()
+        await receive()  # websocket.connect
+        state = self._state
+        expl = _websocket_refusal()
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body, headers = _error_payload(expl)
+            await send({"type": "websocket.http.response.start", "status": 501, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+            sent = len(body)
+        else:  # servers without the extension can only refuse the handshake (403)
+            await send({"type": "websocket.close", "code": 1008})
+            sent = 0
+        raw_path, raw_query = _target_text(scope)
+        self._record(
+            _Progress(started, t0, "GET"),
+            state,
+            raw_path,
+            raw_query,
+            expl,
+            bytes_out=sent,
+        )
+
+    # -------------------------------------------------------------- http
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        progress = _Progress(self.clock(), time.perf_counter(), scope["method"])
+        if self.reload_interval > 0:
+            self.check_reload()
+        state = self._state
+        raw_path, raw_query = _target_text(scope)
+        headers = [(k.decode("latin-1"), _header_value(v)) for k, v in scope["headers"]]
+        if any(k == "upgrade" and "websocket" in v.lower() for k, v in headers):
+            expl = _websocket_refusal()
+            progress.bytes_out = await _send_error(send, expl)
+            self._record(progress, state, raw_path, raw_query, expl)
+            return
+        timed = _TimedVerifier(state.verifier) if state.verifier is not None else None
+        expl = await decide(
+            state.profile,
+            IncomingRequest(progress.method, raw_path, raw_query, tuple(headers)),
+            timed,
+            now=progress.started,
+            redactor=state.redactor,
+        )
+        progress.decided(timed)
+        if expl.allowed:
+            expl = _forward_problem(state, expl) or expl
+        if not expl.allowed:
+            progress.bytes_out = await _send_error(send, expl)
+        else:
+            target = (raw_path, raw_query)
+            expl = await self._forward(state, scope, receive, send, target, headers, expl, progress)
+        self._record(progress, state, raw_path, raw_query, expl)
+
+    async def _forward(
+        self,
+        state: _State,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: tuple[str, str],
+        headers: list[tuple[str, str]],
+        expl: Explanation,
+        progress: _Progress,
+    ) -> Explanation:
+        """Forward an allowed request; returns the explanation to record (an upstream
+        failure replaces "allowed" with 502/504)."""
+        if self._session is None:
+            await self.startup()
+        assert self._session is not None
+        raw_path, raw_query = target
+        query = _upstream_query(state, raw_query)
+        claims = expl.verification.claims if expl.verification else None
+        out_headers = _upstream_headers(state, scope, headers, claims, progress.notes)
+        body = _RequestBody(receive, headers)
+        t_up = time.perf_counter()
+        try:
+            response = await self._session.request(
+                progress.method,
+                state.upstream.url(raw_path, query),
+                headers=out_headers,
+                data=body.chunks() if body.expected else None,
+                allow_redirects=False,
+                timeout=state.timeout,
+                ssl=state.ssl,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            progress.upstream_ms = (time.perf_counter() - t_up) * 1000
+            progress.bytes_in = body.received
+            if body.client_gone:
+                progress.notes.append("the caller went away during the upload")
+            failed = _upstream_failure(exc, state, expl)
+            progress.bytes_out = await _send_error(send, failed)
+            return failed
+        progress.upstream_ms = (time.perf_counter() - t_up) * 1000
+        progress.upstream_status = response.status
+        try:
+            await self._relay(response, send, receive, body, expl, progress)
+        finally:
+            progress.bytes_in = body.received
+        return expl
+
+    async def _relay(
+        self,
+        response: aiohttp.ClientResponse,
+        send: Send,
+        receive: Receive,
+        body: _RequestBody,
+        expl: Explanation,
+        progress: _Progress,
+    ) -> None:
+        """Stream the backend's response to the caller, with back-pressure both ways."""
+        headers = _downstream_headers(response.raw_headers)
+        headers.append((b"requestrocket-proxy-code", CODE_GRANTED))
+        headers.append((b"requestrocket-proxy-message", _header_text(expl.message)))
+        watcher: asyncio.Task[None] | None = None
+        complete = False
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            async for chunk in response.content.iter_any():
+                if progress.client_gone:
+                    progress.notes.append("the caller went away; the response was not finished")
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                progress.bytes_out += len(chunk)
+                if watcher is None and body.done and progress.bytes_out > _WATCH_AFTER_BYTES:
+                    watcher = asyncio.create_task(_watch_disconnect(receive, progress))
+            else:
+                complete = True
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            progress.notes.append(f"the backend's response was cut short ({type(exc).__name__})")
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if complete:
+                response.release()
+            else:
+                response.close()
+        if complete:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # Otherwise return without finishing: the server closes the connection, so the
+        # caller sees a truncated response instead of a complete-looking one.
+
+    # -------------------------------------------------------------- records
+
+    def _record(
+        self,
+        progress: _Progress,
+        state: _State,
+        raw_path: str,
+        raw_query: str,
+        expl: Explanation,
+        *,
+        bytes_out: int | None = None,
+    ) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink(_make_record(progress, state, raw_path, raw_query, expl, bytes_out))
+        except Exception as exc:  # a broken sink must not break the proxy
+            self._emit("record_failed", f"{type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------ request helpers
+
+
+class _Progress:
+    """Timings and counters of one request, filled in as it goes."""
+
+    __slots__ = (
+        "auth_ms",
+        "bytes_in",
+        "bytes_out",
+        "client_gone",
+        "method",
+        "notes",
+        "rules_ms",
+        "started",
+        "t0",
+        "upstream_ms",
+        "upstream_status",
+    )
+
+    def __init__(self, started: float, t0: float, method: str) -> None:
+        self.started = started
+        self.t0 = t0
+        self.method = method
+        self.auth_ms = 0.0
+        self.rules_ms = 0.0
+        self.upstream_ms: float | None = None
+        self.upstream_status: int | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.client_gone = False
+        self.notes: list[str] = []
+
+    def decided(self, timed: _TimedVerifier | None) -> None:
+        elapsed = (time.perf_counter() - self.t0) * 1000
+        self.auth_ms = timed.seconds * 1000 if timed is not None else 0.0
+        self.rules_ms = max(elapsed - self.auth_ms, 0.0)
+
+
+class _TimedVerifier:
+    """Per-request wrapper that measures time spent verifying (for ``auth_ms``)."""
+
+    __slots__ = ("inner", "seconds")
+
+    def __init__(self, inner: Verifier) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    async def verify(self, token: str, now: float) -> Verification:
+        start = time.perf_counter()
+        try:
+            return await self.inner.verify(token, now)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+class _RequestBody:
+    """The caller's body as an async iterator for aiohttp, counting bytes as they pass."""
+
+    __slots__ = ("client_gone", "done", "expected", "receive", "received")
+
+    def __init__(self, receive: Receive, headers: list[tuple[str, str]]) -> None:
+        self.receive = receive
+        self.received = 0
+        self.client_gone = False
+        self.expected = any(
+            (k == "content-length" and v.strip() not in ("", "0")) or k == "transfer-encoding"
+            for k, v in headers
+        )
+        self.done = not self.expected
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                raise ConnectionResetError("the caller disconnected during the upload")
+            chunk = message.get("body", b"")
+            self.done = not message.get("more_body", False)
+            if chunk:
+                self.received += len(chunk)
+                yield chunk
+
+
+async def _watch_disconnect(receive: Receive, progress: _Progress) -> None:
+    """After the request body is in, the server's next message is the disconnect."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            progress.client_gone = True
+            return
+
+
+def _target_text(scope: Scope) -> tuple[str, str]:
+    """The raw path and query as text for ``decide``. Bytes outside ASCII are
+    percent-escaped so the path rule sees them (invalid UTF-8 is refused there)."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw = raw.partition(b"?")[0]  # httpx's ASGITransport puts the query in raw_path
+    sent = scope.get("extensions", {}).get(REQUEST_TARGET)
+    if sent is not None and not sent.startswith(b"/"):
+        raw = sent.partition(b"?")[0]  # absolute or authority form: the path rule refuses it
+    query = scope.get("query_string", b"")
+    return _ascii_text(raw), _ascii_text(query)
+
+
+def _ascii_text(raw: bytes) -> str:
+    if raw.isascii():
+        return raw.decode("ascii")
+    return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
+
+
+def _header_value(raw: bytes) -> str:
+    # aiohttp writes header values as UTF-8: decoding them as UTF-8 keeps the bytes
+    # the caller sent; anything else (obs-text) falls back to Latin-1.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _forward_problem(state: _State, expl: Explanation) -> Explanation | None:
+    """An allowed request rrdev still cannot forward: a target credential it cannot
+    produce (an unset ${VAR}, or a kind not supported yet)."""
+    cred = state.credential
+    if cred.error is not None:
+        return replace(
+            expl,
+            status=502,
+            reason="upstream_credential_unavailable",
+            message=cred.error,
+            hint=cred.hint,
+        )
+    return None
+
+
+def _upstream_query(state: _State, raw_query: str) -> str:
+    """The caller's query bytes as received, plus the api-key parameter when the target
+    credential uses one (a caller-sent parameter of that name is dropped first, so a
+    caller can never override the backend credential)."""
+    cred = state.credential
+    if cred.query_piece is None:
+        return raw_query
+    kept = [
+        piece
+        for piece in raw_query.split("&")
+        if piece and unquote_plus(piece.partition("=")[0]) != cred.query_name
+    ]
+    return "&".join([*kept, cred.query_piece])
+
+
+def _upstream_headers(
+    state: _State,
+    scope: Scope,
+    headers: list[tuple[str, str]],
+    claims: Mapping[str, Any] | None,
+    notes: list[str],
+) -> list[tuple[str, str]]:
+    """The headers sent to the backend (DESIGN.md §2.5)."""
+    drop = state.drop
+    named: set[str] = set()
+    for name, value in headers:
+        if name == "connection":
+            named.update(t.strip().lower() for t in value.split(","))
+    out: list[tuple[str, str]] = []
+    caller_auth: str | None = None
+    forwarded_for: list[str] = []
+    forwarded_host: str | None = None
+    for name, value in headers:
+        if name == "host":
+            forwarded_host = value
+        if name in drop or name in named:
+            continue
+        if name == "authorization":
+            caller_auth = value
+        elif name == "x-forwarded-for":
+            forwarded_for.append(value)
+        else:
+            out.append((name, value))
+    _authorization(state, caller_auth, out)
+    filters = state.filters
+    for template in state.templates:
+        value, note = template.render(claims)
+        if value is None:
+            notes.append(note or f"additional header {template.name} omitted")
+        else:
+            out.append((template.name, value))
+    if "x-forwarded-for" not in filters:
+        client = scope.get("client")
+        forwarded_for.append(client[0] if client else "unknown")
+        out.append(("X-Forwarded-For", ", ".join(forwarded_for)))
+    if "x-forwarded-proto" not in filters:
+        out.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+    if forwarded_host is not None and "x-forwarded-host" not in filters:
+        out.append(("X-Forwarded-Host", forwarded_host))
+    return out
+
+
+def _authorization(state: _State, caller_auth: str | None, out: list[tuple[str, str]]) -> None:
+    """Exactly one Authorization upstream (or none). ``caller_auth`` is None when the
+    caller sent none or a header filter stripped it."""
+    cred = state.credential
+    proxy = state.profile.proxy
+    if cred.authorization is not None:
+        out.append(("Authorization", cred.authorization))
+    elif caller_auth is not None and proxy.forward_authorization:
+        out.append(("Authorization", caller_auth))
+        caller_auth = None  # forwarded as itself: nothing to pass on under another name
+    if caller_auth is not None and state.forward_as is not None:
+        out.append((state.forward_as, caller_auth))
+    if cred.header is not None:
+        out.append(cred.header)
+
+
+def _downstream_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    """The backend's response headers minus hop-by-hop ones (and any named in its
+    Connection header). Names are lower-cased for ASGI; values are untouched."""
+    named: set[bytes] = set()
+    for name, value in raw:
+        if name.lower() == b"connection":
+            named.update(t.strip().lower() for t in value.split(b","))
+    out = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP_BYTES or lower in named:
+            continue
+        out.append((lower, value))
+    return out
+
+
+# ------------------------------------------------------------------ answers rrdev makes
+
+
+def _websocket_refusal() -> Explanation:
+    return Explanation(
+        501,
+        "websocket_unsupported",
+        "rrdev's proxy does not forward WebSocket connections yet",
+        "call the backend directly for WebSocket traffic; plain HTTP goes through rrdev",
+    )
+
+
+def _upstream_failure(exc: BaseException, state: _State, expl: Explanation) -> Explanation:
+    """502/504 for a backend that could not be reached or did not answer in time."""
+    target = state.upstream.label
+    t = state.profile.target
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return _upstream(
+            expl,
+            504,
+            "upstream_timeout",
+            f"could not connect to {target} within {t.connect_timeout_seconds:g}s",
+            "check that the backend is reachable, or raise target.connect_timeout_seconds",
+        )
+    if isinstance(exc, TimeoutError):
+        return _upstream(
+            expl,
+            504,
+            "upstream_timeout",
+            f"{target} did not answer within {t.timeout_seconds:g}s",
+            "the backend is slow or stuck; raise target.timeout_seconds if this is expected",
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return _upstream(
+            expl,
+            502,
+            "upstream_unreachable",
+            f"the TLS certificate of {target} is not trusted ({exc.certificate_error})",
+            "set target.ca_bundle to the CA that signed it (or verify = false "
+            "for a self-signed development backend)",
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        why = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return _upstream(
+            expl,
+            502,
+            "upstream_unreachable",
+            f"cannot connect to {target}: {why}",
+            "is the backend running? check target.base_url (or --target)",
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return _upstream(
+            expl,
+            502,
+            "upstream_unreachable",
+            f"{target} closed the connection without answering",
+            "check the backend's logs",
+        )
+    detail = state.redactor.text(str(exc))[:200]
+    return _upstream(
+        expl,
+        502,
+        "upstream_unreachable",
+        f"forwarding to {target} failed: {type(exc).__name__}" + (f": {detail}" if detail else ""),
+        "check the backend's logs",
+    )
+
+
+def _upstream(expl: Explanation, status: int, reason: str, message: str, hint: str) -> Explanation:
+    return replace(
+        expl, status=status, reason=reason, message=message, hint=hint, www_authenticate=None
+    )
+
+
+def _error_payload(expl: Explanation) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps(expl.error_body(), default=str).encode("utf-8")
+    granted = expl.reason in _GRANTED_FAILURES
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+        (b"date", _http_date(int(time.time()))),
+        (b"requestrocket-proxy-code", CODE_GRANTED if granted else CODE_DENIED),
+        (b"requestrocket-proxy-message", _header_text(expl.message)),
+    ]
+    if expl.www_authenticate:
+        headers.append((b"www-authenticate", expl.www_authenticate.encode("latin-1", "replace")))
+    return body, headers
+
+
+async def _send_error(send: Send, expl: Explanation) -> int:
+    body, headers = _error_payload(expl)
+    await send({"type": "http.response.start", "status": expl.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+    return len(body)
+
+
+@lru_cache(maxsize=512)
+def _header_text(text: str) -> bytes:
+    """A message as a header value: printable ASCII only, at most 300 characters."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:300]).encode("ascii")
+
+
+@lru_cache(maxsize=4)
+def _http_date(second: int) -> bytes:
+    return formatdate(second, usegmt=True).encode("ascii")
+
+
+# ------------------------------------------------------------------ records
+
+
+def _make_record(
+    progress: _Progress,
+    state: _State,
+    raw_path: str,
+    raw_query: str,
+    expl: Explanation,
+    bytes_out: int | None,
+) -> RequestRecord:
+    redactor = state.redactor
+    if expl.request is not None and expl.reason != "ambiguous_path":
+        query = expl.request.query
+    else:
+        query = redactor.query_list(parse_qsl(raw_query, keep_blank_values=True))
+    ver = expl.verification
+    return RequestRecord(
+        time=progress.started,
+        method=progress.method,
+        path=raw_path,
+        query=query,
+        status=expl.status if progress.upstream_status is None else progress.upstream_status,
+        reason=expl.reason,
+        deciding_rule=expl.deciding_rule,
+        explanation=_redacted(expl, state),
+        auth_ms=round(progress.auth_ms, 3),
+        rules_ms=round(progress.rules_ms, 3),
+        upstream_ms=None if progress.upstream_ms is None else round(progress.upstream_ms, 3),
+        total_ms=round((time.perf_counter() - progress.t0) * 1000, 3),
+        subject=ver.subject if ver is not None and ver.ok else None,
+        expires_at=ver.expires_at if ver is not None and ver.ok else None,
+        upstream_status=progress.upstream_status,
+        bytes_in=progress.bytes_in,
+        bytes_out=progress.bytes_out if bytes_out is None else bytes_out,
+        preflight=bool(expl.extra.get("preflight")),
+        notes=tuple(progress.notes),
+    )
+
+
+def _redacted(expl: Explanation, state: _State) -> Explanation:
+    """The explanation with secret-named token claims (and known secret values)
+    blanked: records are written to logs and screens (DESIGN.md §2.7)."""
+    ver = expl.verification
+    if ver is None or not ver.claims:
+        return expl
+    # The token cache hands out the same Verification for a token's every request:
+    # redact it once.
+    seen = state.redacted.get(id(ver))
+    if seen is not None and seen[0] is ver:
+        return replace(expl, verification=seen[1])
+    clean = replace(ver, claims=_redact_value(ver.claims, state.redactor))
+    if ver.ok:  # failures are never reused
+        if len(state.redacted) >= 1024:
+            state.redacted.clear()
+        state.redacted[id(ver)] = (ver, clean)
+    return replace(expl, verification=clean)
+
+
+def _redact_value(value: Any, redactor: Redactor, name: str = "") -> Any:
+    if name and name.lower() in redactor.fields:
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v, redactor, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, redactor) for v in value]
+    if isinstance(value, str):
+        return redactor.text(value)
+    return value
+
+
+# ------------------------------------------------------------------ building a state
+
+
+def _build_state(profile: Profile, overrides: Overrides, previous: _State | None) -> _State:
+    """Everything the hot path needs from ``profile``, computed once per load."""
+    upstream, overridden = _upstream_of(profile, overrides)
+    if overridden:
+        profile = replace(profile, target=replace(profile.target, base_url=overrides.target))
+    credential = _credential(profile.target_credential)
+    redactor = redactor_for(profile).with_values(credential.secrets)
+    jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous)
+    verifier = None
+    if jwks is not None:
+        verifier = CachingVerifier(JwksVerifier(profile.proxy_credential, jwks))
+    proxy = profile.proxy
+    filters = frozenset(h.lower() for h in proxy.header_filters)
+    templates = tuple(
+        _template(name, value.template)
+        for name, value in proxy.additional_headers
+        if name.lower() not in filters
+    )
+    forward_as = proxy.forward_authorization_as
+    if forward_as is not None and forward_as.lower() in filters:
+        forward_as = None
+    drop = HOP_BY_HOP | _REPLACED | filters | {t.name.lower() for t in templates}
+    if forward_as:
+        drop |= {forward_as.lower()}
+    if credential.header:
+        drop |= {credential.header[0].lower()}
+    target = profile.target
+    path = Path(profile.path)
+    return _State(
+        profile=profile,
+        redactor=redactor,
+        verifier=verifier,
+        jwks=jwks,
+        jwks_key=jwks_key,
+        jwks_label=jwks_label,
+        upstream=upstream,
+        target_overridden=overridden,
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=target.connect_timeout_seconds,
+            sock_read=target.timeout_seconds,
+        ),
+        ssl=_ssl_option(profile),
+        credential=credential,
+        drop=frozenset(drop),
+        filters=filters,
+        templates=templates,
+        forward_as=forward_as,
+        warnings=_warnings(profile, credential),
+        files=(str(path),) if path.is_file() else (),
+    )
+
+
+def _upstream_of(profile: Profile, overrides: Overrides) -> tuple[_Upstream, bool]:
+    base = overrides.target or profile.target.base_url
+    parts = urlsplit(base)
+    where = "--target" if overrides.target else "target.base_url"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _config_error(profile, where, f"expected an http:// or https:// URL, got {base!r}")
+    if parts.username is not None or parts.password is not None:
+        raise _config_error(
+            profile,
+            where,
+            "must not carry user:password@ (rrdev would send it as a second Authorization)",
+            "use [target_credential] auth_type = 'basic' with ${VARS} instead",
+        )
+    if parts.query or parts.fragment:
+        raise _config_error(profile, where, "must not have a query or fragment")
+    label = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    upstream = _Upstream(parts.scheme, parts.netloc, parts.path.rstrip("/"), label)
+    return upstream, overrides.target is not None
+
+
+def _config_error(profile: Profile, key: str, message: str, hint: str = "") -> RrdevError:
+    if key.startswith("--"):
+        return RrdevError(f"{key}: {message}", hint)
+    return ProfileError(message, file=profile.path, line=profile.lines.get(key), key=key, hint=hint)
+
+
+def _ssl_option(profile: Profile) -> ssl.SSLContext | bool:
+    target = profile.target
+    if not target.verify:
+        return False
+    if target.ca_bundle:
+        cafile = os.path.expanduser(target.ca_bundle)
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise _config_error(
+                profile, "target.ca_bundle", f"cannot load CA bundle {cafile}: {why}"
+            ) from None
+    return True
+
+
+def _resolve(secret: Secret | None, key: str) -> str:
+    if secret is None:  # the loader requires these keys; keep the proxy total anyway
+        raise EnvVarError(f"{key} is not set")
+    return secret.resolve()
+
+
+def _credential(cred: TargetCredential) -> _Credential:
+    label = f"{cred.auth_type} ({cred.name})" if cred.auth_type != "none" else "none"
+    try:
+        return _resolved_credential(cred, label)
+    except EnvVarError as exc:
+        return _Credential(label, error=str(exc), hint=exc.hint)
+
+
+def _resolved_credential(cred: TargetCredential, label: str) -> _Credential:
+    kind = cred.auth_type
+    if kind == "bearer":
+        token = _resolve(cred.token, "target_credential.token")
+        value = f"{cred.prefix} {token}" if cred.prefix else token
+        return _checked(_Credential(label, authorization=value, secrets=(token,)))
+    if kind == "basic":
+        user = _resolve(cred.username, "target_credential.username")
+        password = _resolve(cred.password, "target_credential.password")
+        encoded = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return _checked(
+            _Credential(label, authorization=f"Basic {encoded}", secrets=(password, encoded))
+        )
+    if kind == "api_key":
+        key = _resolve(cred.api_key, "target_credential.api_key")
+        if cred.header:
+            return _checked(_Credential(label, header=(cred.header, key), secrets=(key,)))
+        name = cred.query_param or "api_key"
+        piece = f"{quote(name, safe='')}={quote(key, safe='')}"
+        return _Credential(label, query_name=name, query_piece=piece, secrets=(key,))
+    if kind == "oauth2":
+        return _Credential(
+            label,
+            error="oauth2 backend credentials are not supported yet "
+            "(target_credential.auth_type = 'oauth2')",
+            hint="for now use auth_type = 'bearer' with a token from your OAuth2 server "
+            "in an environment variable",
+        )
+    return _Credential(label)
+
+
+def _checked(cred: _Credential) -> _Credential:
+    values = [cred.authorization or "", cred.header[1] if cred.header else ""]
+    if any(_UNSAFE_HEADER_VALUE.search(v) for v in values):
+        return _Credential(
+            cred.label,
+            error="the target credential's value contains a line break or control character",
+            hint="check the environment variable the profile reads it from",
+        )
+    return cred
+
+
+def _jwks_for(
+    profile: Profile, overrides: Overrides, previous: _State | None
+) -> tuple[JwksCache | None, tuple[Any, ...] | None, str | None]:
+    """The JWKS cache for this profile, reusing the previous one when its source and
+    settings are unchanged (a changed jwks_uri starts from an empty cache)."""
+    cred = profile.proxy_credential
+    if cred.auth_type != "jwtVerify":
+        return None, None, None
+    source: str | dict[str, Any]
+    if overrides.jwks:
+        source, label = overrides.jwks, f"{overrides.jwks} (--jwks)"
+        identity: Any = overrides.jwks
+    elif overrides.offline:
+        from rrdev.keyset import Keyset
+
+        keyset = Keyset.load_or_create()
+        source = keyset.jwks()
+        where = keyset.path.parent if keyset.path else "memory"
+        label = f"local keyset in {where} (--offline)"
+        identity = ("offline", tuple(k["kid"] for k in source["keys"]))
+    elif cred.jwks_uri:
+        source = label = identity = cred.jwks_uri
+    else:
+        raise _config_error(
+            profile,
+            "proxy_credential.jwks_uri",
+            "auth_type = 'jwtVerify' needs jwks_uri",
+            "set jwks_uri, or run with --jwks FILE|URL or --offline",
+        )
+    key = (identity, cred.jwks_ttl_seconds, cred.jwks_refetch_interval_seconds)
+    if previous is not None and previous.jwks is not None and previous.jwks_key == key:
+        return previous.jwks, key, label
+    cache = JwksCache(
+        source, ttl=cred.jwks_ttl_seconds, refetch_interval=cred.jwks_refetch_interval_seconds
+    )
+    return cache, key, label
+
+
+def _template(name: str, template: str) -> _Template:
+    if "{claims." not in template:
+        return _Template(name, (template,), template)
+    parts: list[str | tuple[str]] = []
+    last = 0
+    for match in _CLAIM_PLACEHOLDER.finditer(template):
+        if match.start() > last:
+            parts.append(template[last : match.start()])
+        parts.append((match.group(1),))
+        last = match.end()
+    if last < len(template):
+        parts.append(template[last:])
+    return _Template(name, tuple(parts), None)
+
+
+def _claim_at(claims: Any, path: str) -> Any:
+    """A claim by name, else by dotted path into nested objects. A top-level name is
+    tried whole first, so ``https://example.com/roles`` is one claim."""
+    if not isinstance(claims, Mapping):
+        return _MISSING
+    if path in claims:
+        return claims[path]
+    head, dot, rest = path.partition(".")
+    while dot:
+        if head in claims:
+            found = _claim_at(claims[head], rest)
+            if found is not _MISSING:
+                return found
+        step, dot, rest = rest.partition(".")
+        head = f"{head}.{step}"
+    return _MISSING
+
+
+def _claim_text(value: Any) -> str:
+    """Strings as they are; numbers and booleans as JSON; arrays comma-joined; objects
+    as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(_claim_text(v) for v in value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _warnings(profile: Profile, credential: _Credential) -> tuple[str, ...]:
+    found = []
+    if profile.proxy_credential.auth_type == "none":
+        found.append("proxy_credential auth_type = 'none': callers are not authenticated")
+    if credential.error:
+        found.append(f"{credential.error}: allowed requests will get 502")
+    if not profile.target.verify:
+        found.append(
+            "TLS verification of the backend is off (target.verify = false); development only"
+        )
+    return tuple(found)
+
+
+def _signature(files: tuple[str, ...]) -> tuple[tuple[int, int, int], ...] | None:
+    try:
+        return tuple((st.st_mtime_ns, st.st_size, st.st_ino) for st in (os.stat(f) for f in files))
+    except OSError:
+        return None
+
+
+def _new_session() -> aiohttp.ClientSession:
+    """The one pooled client: no cookie jar (callers must not share cookies), no
+    decompression (bytes pass as sent), no headers of aiohttp's own."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=10),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        timeout=aiohttp.ClientTimeout(total=None),
+        max_line_size=65536,
+        max_field_size=65536,
+        requote_redirect_url=False,
+        trust_env=False,
+    )

@@ -1,0 +1,35 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+# ------------------------------------------------------------------ proxy tests
+
+
+@pytest.fixture(scope="session")
+def _keyset_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One RRDEV_HOME for the session: generating an RSA key per test would cost ~0.1 s each.
+    return tmp_path_factory.mktemp("rrdev-home")
+
+
+@pytest.fixture
+def keyset(_keyset_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """RRDEV_HOME pointed at a temporary directory holding the local keyset."""
+    monkeypatch.setenv("RRDEV_HOME", str(_keyset_home))
+    from rrdev.keyset import Keyset
+
+    Keyset.load_or_create()
+    yield _keyset_home
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[object]:
+    """A real echo backend on 127.0.0.1 (see tests/proxy_support.py)."""
+    from proxy_support import run_backend
+
+    async with run_backend() as running:
+        yield running
