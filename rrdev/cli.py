@@ -31,6 +31,16 @@ app = typer.Typer(
 token_app = typer.Typer(help="Decode, mint and fetch tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
+
+def _add_issuer_commands() -> None:
+    # issuer_cli imports only Typer at module level; the issuer loads when a command runs.
+    from rrdev.issuer_cli import issuer_app
+
+    app.add_typer(issuer_app, name="issuer")
+
+
+_add_issuer_commands()
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEMO_ISSUER = "https://rrdev.local/"
@@ -308,6 +318,12 @@ def up(
         str | None, typer.Option("--log-file", help="Append one JSON object per request.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per request.")] = False,
+    issuer_port: Annotated[
+        int, typer.Option("--issuer-port", help="With --demo: the local issuer's port.")
+    ] = 8788,
+    backend_port: Annotated[
+        int, typer.Option("--backend-port", help="With --demo: the echo backend's port.")
+    ] = 8789,
 ) -> None:
     """Run the profile's gateway in front of your backend, explaining every refusal.
 
@@ -318,7 +334,17 @@ def up(
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
     if demo:
-        raise typer.Exit(_run_demo(port=port, quiet=quiet, log_file=log_file))
+        if profile_arg or profile:
+            raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
+        raise typer.Exit(
+            _run_demo(
+                port=port,
+                issuer_port=issuer_port,
+                backend_port=backend_port,
+                quiet=quiet,
+                log_file=log_file,
+            )
+        )
     from rrdev.up import run_up
 
     code = run_up(
@@ -334,11 +360,18 @@ def up(
     raise typer.Exit(code)
 
 
-def _run_demo(*, port: int | None, quiet: bool, log_file: str | None) -> int:
+def _run_demo(
+    *, port: int | None, issuer_port: int, backend_port: int, quiet: bool, log_file: str | None
+) -> int:
     from rrdev.demo_cli import run_demo
 
-    ports = {} if port is None else {"proxy_port": port}
-    return run_demo(quiet=quiet, log_file=log_file, **ports)
+    return run_demo(
+        proxy_port=8787 if port is None else port,
+        issuer_port=issuer_port,
+        backend_port=backend_port,
+        quiet=quiet,
+        log_file=log_file,
+    )
 
 
 # ------------------------------------------------------------------ token

@@ -136,30 +136,36 @@ class ProxyInfo:
 
 
 class CachingVerifier:
-    """A ``Verifier`` that remembers successful verifications until the token's ``exp``.
+    """A ``Verifier`` that remembers successful verifications for a while.
 
-    Repeated requests with the same token skip the signature check. Failures are
-    never cached (a fixed JWKS or clock must take effect at once). The proxy makes a
-    new one for every profile it loads, so a reload drops everything verified under
-    the old settings. At most ``max_entries`` tokens are kept (least recently used
-    go first).
+    Repeated requests with the same token skip the signature check. An entry lives
+    until the token's ``exp`` or ``max_age`` seconds (the JWKS TTL), whichever comes
+    first, so a key dropped from the JWKS (a rotation's grace period ending) stops
+    being honoured within one TTL. Failures are never cached (a fixed JWKS or clock
+    must take effect at once). The proxy makes a new one for every profile it loads,
+    so a reload drops everything verified under the old settings. At most
+    ``max_entries`` tokens are kept (least recently used go first).
     """
 
-    def __init__(self, inner: Verifier, max_entries: int = 4096) -> None:
+    def __init__(
+        self, inner: Verifier, max_entries: int = 4096, max_age: float = float("inf")
+    ) -> None:
         self.inner = inner
         self.max_entries = max_entries
-        self._cache: OrderedDict[str, Verification] = OrderedDict()
+        self.max_age = max_age
+        self._cache: OrderedDict[str, tuple[Verification, float]] = OrderedDict()
 
     async def verify(self, token: str, now: float) -> Verification:
         hit = self._cache.get(token)
         if hit is not None:
-            if hit.expires_at is not None and now < hit.expires_at:
+            verification, valid_until = hit
+            if now < valid_until:
                 self._cache.move_to_end(token)
-                return hit
+                return verification
             del self._cache[token]
         result = await self.inner.verify(token, now)
         if result.ok and result.expires_at is not None and now < result.expires_at:
-            self._cache[token] = result
+            self._cache[token] = (result, min(result.expires_at, now + self.max_age))
             if len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         return result
@@ -1014,7 +1020,8 @@ def _build_state(profile: Profile, overrides: Overrides, previous: _State | None
     jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous)
     verifier = None
     if jwks is not None:
-        verifier = CachingVerifier(JwksVerifier(profile.proxy_credential, jwks))
+        cred = profile.proxy_credential
+        verifier = CachingVerifier(JwksVerifier(cred, jwks), max_age=cred.jwks_ttl_seconds)
     proxy = profile.proxy
     filters = frozenset(h.lower() for h in proxy.header_filters)
     templates = tuple(

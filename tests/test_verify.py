@@ -663,3 +663,19 @@ def test_fixture_now_is_what_the_messages_assume() -> None:
     from rrdev.verify import iso_time
 
     assert iso_time(NOW) == "2027-01-15T08:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("source", "loopback"),
+    [
+        ("http://127.0.0.1:8788/.well-known/jwks.json", True),
+        ("http://localhost/jwks.json", True),
+        ("http://[::1]:9/jwks.json", True),
+        ("https://tenant.example.auth0.com/.well-known/jwks.json", False),
+        ("/tmp/jwks.json", False),
+    ],
+)
+def test_loopback_jwks_bypasses_proxy_environment(source: str, loopback: bool) -> None:
+    from rrdev.jwks import _is_loopback_url
+
+    assert _is_loopback_url(source) is loopback
