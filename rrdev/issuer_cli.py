@@ -65,7 +65,7 @@ def _friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except RrdevError as exc:
-            from rrdev.demo_cli import print_error
+            from rrdev.console import print_error
 
             print_error(_stderr(), exc)
             raise typer.Exit(exc.exit_code) from None
@@ -116,7 +116,7 @@ def run_serve(
     """Serve the issuer in the foreground; returns the exit code (0 after Ctrl+C)."""
     from dataclasses import replace
 
-    from rrdev.demo_cli import run_loop
+    from rrdev.console import run_loop
     from rrdev.issuer import IssuerApp, KeysetWatcher, issuer_config_for
 
     profile, demo = _issuer_profile(profile_path)
@@ -151,7 +151,7 @@ async def _serve(
 ) -> int:
     import asyncio
 
-    from rrdev.demo_cli import install_stop_handlers
+    from rrdev.console import install_stop_handlers
     from rrdev.server import ProxyServer, is_loopback
 
     server = ProxyServer(app, host, port, graceful_timeout=5)

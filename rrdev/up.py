@@ -9,17 +9,20 @@ to ``--log-file``. Everything printed comes from already-redacted records.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import signal
-from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
+from rrdev.console import (
+    STOP_NOTICE,
+    Output,
+    install_stop_handlers,
+    open_log,
+    print_error,
+    run_loop,
+)
 from rrdev.errors import RrdevError
-from rrdev.records import RequestRecord
 
 __all__ = ["run_up"]
 
@@ -46,13 +49,13 @@ def run_up(
     """
     out = console or Console(highlight=False)
     err = console or Console(stderr=True, highlight=False)
-    output: _Output | None = None
+    output: Output | None = None
     try:
         from rrdev.profile import discover_profile, load_profile
         from rrdev.proxy import Overrides, ProxyApp
 
         profile = load_profile(discover_profile(profile_path))
-        output = _Output(out, err, _open_log(log_file), quiet)
+        output = Output(out, err, open_log(log_file), quiet)
         app = ProxyApp(
             profile,
             overrides=Overrides(target=target, jwks=jwks, offline=offline),
@@ -61,9 +64,9 @@ def run_up(
         )
         listen_host = host or profile.proxy.listen_host
         listen_port = profile.proxy.listen_port if port is None else port
-        return _run(_serve(app, listen_host, listen_port, output))
+        return run_loop(_serve(app, listen_host, listen_port, output))
     except RrdevError as exc:
-        _print_error(err, exc)
+        print_error(err, exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return 0
@@ -72,19 +75,7 @@ def run_up(
             output.close()
 
 
-def _run(main: Any) -> int:
-    """Run ``main`` on uvloop when available (it is part of uvicorn[standard])."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        result: int = runner.run(main)
-    return result
-
-
-async def _serve(app: Any, host: str, port: int, output: _Output) -> int:
+async def _serve(app: Any, host: str, port: int, output: Output) -> int:
     from rrdev.server import ProxyServer
 
     server = ProxyServer(app, host, port)
@@ -94,7 +85,9 @@ async def _serve(app: Any, host: str, port: int, output: _Output) -> int:
         await app.aclose()
         raise
     _banner(output.out, app.info(), server)
-    handled = _install_signal_handlers(server, output)
+    handled = install_stop_handlers(
+        server.request_stop, lambda: server.stopping, lambda: output.note(STOP_NOTICE)
+    )
     try:
         await server.wait()
     finally:
@@ -103,29 +96,6 @@ async def _serve(app: Any, host: str, port: int, output: _Output) -> int:
             loop.remove_signal_handler(sig)
         await server.stop(force=True)  # already stopped: only makes sure all is closed
     return 0
-
-
-def _install_signal_handlers(server: Any, output: _Output) -> list[int]:
-    """Ctrl+C (or SIGTERM) once: drain in-flight requests and exit; twice: now."""
-    loop = asyncio.get_running_loop()
-
-    def stop() -> None:
-        if server.stopping:
-            server.request_stop(force=True)
-            return
-        output.out.print(
-            Text("stopping: finishing requests in flight (Ctrl+C again to quit now)", "dim")
-        )
-        server.request_stop()
-
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
-            continue
-        handled.append(sig)
-    return handled
 
 
 def _banner(out: Console, info: Any, server: Any) -> None:
@@ -153,48 +123,3 @@ def _banner(out: Console, info: Any, server: Any) -> None:
     for warning in warnings:
         out.print(Text.assemble(("  warning: ", "bold yellow"), warning))
     out.print(Text("  Ctrl+C to stop. Profile edits apply to the next request.", style="dim"))
-
-
-def _open_log(path: str | None) -> IO[str] | None:
-    if not path:
-        return None
-    try:
-        return open(path, "a", buffering=1, encoding="utf-8")
-    except OSError as exc:
-        raise RrdevError(f"cannot open log file {path}: {exc.strerror}") from None
-
-
-def _print_error(err: Console, exc: RrdevError) -> None:
-    line = Text.assemble(("error: ", "bold red"), exc.message)
-    if exc.hint:
-        line.append(f" ({exc.hint})", style="cyan")
-    err.print(line)
-
-
-class _Output:
-    """Where records and notices go: the console (unless quiet) and the JSONL log."""
-
-    def __init__(self, out: Console, err: Console, log: IO[str] | None, quiet: bool) -> None:
-        self.out = out
-        self.err = err
-        self.log = log
-        self.quiet = quiet
-
-    def record(self, record: RequestRecord) -> None:
-        if self.log is not None:
-            self.log.write(json.dumps(record.to_dict(), default=str) + "\n")
-        if not self.quiet:
-            from rrdev.render import request_line
-
-            self.out.print(request_line(record))
-
-    def event(self, kind: str, message: str) -> None:
-        if kind == "reloaded":
-            self.out.print(Text.assemble(("reloaded: ", "bold green"), message))
-        else:
-            self.err.print(Text.assemble((f"{kind.replace('_', ' ')}: ", "bold red"), message))
-
-    def close(self) -> None:
-        if self.log is not None:
-            self.log.close()
-            self.log = None

@@ -1,0 +1,128 @@
+"""Front-end plumbing shared by the long-running commands (`up`, `up --demo`,
+`issuer serve`): the event loop, Ctrl+C handling, error lines and request output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import IO, TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.text import Text
+
+from rrdev.errors import RrdevError
+
+if TYPE_CHECKING:
+    from rrdev.records import RequestRecord
+
+__all__ = ["Output", "install_stop_handlers", "open_log", "print_error", "run_loop"]
+
+STOP_NOTICE = "stopping: finishing requests in flight (Ctrl+C again to quit now)"
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` to completion on uvloop when available (uvicorn[standard] has it)."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+def install_stop_handlers(
+    request_stop: Callable[..., None],
+    stopping: Callable[[], bool],
+    notify: Callable[[], None],
+) -> list[int]:
+    """Ctrl+C (or SIGTERM) once: ``notify()`` and stop gracefully; twice: force.
+    Returns the signals handled (remove them with ``loop.remove_signal_handler``)."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if stopping():
+            request_stop(force=True)
+            return
+        notify()
+        request_stop()
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
+            continue
+        handled.append(sig)
+    return handled
+
+
+def print_error(err: Console, exc: RrdevError) -> None:
+    """One line, ``error: message (hint)``; a multi-line hint (an example) follows it."""
+    line = Text.assemble(("error: ", "bold red"), exc.message)
+    if exc.hint and "\n" not in exc.hint:
+        line.append(f" ({exc.hint})", style="cyan")
+    err.print(line)
+    if exc.hint and "\n" in exc.hint:
+        err.print(Text.assemble(("hint: ", "cyan"), exc.hint))
+
+
+def open_log(path: str | None) -> IO[str] | None:
+    if not path:
+        return None
+    try:
+        return open(path, "a", buffering=1, encoding="utf-8")
+    except OSError as exc:
+        raise RrdevError(f"cannot open log file {path}: {exc.strerror}") from None
+
+
+class Output:
+    """Where the banner, records and notices go: the console and the JSONL log."""
+
+    def __init__(
+        self, out: Console, err: Console, log: IO[str] | None, quiet: bool, *, ready: bool = True
+    ) -> None:
+        self.out = out
+        self.err = err
+        self.log = log
+        self.quiet = quiet
+        #: the demo's token fetches behind its banner are not news: it sets this after
+        self.ready = ready
+
+    def write(self, text: str) -> None:
+        # Plain text on purpose: rich would wrap a long token at the terminal's width.
+        self.out.file.write(text + "\n")
+        self.out.file.flush()
+
+    def note(self, message: str) -> None:
+        self.out.print(Text(message, style="dim"))
+
+    def record(self, record: RequestRecord) -> None:
+        if self.log is not None:
+            self.log.write(json.dumps(record.to_dict(), default=str) + "\n")
+        if not self.quiet:
+            from rrdev.render import request_line
+
+            self.out.print(request_line(record))
+
+    def event(self, kind: str, message: str) -> None:
+        if kind in ("token_issued", "keyset_reloaded", "reloaded"):
+            if not self.quiet and self.ready:
+                label = kind.replace("_", " ")
+                self.out.print(Text.assemble((f"{label}: ", "bold green"), message))
+        elif kind == "token_refused":
+            if not self.quiet and self.ready:
+                self.out.print(Text.assemble(("token refused: ", "bold yellow"), message))
+        else:
+            self.err.print(Text.assemble((f"{kind.replace('_', ' ')}: ", "bold red"), message))
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
