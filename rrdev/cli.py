@@ -61,10 +61,13 @@ def _stderr() -> Any:
 
 def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
     """Print an error (and hint) on stderr and return the Exit to raise."""
+    from rich.markup import escape
+
     err = _stderr()
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    # Messages name TOML tables ("[auth]", "[[proxy.rules]]"): never read them as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     if hint:
-        err.print(f"[cyan]hint:[/] {hint}", markup=True, highlight=False)
+        err.print(f"[cyan]hint:[/] {escape(hint)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -200,7 +203,9 @@ def parse_pairs(values: list[str], option: str) -> list[tuple[str, str]]:
 def explain(
     token: Annotated[
         str | None,
-        typer.Argument(help="The bearer token, or - to read it from stdin. Omit to send none."),
+        typer.Argument(
+            help="The bearer token, or - to read it from stdin. Omit (without --auth) to send none."
+        ),
     ] = None,
     profile: ProfileOpt = None,
     method: Annotated[str, typer.Option("-X", "--method", help="HTTP method.")] = "GET",
@@ -216,13 +221,26 @@ def explain(
     jwks: JwksOpt = None,
     at: AtOpt = None,
     offline: OfflineOpt = False,
+    use_auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Send the token the profile's auth section gets (cached, as `rrdev token "
+            "fetch`); with --offline, one minted locally with auth.scope.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Dry-run one request: would the gateway forward it, and if not, exactly why?
 
     Prints the token verification checklist, the rule trace by scope (the deciding rule
     marked) and the answer the proxy would give: status, reason, WWW-Authenticate, hint.
-    Exit code: 0 allowed, 1 refused (400/401/403), 3 profile error, 4 JWKS unreachable.
+    Exit code: 0 allowed, 1 refused (400/401/403), 3 profile error, 4 JWKS or token
+    endpoint unreachable.
+
+    No TOKEN and no --auth sends no token (to see the 401 a caller without one gets);
+    --auth fetches one with the profile's auth section (Auth0, OAuth2, local issuer or
+    static), cached as `rrdev token fetch` does; with --offline it is minted locally.
 
     Example (no tenant, no network):
 
@@ -237,9 +255,15 @@ def explain(
     raw_query = "&".join(q for q in (raw_query, extra_query) if q)
     headers = parse_headers(header)
     bearer = read_token_arg(token)
+    now = parse_time(at)
+    if use_auth:
+        if bearer:
+            raise fail("pass a TOKEN or --auth, not both", "--auth fetches the token itself")
+        from rrdev.token_cli import auth_token_for_explain
+
+        bearer = auth_token_for_explain(prof, offline=offline, now=now)
     if bearer:
         headers.append(("Authorization", f"Bearer {bearer}"))
-    now = parse_time(at)
     expl = _run_explain(
         prof, method, raw_path, raw_query, headers, jwks_source(prof, jwks, offline), now
     )
@@ -324,15 +348,35 @@ def up(
     backend_port: Annotated[
         int, typer.Option("--backend-port", help="With --demo: the echo backend's port.")
     ] = 8789,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Watch the traffic in the interactive inspector.")
+    ] = False,
 ) -> None:
     """Run the profile's gateway in front of your backend, explaining every refusal.
 
     Each request prints one line; 401 and 403 lines say why. Editing the profile takes
     effect on the next request (a broken edit keeps the last good one). Ctrl+C drains
-    in-flight requests and exits 0; a port in use exits 3.
+    in-flight requests and exits 0; a port in use exits 3. --tui shows the traffic in
+    the inspector instead (as `rrdev tui`).
 
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
+    if tui:
+        if log_file:
+            raise fail("--log-file cannot be combined with --tui", "drop one of them")
+        raise typer.Exit(
+            _run_tui(
+                profile_arg or profile,
+                demo=demo,
+                host=host,
+                port=port,
+                target=target,
+                jwks=jwks,
+                offline=offline,
+                issuer_port=issuer_port,
+                backend_port=backend_port,
+            )
+        )
     if demo:
         if profile_arg or profile:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
@@ -372,6 +416,96 @@ def _run_demo(
         quiet=quiet,
         log_file=log_file,
     )
+
+
+# ------------------------------------------------------------------ tui
+
+
+@app.command()
+@friendly
+def tui(
+    profile_arg: Annotated[
+        str | None, typer.Argument(metavar="[PROFILE]", help="Profile TOML (or use -p).")
+    ] = None,
+    profile: ProfileOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Run the embedded offline demo and send it one request of each kind."
+        ),
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen host (default: profile's).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Listen port (default: profile's; 8787 with --demo)."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Forward to this base URL instead.")
+    ] = None,
+    jwks: JwksOpt = None,
+    offline: OfflineOpt = False,
+) -> None:
+    """Run the proxy with a live inspector: every request, and why it was allowed or refused.
+
+    Keys: / filter (status:403, method:DELETE, reason:..., rule:..., path:...), Enter
+    explain the selected request, Esc back or clear, ? help, q quit. Exit code 3 when
+    the profile is broken or the port is in use.
+
+    Example: rrdev tui --demo
+    """
+    raise typer.Exit(
+        _run_tui(
+            profile_arg or profile,
+            demo=demo,
+            host=host,
+            port=port,
+            target=target,
+            jwks=jwks,
+            offline=offline,
+        )
+    )
+
+
+def _run_tui(
+    profile_path: str | None,
+    *,
+    demo: bool,
+    host: str | None,
+    port: int | None,
+    target: str | None,
+    jwks: str | None,
+    offline: bool,
+    issuer_port: int = 0,
+    backend_port: int = 0,
+) -> int:
+    # rrdev.tui and its runtime import no Textual: the app loads inside run_tui.
+    from rrdev.tui import run_tui
+    from rrdev.tui.runtime import DemoRuntime, ProfileRuntime
+
+    runtime: DemoRuntime | ProfileRuntime
+    if demo:
+        if profile_path:
+            raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
+        if target or jwks or offline:
+            raise fail("--demo brings its own issuer and backend: drop --target/--jwks/--offline")
+        runtime = DemoRuntime(
+            host=host or "127.0.0.1",
+            proxy_port=8787 if port is None else port,
+            issuer_port=issuer_port,
+            backend_port=backend_port,
+        )
+    else:
+        from rrdev.proxy import Overrides
+
+        runtime = ProfileRuntime.from_path(
+            profile_path,
+            overrides=Overrides(target=target, jwks=jwks, offline=offline),
+            host=host,
+            port=port,
+        )
+    return run_tui(runtime)
 
 
 # ------------------------------------------------------------------ token
@@ -477,6 +611,57 @@ def _mint_defaults(profile: str | None) -> tuple[str, str]:
     return cred.issuer or DEMO_ISSUER, audience
 
 
+@token_app.command("fetch")
+@friendly
+def token_fetch(
+    profile: ProfileOpt = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="The token response and expiry as JSON (token redacted)."),
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Always ask the token endpoint; cache nothing.")
+    ] = False,
+    show_token: Annotated[
+        bool, typer.Option("--show-token", help="With --json: include the token itself.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds the token endpoint gets to answer.")
+    ] = 10.0,
+) -> None:
+    """Get a caller token with the profile's auth section; stdout gets only the token.
+
+    Auth0 (domain), any OAuth2 server (token_url: Okta, Cognito, Entra ID, Keycloak),
+    the local issuer or a static token. Secrets come only from ${VARS} in the profile.
+    Tokens are cached (per token URL, client, audience and scope) until shortly before
+    they expire; `rrdev token clear` empties the cache. Exit code: 3 profile error
+    (no auth section, unset variable), 4 token endpoint unreachable or refusing.
+
+    Example: curl -H "Authorization: Bearer $(rrdev token fetch -p profiles/auth0.toml)" ...
+    """
+    if timeout <= 0:
+        raise fail("--timeout must be a positive number of seconds")
+    from rrdev.token_cli import run_token_fetch
+
+    code = run_token_fetch(
+        load(profile),
+        json_out=json_out,
+        use_cache=not no_cache,
+        show_token=show_token,
+        timeout=timeout,
+    )
+    raise typer.Exit(code)
+
+
+@token_app.command("clear")
+@friendly
+def token_clear() -> None:
+    """Remove every cached token (from `rrdev token fetch`, `explain --auth`, checks)."""
+    from rrdev.token_cli import run_token_clear
+
+    raise typer.Exit(run_token_clear())
+
+
 # ------------------------------------------------------------------ validate
 
 
@@ -526,6 +711,65 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
             out.print(f"[green]✓[/] {entry['profile']} ({entry['rules']} rules)")
         for warning in entry["warnings"]:
             out.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+
+
+# ------------------------------------------------------------------ check
+
+
+@app.command()
+@friendly
+def check(
+    profiles: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="PROFILE", help="Profiles (default: the discovered one)."),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Run the proxy in-process and send each check to the target."),
+    ] = False,
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Send each check to this running proxy or gateway."),
+    ] = None,
+    offline: OfflineOpt = False,
+    target: Annotated[
+        str | None, typer.Option("--target", help="With --live: forward to this base URL.")
+    ] = None,
+    jwks: JwksOpt = None,
+    json_out: JsonOpt = False,
+    junit: Annotated[
+        str | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")
+    ] = None,
+    require_coverage: Annotated[
+        bool,
+        typer.Option("--require-coverage", help="Fail when a rule decides no check."),
+    ] = False,
+    at: AtOpt = None,
+) -> None:
+    """Run the profiles' smoke checks: expected answers (denials too) tested like code.
+
+    Default: a dry run (verification and rules, nothing forwarded). --live runs the
+    proxy in-process in front of the real target; --against URL asks a running proxy
+    or the deployed gateway. Exit code: 0 all passed, 1 a check failed (or a rule is
+    unexercised with --require-coverage), 3 profile error, 4 network error.
+
+    Example (CI, no secrets): rrdev check --offline profiles/*.toml --junit report.xml
+    """
+    from rrdev.checks import CheckOptions
+    from rrdev.checks_cli import run_check_command
+
+    if live and against:
+        raise fail("--live and --against cannot be combined", "pick one")
+    options = CheckOptions(
+        mode="live" if live else "against" if against else "dry",
+        against=against,
+        offline=offline,
+        target=target,
+        jwks=jwks,
+        now=parse_time(at) if at else None,
+        require_coverage=require_coverage,
+    )
+    raise typer.Exit(run_check_command(profiles or [], options, json_out=json_out, junit=junit))
 
 
 @app.command()

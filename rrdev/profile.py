@@ -133,6 +133,8 @@ RULE_KEYS = ("id", "effect", "methods", "priority", "notes", "path", "headers", 
 PATH_KEYS = ("pattern", "path", "flags", "presence")
 PATTERN_KEYS = ("pattern", "flags")
 EXPECT_KEYS = ("status", "reason", "rule")
+#: ``token = { mint = { ... } }``: what rrdev.checks passes on to ``keyset.mint_token``.
+MINT_KEYS = ("scope", "expires_in", "not_before", "claims", "sub", "aud", "iss")
 
 NO_PROFILE_HINT = (
     "pass one with --profile PATH (or as the positional argument), "
@@ -989,14 +991,33 @@ def _check(t: _Table) -> CheckSpec:
 def _check_token(t: _Table) -> Any:
     value = t.data.get("token", "auth")
     if isinstance(value, str):
+        t.ctx.secret(t.at("token"), value)  # a malformed ${...} fails now, not at run time
         return value
     if isinstance(value, dict) and list(value) == ["mint"] and isinstance(value["mint"], dict):
+        _mint_spec(_Table.make(t.ctx, f"{t.at('token')}.mint", value["mint"], MINT_KEYS))
         return value
     t.fail(
         "token",
         "expected 'auth', 'none', a token, '${ENV}' or { mint = { ... } }, "
         f"got {_kind(value)}",
     )
+
+
+def _mint_spec(m: _Table) -> None:
+    """``{ mint = { scope, expires_in, not_before, claims, sub, aud, iss } }``: typed
+    here so a typo fails at load (``expires_in`` may be negative: an expired token)."""
+    m.opt_str("scope")
+    m.opt_str("sub")
+    m.opt_str("iss")
+    for name in ("expires_in", "not_before"):
+        seconds = m._typed(name, (int, float), "a number of seconds")
+        if seconds is not None and not math.isfinite(seconds):
+            m.fail(name, f"must be a finite number of seconds, got {seconds}")
+    if isinstance(m.data.get("aud"), list):
+        m.str_list("aud")
+    else:
+        m._typed("aud", (str,), "a string or a list of strings")
+    m._typed("claims", (dict,), "a table of claims")
 
 
 def _check_expect(t: _Table) -> Any:

@@ -11,7 +11,10 @@ One request, DESIGN.md §2 end to end:
    Authorization rule of §2.5, ``additional_headers``, ``header_filters``). Bodies
    stream both ways with back-pressure; nothing is buffered whole.
 3. The backend's answer passes through (any status). An unreachable backend is 502
-   ``upstream_unreachable``, a slow one 504 ``upstream_timeout``.
+   ``upstream_unreachable``, a slow one 504 ``upstream_timeout``. With an ``oauth2``
+   target credential the backend token comes from a ``BackendTokenSource`` (fetched,
+   kept and refreshed before expiry); a token endpoint that fails is 502
+   ``upstream_token_unavailable``.
 4. Every response carries ``requestrocket-proxy-code``/``-message``; every answer rrdev
    makes itself has the JSON error body. After the response, one ``RequestRecord``
    (redacted) goes to the injected sink.
@@ -43,12 +46,14 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
 import aiohttp
 from yarl import URL
 
+from rrdev.backend_token import BackendTokenSource
 from rrdev.errors import EnvVarError, ProfileError, RrdevError
 from rrdev.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
-from rrdev.jwks import JwksCache
+from rrdev.jwks import JwksCache, JwksStatus
 from rrdev.model import Profile, Secret, TargetCredential
-from rrdev.records import Explanation, RequestRecord, Verification
+from rrdev.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
 from rrdev.redact import REDACTED, Redactor
+from rrdev.tokens import TokenFetchError
 
 __all__ = [
     "CachingVerifier",
@@ -92,7 +97,12 @@ _HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
 CODE_GRANTED = b"proxy-access-granted"
 #: rrdev answers after access was granted: the backend, not the caller, is the problem.
 _GRANTED_FAILURES = frozenset(
-    {"upstream_unreachable", "upstream_timeout", "upstream_credential_unavailable"}
+    {
+        "upstream_unreachable",
+        "upstream_timeout",
+        "upstream_credential_unavailable",
+        "upstream_token_unavailable",
+    }
 )
 CODE_DENIED = b"proxy-access-denied"
 
@@ -186,11 +196,13 @@ class _Credential:
 
     ``error`` (with ``hint``) says why it cannot be used: every allowed request then
     gets 502 ``upstream_credential_unavailable``. ``secrets`` are the resolved values,
-    scrubbed from any text rrdev prints.
+    scrubbed from any text rrdev prints. ``source`` (``oauth2``) supplies the
+    Authorization value per request instead of ``authorization``.
     """
 
     label: str
     authorization: str | None = None
+    source: BackendTokenSource | None = None
     header: tuple[str, str] | None = None
     query_name: str | None = None
     query_piece: str | None = None
@@ -288,6 +300,9 @@ class ProxyApp:
     ``sink`` receives each ``RequestRecord``; ``on_event`` reload notices; ``clock``
     the epoch time used for token checks and records. ``reload_interval`` (seconds,
     0 disables) bounds how often the profile file is checked for changes.
+    ``record_exchange`` (an attribute too; may change at any time) also puts the
+    redacted request and response headers and a JSON response preview in each record
+    (the TUI turns it on; ``rrdev up`` leaves it off, so its logs stay lean).
     """
 
     def __init__(
@@ -299,16 +314,19 @@ class ProxyApp:
         on_event: EventCallback | None = None,
         clock: Callable[[], float] = time.time,
         reload_interval: float = 0.5,
+        record_exchange: bool = False,
     ) -> None:
         self.overrides = overrides or Overrides()
         self.sink = sink
         self.on_event = on_event
         self.clock = clock
         self.reload_interval = reload_interval
+        self.record_exchange = record_exchange
         self._session: aiohttp.ClientSession | None = None
         self._retired_caches: list[JwksCache] = []
+        self._retired_sources: list[BackendTokenSource] = []
         self._watcher: asyncio.Task[None] | None = None
-        self._state = _build_state(profile, self.overrides, None)
+        self._state = _build_state(profile, self.overrides, None, clock)
         self._file_sig = _signature(self._state.files)
         self._next_check = time.monotonic() + reload_interval
 
@@ -330,6 +348,12 @@ class ProxyApp:
             credential=state.credential.label,
             warnings=state.warnings,
         )
+
+    def jwks_status(self) -> JwksStatus | None:
+        """The key cache of the profile in force (keys, age, last error), for a status
+        line; None when the proxy credential verifies no JWTs."""
+        jwks = self._state.jwks
+        return jwks.status() if jwks is not None else None
 
     async def startup(self) -> None:
         """Create the pooled client session and start watching the profile file."""
@@ -353,6 +377,11 @@ class ProxyApp:
         for cache in caches:
             if cache is not None:
                 await cache.aclose()
+        sources = [*self._retired_sources, self._state.credential.source]
+        self._retired_sources = []
+        for source in sources:
+            if source is not None:
+                await source.aclose()
 
     async def __aenter__(self) -> ProxyApp:
         await self.startup()
@@ -395,13 +424,16 @@ class ProxyApp:
         old = self._state
         try:
             profile = load_profile(path)
-            state = _build_state(profile, self.overrides, old)
+            state = _build_state(profile, self.overrides, old, self.clock)
         except RrdevError as exc:
             self._emit("reload_failed", f"{exc} (still serving the last good profile)")
             return False
         if old.jwks is not None and old.jwks is not state.jwks:
             # In-flight requests may still use it; close it at shutdown.
             self._retired_caches.append(old.jwks)
+        if old.credential.source is not None:
+            # A reload starts with a new backend token; a fetch in flight may finish.
+            self._retired_sources.append(old.credential.source)
         self._state = state
         self._emit("reloaded", f"{path}: profile reloaded")
         return True
@@ -465,6 +497,9 @@ class ProxyApp:
         state = self._state
         raw_path, raw_query = _target_text(scope)
         headers = [(k.decode("latin-1"), _header_value(v)) for k, v in scope["headers"]]
+        if self.record_exchange:
+            progress.exchange = True
+            progress.request_headers = headers
         if any(k == "upgrade" and "websocket" in v.lower() for k, v in headers):
             expl = _websocket_refusal()
             progress.bytes_out = await _send_error(send, expl)
@@ -481,11 +516,16 @@ class ProxyApp:
         progress.decided(timed)
         if expl.allowed:
             expl = _forward_problem(state, expl) or expl
+        authorization = None
+        if expl.allowed and state.credential.source is not None:
+            authorization, expl = await _backend_authorization(state, expl, progress)
         if not expl.allowed:
             progress.bytes_out = await _send_error(send, expl)
         else:
             target = (raw_path, raw_query)
-            expl = await self._forward(state, scope, receive, send, target, headers, expl, progress)
+            expl = await self._forward(
+                state, scope, receive, send, target, headers, expl, progress, authorization
+            )
         self._record(progress, state, raw_path, raw_query, expl)
 
     async def _forward(
@@ -498,16 +538,20 @@ class ProxyApp:
         headers: list[tuple[str, str]],
         expl: Explanation,
         progress: _Progress,
+        authorization: str | None = None,
     ) -> Explanation:
         """Forward an allowed request; returns the explanation to record (an upstream
-        failure replaces "allowed" with 502/504)."""
+        failure replaces "allowed" with 502/504). ``authorization`` is the backend
+        token's header value (``oauth2`` target credentials)."""
         if self._session is None:
             await self.startup()
         assert self._session is not None
         raw_path, raw_query = target
         query = _upstream_query(state, raw_query)
         claims = expl.verification.claims if expl.verification else None
-        out_headers = _upstream_headers(state, scope, headers, claims, progress.notes)
+        out_headers = _upstream_headers(
+            state, scope, headers, claims, progress.notes, authorization
+        )
         body = _RequestBody(receive, headers)
         t_up = time.perf_counter()
         try:
@@ -549,6 +593,7 @@ class ProxyApp:
         headers = _downstream_headers(response.raw_headers)
         headers.append((b"requestrocket-proxy-code", CODE_GRANTED))
         headers.append((b"requestrocket-proxy-message", _header_text(expl.message)))
+        preview = _start_preview(progress, headers) if progress.exchange else None
         watcher: asyncio.Task[None] | None = None
         complete = False
         try:
@@ -561,6 +606,8 @@ class ProxyApp:
                     break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 progress.bytes_out += len(chunk)
+                if preview is not None and len(preview) < PREVIEW_BYTES:
+                    preview += chunk[: PREVIEW_BYTES - len(preview)]
                 if watcher is None and body.done and progress.bytes_out > _WATCH_AFTER_BYTES:
                     watcher = asyncio.create_task(_watch_disconnect(receive, progress))
             else:
@@ -610,8 +657,12 @@ class _Progress:
         "bytes_in",
         "bytes_out",
         "client_gone",
+        "exchange",
         "method",
         "notes",
+        "preview",
+        "request_headers",
+        "response_headers",
         "rules_ms",
         "started",
         "t0",
@@ -631,6 +682,11 @@ class _Progress:
         self.bytes_out = 0
         self.client_gone = False
         self.notes: list[str] = []
+        # Only with ProxyApp.record_exchange: what the record's exchange fields show.
+        self.exchange = False
+        self.request_headers: list[tuple[str, str]] = []
+        self.response_headers: list[tuple[bytes, bytes]] | None = None
+        self.preview: bytearray | None = None
 
     def decided(self, timed: _TimedVerifier | None) -> None:
         elapsed = (time.perf_counter() - self.t0) * 1000
@@ -734,6 +790,30 @@ def _forward_problem(state: _State, expl: Explanation) -> Explanation | None:
     return None
 
 
+async def _backend_authorization(
+    state: _State, expl: Explanation, progress: _Progress
+) -> tuple[str | None, Explanation]:
+    """The ``oauth2`` backend token as an Authorization value, or 502
+    ``upstream_token_unavailable`` saying what the token endpoint answered."""
+    source = state.credential.source
+    assert source is not None
+    fetches = source.fetches
+    try:
+        token = await source.token()
+    except TokenFetchError as exc:
+        failed = replace(
+            expl,
+            status=502,
+            reason="upstream_token_unavailable",
+            message=state.redactor.text(f"no backend token: {exc.message}"),
+            hint=state.redactor.text(exc.hint),
+        )
+        return None, failed
+    if source.fetches != fetches:
+        progress.notes.append(f"fetched a backend token from {source.token_url}")
+    return f"Bearer {token.access_token}", expl
+
+
 def _upstream_query(state: _State, raw_query: str) -> str:
     """The caller's query bytes as received, plus the api-key parameter when the target
     credential uses one (a caller-sent parameter of that name is dropped first, so a
@@ -755,6 +835,7 @@ def _upstream_headers(
     headers: list[tuple[str, str]],
     claims: Mapping[str, Any] | None,
     notes: list[str],
+    authorization: str | None = None,
 ) -> list[tuple[str, str]]:
     """The headers sent to the backend (DESIGN.md §2.5)."""
     drop = state.drop
@@ -777,7 +858,7 @@ def _upstream_headers(
             forwarded_for.append(value)
         else:
             out.append((name, value))
-    _authorization(state, caller_auth, out)
+    _authorization(state, caller_auth, out, authorization)
     filters = state.filters
     for template in state.templates:
         value, note = template.render(claims)
@@ -796,12 +877,22 @@ def _upstream_headers(
     return out
 
 
-def _authorization(state: _State, caller_auth: str | None, out: list[tuple[str, str]]) -> None:
+def _authorization(
+    state: _State,
+    caller_auth: str | None,
+    out: list[tuple[str, str]],
+    backend_auth: str | None = None,
+) -> None:
     """Exactly one Authorization upstream (or none). ``caller_auth`` is None when the
-    caller sent none or a header filter stripped it."""
+    caller sent none or a header filter stripped it; ``backend_auth`` is the ``oauth2``
+    credential's value for this request."""
     cred = state.credential
     proxy = state.profile.proxy
-    if cred.authorization is not None:
+    if cred.source is not None:
+        # oauth2 writes Authorization: the caller's header is never forwarded as itself.
+        if backend_auth is not None:
+            out.append(("Authorization", backend_auth))
+    elif cred.authorization is not None:
         out.append(("Authorization", cred.authorization))
     elif caller_auth is not None and proxy.forward_authorization:
         out.append(("Authorization", caller_auth))
@@ -973,7 +1064,81 @@ def _make_record(
         bytes_out=progress.bytes_out if bytes_out is None else bytes_out,
         preflight=bool(expl.extra.get("preflight")),
         notes=tuple(progress.notes),
+        **(_exchange_fields(progress, state, expl) if progress.exchange else {}),
     )
+
+
+def _start_preview(progress: _Progress, headers: list[tuple[bytes, bytes]]) -> bytearray | None:
+    """Keep the response headers for the record; a buffer for the start of the body
+    when it is JSON (anything else is not previewed)."""
+    progress.response_headers = headers
+    content_type = next((v for k, v in headers if k == b"content-type"), b"")
+    if b"json" not in content_type.lower():
+        return None
+    progress.preview = bytearray()
+    return progress.preview
+
+
+def _exchange_fields(progress: _Progress, state: _State, expl: Explanation) -> dict[str, Any]:
+    """The record's request/response headers and JSON preview, redacted. An answer
+    rrdev made itself is rebuilt from the explanation (the same bytes it sent)."""
+    raw_headers, preview = progress.response_headers, progress.preview
+    if raw_headers is None and not expl.allowed:
+        body, raw_headers = _error_payload(expl)
+        preview = bytearray(body[:PREVIEW_BYTES])
+    # The caller's own token is no secret name in a backend's JSON body: scrub it too.
+    bearer = [
+        v.partition(" ")[2].strip() for k, v in progress.request_headers if k == "authorization"
+    ]
+    redactor = state.redactor.with_values(bearer)
+    response_headers = [(k.decode("latin-1"), _header_value(v)) for k, v in raw_headers or ()]
+    truncated = preview is not None and progress.bytes_out > len(preview)
+    return {
+        "request_headers": redactor.headers_list(progress.request_headers),
+        "response_headers": redactor.headers_list(response_headers),
+        "response_preview": (
+            _preview_text(bytes(preview), truncated, redactor) if preview is not None else None
+        ),
+        "response_truncated": truncated,
+    }
+
+
+def _preview_text(raw: bytes, truncated: bool, redactor: Redactor) -> str:
+    """A JSON body for display: secret-named fields (and secret-named headers an echo
+    server reflects) blanked at any depth, known secret values scrubbed. A cut-off
+    body cannot be parsed: its secret-named string fields are blanked by pattern."""
+    text = raw.decode("utf-8", "replace")
+    names = redactor.fields | redactor.headers
+    if not truncated:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            return json.dumps(_scrub_json(document, names, redactor), ensure_ascii=False)
+    return redactor.text(_secret_field_pattern(names).sub(r"\1" + f'"{REDACTED}"', text))
+
+
+def _scrub_json(value: Any, names: frozenset[str], redactor: Redactor) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if str(k).lower() in names else _scrub_json(v, names, redactor)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        if len(value) == 2 and isinstance(value[0], str) and value[0].lower() in names:
+            return [value[0], REDACTED]  # a [name, value] pair, as echo servers list headers
+        return [_scrub_json(v, names, redactor) for v in value]
+    if isinstance(value, str):
+        return redactor.text(value)
+    return value
+
+
+@lru_cache(maxsize=8)
+def _secret_field_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in sorted(names))
+    # "name": "value" and ["name", "value"]
+    return re.compile(rf'("(?i:{alternatives})"\s*[:,]\s*)"(?:[^"\\]|\\.)*"?')
 
 
 def _redacted(expl: Explanation, state: _State) -> Explanation:
@@ -1010,12 +1175,17 @@ def _redact_value(value: Any, redactor: Redactor, name: str = "") -> Any:
 # ------------------------------------------------------------------ building a state
 
 
-def _build_state(profile: Profile, overrides: Overrides, previous: _State | None) -> _State:
+def _build_state(
+    profile: Profile,
+    overrides: Overrides,
+    previous: _State | None,
+    clock: Callable[[], float] = time.time,
+) -> _State:
     """Everything the hot path needs from ``profile``, computed once per load."""
     upstream, overridden = _upstream_of(profile, overrides)
     if overridden:
         profile = replace(profile, target=replace(profile.target, base_url=overrides.target))
-    credential = _credential(profile.target_credential)
+    credential = _credential(profile.target_credential, clock)
     redactor = redactor_for(profile).with_values(credential.secrets)
     jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous)
     verifier = None
@@ -1112,15 +1282,17 @@ def _resolve(secret: Secret | None, key: str) -> str:
     return secret.resolve()
 
 
-def _credential(cred: TargetCredential) -> _Credential:
+def _credential(cred: TargetCredential, clock: Callable[[], float] = time.time) -> _Credential:
     label = f"{cred.auth_type} ({cred.name})" if cred.auth_type != "none" else "none"
     try:
-        return _resolved_credential(cred, label)
+        return _resolved_credential(cred, label, clock)
     except EnvVarError as exc:
         return _Credential(label, error=str(exc), hint=exc.hint)
 
 
-def _resolved_credential(cred: TargetCredential, label: str) -> _Credential:
+def _resolved_credential(
+    cred: TargetCredential, label: str, clock: Callable[[], float] = time.time
+) -> _Credential:
     kind = cred.auth_type
     if kind == "bearer":
         token = _resolve(cred.token, "target_credential.token")
@@ -1141,13 +1313,11 @@ def _resolved_credential(cred: TargetCredential, label: str) -> _Credential:
         piece = f"{quote(name, safe='')}={quote(key, safe='')}"
         return _Credential(label, query_name=name, query_piece=piece, secrets=(key,))
     if kind == "oauth2":
-        return _Credential(
-            label,
-            error="oauth2 backend credentials are not supported yet "
-            "(target_credential.auth_type = 'oauth2')",
-            hint="for now use auth_type = 'bearer' with a token from your OAuth2 server "
-            "in an environment variable",
-        )
+        if cred.oauth2 is None:  # the loader requires the settings; stay total anyway
+            return _Credential(label, error="target_credential has no oauth2 settings")
+        source = BackendTokenSource(cred.oauth2, clock=clock)
+        label = f"{label}, token from {source.token_url}"
+        return _Credential(label, source=source, secrets=source.secrets)
     return _Credential(label)
 
 

@@ -16,6 +16,8 @@ Effect = Literal["allow", "deny"]
 Scope = Literal["proxy_credential", "target_credential", "proxy", "target"]
 #: The fixed order in which scopes are evaluated and reported (DESIGN.md §3).
 SCOPES: tuple[Scope, ...] = ("proxy_credential", "target_credential", "proxy", "target")
+#: At most this many bytes of a JSON response body are kept in a record's preview.
+PREVIEW_BYTES = 4096
 
 
 def _plain(value: Any) -> Any:
@@ -312,6 +314,17 @@ class RequestRecord:
     bytes_out: int = 0
     preflight: bool = False
     notes: tuple[str, ...] = ()
+    #: The exchange as the caller saw it, for the TUI's Request and Response tabs.
+    #: Filled only when the proxy records exchanges (``ProxyApp.record_exchange``);
+    #: otherwise empty. Header names are lower-case and values redacted (the caller's
+    #: headers as received; the response headers the caller got). ``response_preview``
+    #: is the start of a JSON response body (at most ``PREVIEW_BYTES``), redacted;
+    #: None when the body is not JSON or not recorded. ``response_truncated``: the
+    #: body was longer than the preview.
+    request_headers: tuple[tuple[str, str], ...] = ()
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_preview: str | None = None
+    response_truncated: bool = False
 
     @property
     def forwarded(self) -> bool:

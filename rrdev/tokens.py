@@ -1,22 +1,77 @@
-"""Tokens: strict unverified decoding and human-readable time deltas.
+"""Tokens: strict unverified decoding, client-credentials fetch and the token cache.
 
 ``decode_unverified`` is for *display* (``rrdev token decode``) and is the first
 step of verification; it checks shape only, never the signature. It is stricter
 than most JWT libraries on purpose: a token rrdev accepts is one every gateway
 accepts, so non-canonical encodings (padding, standard-base64 characters, stray
 whitespace, duplicate JSON keys) are refused with a message naming what is wrong.
+
+``fetch_token`` runs the OAuth2 client-credentials grant (DESIGN.md §1 ``[auth]``
+and the ``oauth2`` target credential): Auth0 (``domain``: ``POST
+<domain>/oauth/token`` with a JSON body) or any OAuth2 server (``token_url``: a form
+body, ``client_secret_post`` or ``client_secret_basic``). A provider's refusal is
+reported as the provider sent it, with a hint for the common mistakes.
+``caller_token`` does it for a profile's ``[auth]``. ``TokenCache`` keeps fetched
+tokens on disk (``$RRDEV_CACHE_DIR`` or the user cache directory, ``tokens/``),
+one 0600 file per (token URL, client, audience, resource, scope), named by a hash.
+The client secret is never stored, logged, or put in a message or a repr.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hashlib
 import json
+import logging
 import math
-from dataclasses import dataclass
-from typing import Any
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote_plus, urlencode, urlsplit
 
-from rrdev.errors import TokenInputError
+from rrdev.errors import NetworkError, ProfileError, RrdevError, TokenInputError
+from rrdev.model import OAuth2Client, Secret
+from rrdev.redact import SECRET_FIELDS, Redactor
+
+if TYPE_CHECKING:
+    # Imported lazily at run time, as in jwks.py: ``import httpx`` can pull in rich.
+    import httpx
+
+    from rrdev.model import AuthConfig, Profile
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "DEFAULT_MAX_TOKEN_BYTES",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "LOCAL_ISSUER_URL",
+    "DecodedToken",
+    "FetchedToken",
+    "TokenCache",
+    "TokenCacheError",
+    "TokenFetchError",
+    "TokenRequest",
+    "auth_client",
+    "caller_token",
+    "clip",
+    "decode_unverified",
+    "fetch_caller_token",
+    "fetch_token",
+    "humanize_delta",
+    "refresh_margin",
+    "request_token",
+    "require_auth",
+    "token_cache_dir",
+    "token_request",
+    "token_url_of",
+]
 
 #: Default ceiling on a token's size. Real access tokens are 1-4 KiB; a cap keeps
 #: an attacker from making us base64-decode and JSON-parse megabytes.
@@ -184,3 +239,1042 @@ def clip(value: object, limit: int = 80, *, quote: bool = True) -> str:
     ``iss`` should not."""
     text = value if isinstance(value, str) and not quote else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ================================================================== client credentials
+
+#: How long a token endpoint gets to answer, unless the caller says otherwise.
+DEFAULT_TIMEOUT_SECONDS = 10.0
+#: ``[auth] kind = "local"`` without ``domain``: where ``rrdev issuer serve`` listens.
+LOCAL_ISSUER_URL = "http://127.0.0.1:8788"
+#: A token response is a few KiB; anything past this is refused while reading.
+MAX_RESPONSE_BYTES = 256 * 1024
+#: Provider text quoted in a message is cut to this many characters.
+_QUOTE_LIMIT = 300
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+_log = logging.getLogger("rrdev.tokens")
+
+
+def refresh_margin(lifetime: float) -> float:
+    """How long before expiry a token stops being reused: 60 s, or a tenth of the
+    lifetime for short-lived tokens (a 5 s token is reused for 4.5 s)."""
+    return min(60.0, max(lifetime, 0.0) / 10)
+
+
+class TokenFetchError(NetworkError):
+    """The token endpoint was unreachable, slow, or gave no usable token (exit 4).
+
+    ``token_url``; ``status`` (None when nothing was answered); ``error`` and
+    ``description``: the provider's OAuth2 error, as sent (secrets scrubbed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        token_url: str = "",
+        status: int | None = None,
+        error: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.token_url = token_url
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+class TokenCacheError(RrdevError):
+    """The token cache directory cannot be used (a symlink, not ours) (exit 3)."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class FetchedToken:
+    """An access token from a token endpoint (or the cache).
+
+    ``expires_at`` (epoch seconds) is ``obtained_at + expires_in``, measured with our
+    own clock (a provider's clock skew does not matter); ``None`` only for a static
+    token without ``exp``. ``raw`` is the token response without the token (and
+    without any other secret-named member). ``from_cache`` says where it came from.
+    """
+
+    access_token: str = field(repr=False)
+    token_type: str = "Bearer"
+    expires_at: float | None = None
+    scope: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    from_cache: bool = False
+    obtained_at: float | None = None
+    token_url: str = ""
+
+    @property
+    def lifetime(self) -> float | None:
+        if self.expires_at is None or self.obtained_at is None:
+            return None
+        return self.expires_at - self.obtained_at
+
+    def fresh(self, now: float) -> bool:
+        """Still worth reusing at ``now``: not within ``refresh_margin`` of expiry."""
+        if self.expires_at is None:
+            return True
+        lifetime = self.lifetime if self.lifetime is not None else 0.0
+        return now < self.expires_at - refresh_margin(lifetime)
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """One client-credentials request, secrets resolved (never in its repr).
+
+    ``style`` "auth0": ``POST <domain>/oauth/token`` with a JSON body; "oauth2": a
+    form body to ``token_url``. ``cache_key`` hashes the token URL, client id,
+    audience, resource and scope -- never the secret.
+    """
+
+    url: str
+    style: Literal["auth0", "oauth2"]
+    client_auth: Literal["client_secret_post", "client_secret_basic"]
+    body: bytes = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
+    audience: str | None = None
+    resource: str | None = None
+    scope: str | None = None
+    cache_key: str = field(default="", repr=False)
+    #: ${NAME}s the client id and secret come from, for hints
+    env_refs: tuple[str, ...] = ()
+    #: resolved secret values (and their encodings) to scrub from any text
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def scrub(self, text: str) -> str:
+        return Redactor(values=()).with_values(self.secrets).text(text)
+
+
+def token_url_of(client: OAuth2Client) -> str:
+    """``token_url`` as given, or Auth0's ``<domain>/oauth/token`` (``https://`` is
+    prepended to a bare domain; a full URL ending in ``/oauth/token`` is kept)."""
+    if client.token_url:
+        return client.token_url
+    domain = (client.domain or "").strip()
+    if "://" not in domain:
+        domain = "https://" + domain
+    domain = domain.rstrip("/")
+    return domain if domain.endswith("/oauth/token") else domain + "/oauth/token"
+
+
+def token_request(client: OAuth2Client, env: Mapping[str, str] | None = None) -> TokenRequest:
+    """Build the request for ``client``, resolving its ``${VARS}`` (``EnvVarError``
+    naming the key and the variable when one is unset)."""
+    client_id = _resolved(client.client_id, "client_id", env)
+    secret = _resolved(client.client_secret, "client_secret", env)
+    url = token_url_of(client)
+    style: Literal["auth0", "oauth2"] = "oauth2" if client.token_url else "auth0"
+    params: dict[str, str] = {"grant_type": "client_credentials"}
+    headers = [("Accept", "application/json")]
+    secrets = [secret, quote_plus(secret)]
+    if client.client_auth == "client_secret_basic":
+        # RFC 6749 §2.3.1: both halves form-encoded, then Basic.
+        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+        basic = base64.b64encode(pair).decode("ascii")
+        headers.append(("Authorization", f"Basic {basic}"))
+        secrets.append(basic)
+    else:
+        params["client_id"] = client_id
+        params["client_secret"] = secret
+    for name in ("audience", "resource", "scope"):
+        value = getattr(client, name)
+        if value:
+            params[name] = value
+    if style == "auth0":
+        body = json.dumps(params).encode("utf-8")
+        headers.append(("Content-Type", "application/json"))
+    else:
+        body = urlencode(params).encode("ascii")
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+    refs = tuple(
+        ref
+        for s in (client.client_id, client.client_secret)
+        if s is not None
+        for ref in s.references
+    )
+    return TokenRequest(
+        url=url,
+        style=style,
+        client_auth=client.client_auth,
+        body=body,
+        headers=tuple(headers),
+        audience=client.audience,
+        resource=client.resource,
+        scope=client.scope,
+        cache_key=_cache_key(url, client_id, client),
+        env_refs=refs,
+        secrets=tuple(s for s in secrets if s),
+    )
+
+
+def _resolved(secret: Secret | None, name: str, env: Mapping[str, str] | None) -> str:
+    if secret is None:  # the profile loader requires both; keep this total anyway
+        raise ProfileError(f"the client-credentials settings have no {name!r}", key=name)
+    return secret.resolve(env)
+
+
+def _cache_key(url: str, client_id: str, client: OAuth2Client) -> str:
+    material = [url, client_id, client.audience, client.resource, client.scope]
+    return hashlib.sha256(json.dumps(material).encode("utf-8")).hexdigest()
+
+
+async def fetch_token(
+    client: OAuth2Client,
+    *,
+    http: httpx.AsyncClient | None = None,
+    cache: TokenCache | None = None,
+    now: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    env: Mapping[str, str] | None = None,
+) -> FetchedToken:
+    """A client-credentials token for ``client``: from ``cache`` while it is fresh,
+    else from the token endpoint (and then cached).
+
+    ``http`` (an ``httpx.AsyncClient``) is used when given, else a client that honours
+    the proxy environment variables (not for a loopback token URL). ``now`` (epoch
+    seconds) dates the token. Raises ``EnvVarError`` for an unset secret and
+    ``TokenFetchError`` (exit 4) when the endpoint fails; nothing is cached then.
+    """
+    request = token_request(client, env)
+    now = time.time() if now is None else now
+    if cache is not None:
+        hit = cache.get(request.cache_key, now)
+        if hit is not None:
+            return hit
+    token = await request_token(request, http=http, now=now, timeout=timeout)
+    if cache is not None:
+        cache.put(request.cache_key, token)
+    return token
+
+
+async def request_token(
+    request: TokenRequest,
+    *,
+    http: httpx.AsyncClient | None = None,
+    now: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> FetchedToken:
+    """Send ``request`` to its token endpoint and check the answer (no cache)."""
+    now = time.time() if now is None else now
+    status, headers, body = await _post(request, http, timeout)
+    return _parse_answer(request, status, headers, body, now)
+
+
+async def _post(
+    request: TokenRequest, http: httpx.AsyncClient | None, timeout: float
+) -> tuple[int, Mapping[str, str], bytes]:
+    import httpx
+
+    try:
+        if http is not None:
+            return await _send(http, request, timeout)
+        # Redirects are not followed: the body holds the client secret. A loopback
+        # token URL (the local issuer) never goes through HTTP(S)_PROXY.
+        async with httpx.AsyncClient(
+            timeout=timeout, trust_env=not _is_loopback(request.url)
+        ) as client:
+            return await _send(client, request, timeout)
+    except httpx.TimeoutException:
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} did not answer within {timeout:g}s",
+            "the provider may be slow or unreachable from here; check your network "
+            "and HTTPS_PROXY/NO_PROXY settings (rrdev token fetch --timeout raises the limit)",
+        ) from None
+    except httpx.ConnectError as exc:
+        raise _fetch_error(
+            request,
+            f"cannot connect to the token endpoint {request.url}: {_why(exc, request)}",
+            _where_hint(request),
+        ) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise _fetch_error(
+            request,
+            f"the request to the token endpoint {request.url} failed: {_why(exc, request)}",
+            _where_hint(request),
+        ) from None
+
+
+async def _send(
+    client: httpx.AsyncClient, request: TokenRequest, timeout: float
+) -> tuple[int, Mapping[str, str], bytes]:
+    async with client.stream(
+        "POST",
+        request.url,
+        content=request.body,
+        headers=list(request.headers),
+        timeout=timeout,
+        follow_redirects=False,
+    ) as response:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise _fetch_error(
+                    request,
+                    f"the token endpoint {request.url} answered more than "
+                    f"{MAX_RESPONSE_BYTES} bytes",
+                    _where_hint(request),
+                    status=response.status_code,
+                )
+            chunks.append(chunk)
+        return response.status_code, dict(response.headers), b"".join(chunks)
+
+
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+
+    host = urlsplit(url).hostname
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _why(exc: BaseException, request: TokenRequest) -> str:
+    text = request.scrub(str(exc))[:200]
+    return text or type(exc).__name__
+
+
+def _fetch_error(
+    request: TokenRequest,
+    message: str,
+    hint: str = "",
+    *,
+    status: int | None = None,
+    error: str | None = None,
+    description: str | None = None,
+) -> TokenFetchError:
+    return TokenFetchError(
+        request.scrub(message),
+        request.scrub(hint),
+        token_url=request.url,
+        status=status,
+        error=error,
+        description=description,
+    )
+
+
+def _where_hint(request: TokenRequest) -> str:
+    if request.style == "auth0":
+        return (
+            "check domain in the profile: Auth0 takes YOUR_TENANT.REGION.auth0.com "
+            "(or your custom domain); rrdev posts to <domain>/oauth/token"
+        )
+    return "check token_url in the profile: it must be the provider's token endpoint"
+
+
+# ------------------------------------------------------------------ the answer
+
+
+def _parse_answer(
+    request: TokenRequest, status: int, headers: Mapping[str, str], body: bytes, now: float
+) -> FetchedToken:
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered HTTP {status}, a redirect"
+            + (f" to {location}" if location else ""),
+            "use the final URL (rrdev does not follow redirects with a client secret)",
+            status=status,
+        )
+    if not 200 <= status < 300:
+        raise _provider_error(request, status, headers, body)
+    document = _json_document(request, status, headers, body)
+    token = document.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered HTTP {status} without an access_token",
+            _where_hint(request),
+            status=status,
+        )
+    if _CONTROL_OR_SPACE.search(token):
+        raise _fetch_error(
+            request,
+            "the access_token has whitespace or control characters; it cannot be sent "
+            "in an Authorization header",
+            status=status,
+        )
+    _check_auth0_shape(request, token, status)
+    lifetime = _expires_in(request, document.get("expires_in"), status)
+    scope = document.get("scope")
+    return FetchedToken(
+        access_token=token,
+        token_type=str(document.get("token_type") or "Bearer"),
+        expires_at=now + lifetime,
+        scope=scope if isinstance(scope, str) else None,
+        raw={k: v for k, v in document.items() if k.lower() not in SECRET_FIELDS},
+        from_cache=False,
+        obtained_at=now,
+        token_url=request.url,
+    )
+
+
+def _json_document(
+    request: TokenRequest, status: int, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    if _looks_like_html(headers, body):
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered HTTP {status} with an HTML page, "
+            "not a token",
+            _where_hint(request),
+            status=status,
+        )
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered HTTP {status} with a body that "
+            f"is not JSON: {_quote(request, body)}",
+            _where_hint(request),
+            status=status,
+        ) from None
+    if not isinstance(document, dict):
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered HTTP {status} with JSON that is "
+            "not an object",
+            _where_hint(request),
+            status=status,
+        )
+    return document
+
+
+def _looks_like_html(headers: Mapping[str, str], body: bytes) -> bool:
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media in ("text/html", "application/xhtml+xml") or body.lstrip()[:1] == b"<"
+
+
+def _quote(request: TokenRequest, body: bytes) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = request.scrub(text)
+    if not text:
+        return "(empty)"
+    return repr(text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "...")
+
+
+def _expires_in(request: TokenRequest, value: Any, status: int) -> float:
+    # Entra ID's v1 endpoint sends expires_in as a string ("3599").
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None:
+        problem = "without expires_in" if value is None else f"with expires_in = {clip(value)}"
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered HTTP {status} {problem}: rrdev "
+            "cannot tell how long the token lasts, so it does not use or cache it",
+            "a client-credentials token response must say expires_in (seconds); "
+            "check that token_url is the OAuth2 token endpoint",
+            status=status,
+        )
+    if not math.isfinite(number) or number <= 0:
+        raise _fetch_error(
+            request,
+            f"the token endpoint {request.url} answered expires_in = {clip(value)}, "
+            "not a positive number of seconds",
+            status=status,
+        )
+    return number
+
+
+def _check_auth0_shape(request: TokenRequest, token: str, status: int) -> None:
+    """Auth0 hands out an opaque token (no audience) or an encrypted one (a JWE): the
+    proxy can verify neither. Other providers may legitimately issue opaque tokens."""
+    if request.style != "auth0":
+        return
+    try:
+        decode_unverified(token)
+        return
+    except TokenInputError:
+        pass
+    if token.count(".") == 4:
+        raise _fetch_error(
+            request,
+            f"{request.url} returned an encrypted access token (a JWE), not a signed JWT",
+            "the API has JSON Web Encryption turned on in Auth0 (APIs -> your API -> "
+            "Settings -> Token Settings); rrdev and jwtVerify need signed JWTs",
+            status=status,
+        )
+    if request.audience:
+        hint = (
+            f"check that audience {request.audience!r} is an API Identifier in this tenant "
+            "(Auth0: Applications -> APIs)"
+        )
+    else:
+        hint = (
+            "no audience was sent, so Auth0 issued a token for its own /userinfo "
+            "endpoint: set audience in [auth] to your API's Identifier (the same value "
+            "as proxy_credential.audience)"
+        )
+    raise _fetch_error(
+        request,
+        f"{request.url} returned an opaque access token, not a JWT",
+        hint,
+        status=status,
+    )
+
+
+# ------------------------------------------------------------------ provider errors
+
+
+def _provider_error(
+    request: TokenRequest, status: int, headers: Mapping[str, str], body: bytes
+) -> TokenFetchError:
+    """The provider's refusal as it sent it (``error``: ``error_description``), with a
+    hint for the common ones."""
+    where = f"the token endpoint {request.url} answered HTTP {status}"
+    if _looks_like_html(headers, body):
+        hint = _status_hint(request, status, "", "") or _where_hint(request)
+        return _fetch_error(request, f"{where} with an HTML page", hint, status=status)
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        document = None
+    if not isinstance(document, dict):
+        hint = _status_hint(request, status, "", "")
+        return _fetch_error(request, f"{where}: {_quote(request, body)}", hint, status=status)
+    error = _text(document.get("error")) or _text(document.get("code"))
+    description = (
+        _text(document.get("error_description"))
+        or _text(document.get("message"))
+        or _text(document.get("errorSummary"))  # Okta's management-style errors
+    )
+    description = request.scrub(description)[:_QUOTE_LIMIT]
+    error = request.scrub(error)[:100]
+    said = " ".join(p for p in (error, description and f"({description})") if p)
+    return _fetch_error(
+        request,
+        f"{where}: {said or _quote(request, body)}",
+        _status_hint(request, status, error, description),
+        status=status,
+        error=error or None,
+        description=description or None,
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return "".join(c if c.isprintable() else " " for c in str(value)).strip()
+
+
+def _status_hint(request: TokenRequest, status: int, error: str, description: str) -> str:
+    text = description.lower()
+    for check in _HINTS:
+        hint = check(request, status, error, text)
+        if hint:
+            return hint
+    return ""
+
+
+def _hint_unknown_audience(request: TokenRequest, status: int, error: str, text: str) -> str:
+    if "service not found" not in text and "service not enabled" not in text:
+        return ""
+    return (
+        f"no API has the identifier {request.audience!r} in this tenant: audience must "
+        "be the API's Identifier exactly as shown in Auth0 (Applications -> APIs -> your "
+        "API -> Settings), not its name or an application's client ID"
+    )
+
+
+def _hint_bad_client(request: TokenRequest, status: int, error: str, text: str) -> str:
+    if error != "invalid_client" and status != 401:
+        return ""
+    refs = ", ".join(f"${{{r}}}" for r in request.env_refs)
+    hint = "the client_id/client_secret pair was not accepted: check " + (
+        f"the variables the profile reads ({refs})" if refs else "client_id and client_secret"
+    )
+    if request.style == "oauth2":
+        other = (
+            "client_secret_post"
+            if request.client_auth == "client_secret_basic"
+            else "client_secret_basic"
+        )
+        hint += (
+            f"; if they are right, the server may want client_auth = {other!r} "
+            f"(this request used {request.client_auth})"
+        )
+    return hint
+
+
+def _hint_not_authorised(request: TokenRequest, status: int, error: str, text: str) -> str:
+    if error != "access_denied" and "client-grant" not in text:
+        return ""
+    return (
+        "the application is not authorised for this API: in the Auth0 dashboard open "
+        "Applications -> APIs -> your API -> Machine To Machine Applications, switch this "
+        "application on and tick the scopes it needs"
+    )
+
+
+def _hint_entra(request: TokenRequest, status: int, error: str, text: str) -> str:
+    if "aadsts" not in text:
+        return ""
+    if not (request.scope or "").endswith("/.default"):
+        return (
+            "Entra ID's client-credentials flow wants scope = '<Application ID URI>/.default' "
+            "(e.g. 'api://my-api/.default') and no audience"
+        )
+    return "look the AADSTS code up in Microsoft's Entra ID error reference"
+
+
+def _hint_oauth_error(request: TokenRequest, status: int, error: str, text: str) -> str:
+    if error == "unauthorized_client":
+        return (
+            "this client may not use the client-credentials grant: enable it (Auth0: "
+            "Applications -> your app -> Settings -> Advanced -> Grant Types; Okta: the "
+            "app's Client Credentials grant; Keycloak: Service accounts roles)"
+        )
+    if error == "invalid_scope":
+        return (
+            f"a requested scope ({request.scope or 'none'}) is not defined for this API or "
+            "not granted to this client: check scope in the profile"
+        )
+    if error == "unsupported_grant_type":
+        return "this endpoint does not do client credentials: check the token URL"
+    if error == "invalid_request":
+        return (
+            "the provider refused the request's parameters: check audience, resource and "
+            "scope against what it expects (Okta and Cognito use scope; Entra ID "
+            "scope = '<app>/.default'; Auth0 audience)"
+        )
+    return ""
+
+
+def _hint_status(request: TokenRequest, status: int, error: str, text: str) -> str:
+    if status == 404:
+        return _where_hint(request)
+    if status == 429:
+        return (
+            "the provider is rate-limiting token requests (Auth0 also counts M2M tokens "
+            "against a monthly quota): rrdev caches tokens, so avoid --no-cache in loops"
+        )
+    if status >= 500:
+        return "the provider had a problem; try again shortly or check its status page"
+    return ""
+
+
+_HINTS: tuple[Callable[[TokenRequest, int, str, str], str], ...] = (
+    _hint_unknown_audience,
+    _hint_bad_client,
+    _hint_not_authorised,
+    _hint_entra,
+    _hint_oauth_error,
+    _hint_status,
+)
+
+
+# ------------------------------------------------------------------ the caller token
+
+_AUTH_HINT = """add an [auth] section, e.g.
+
+[auth]
+domain = "YOUR_TENANT.us.auth0.com"
+client_id = "${AUTH0_CLIENT_ID}"
+client_secret = "${AUTH0_CLIENT_SECRET}"
+audience = "https://api.example.com\""""
+
+
+def auth_client(profile: Profile) -> OAuth2Client:
+    """The client-credentials settings of ``profile``'s ``[auth]`` (``auth0``,
+    ``oauth2`` or ``local``). ``local`` fills what it leaves out from the local
+    issuer: ``domain`` (``LOCAL_ISSUER_URL``), the first ``[[issuer.clients]]``
+    entry, and the proxy credential's first audience."""
+    auth = require_auth(profile)
+    if auth.kind == "static":
+        raise ProfileError(
+            "[auth] kind = 'static' has a token, not client credentials",
+            file=profile.path,
+            key="auth.kind",
+        )
+    client = auth.client
+    if auth.kind != "local":
+        return client
+    if client.domain is None and client.token_url is None:
+        client = replace(client, domain=LOCAL_ISSUER_URL)
+    if client.client_id is None or client.client_secret is None:
+        issuer_clients = profile.issuer.clients if profile.issuer is not None else ()
+        if not issuer_clients:
+            raise ProfileError(
+                "[auth] kind = 'local' needs client_id and client_secret, or an "
+                "[[issuer.clients]] entry to take them from",
+                file=profile.path,
+                key="auth",
+            )
+        first = issuer_clients[0]
+        client = replace(
+            client,
+            client_id=Secret(first.client_id, key="issuer.clients[0].client_id"),
+            client_secret=first.client_secret,
+        )
+    audiences = profile.proxy_credential.audience
+    if client.audience is None and audiences:
+        client = replace(client, audience=audiences[0])
+    return client
+
+
+def require_auth(profile: Profile) -> AuthConfig:
+    """``profile.auth``, or a ``ProfileError`` with an example ``[auth]``."""
+    if profile.auth is None:
+        raise ProfileError(
+            "the profile has no [auth] section, so rrdev cannot get a caller token",
+            file=profile.path,
+            hint=_AUTH_HINT,
+        )
+    return profile.auth
+
+
+async def fetch_caller_token(
+    profile: Profile,
+    *,
+    use_cache: bool = True,
+    http: httpx.AsyncClient | None = None,
+    cache: TokenCache | None = None,
+    now: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    env: Mapping[str, str] | None = None,
+) -> FetchedToken:
+    """The caller token per ``profile``'s ``[auth]``, with its expiry.
+
+    ``static``: the ``token`` secret (expiry from its ``exp`` when it is a JWT).
+    Otherwise a client-credentials fetch, cached in ``cache`` (default: the user's
+    ``TokenCache``) unless ``use_cache`` is false. Raises ``ProfileError`` without
+    ``[auth]``, ``EnvVarError`` for an unset secret, ``TokenFetchError`` (exit 4).
+    """
+    auth = require_auth(profile)
+    if auth.kind == "static":
+        return _static_token(profile, auth, env)
+    client = auth_client(profile)
+    if use_cache and cache is None:
+        cache = TokenCache()
+    return await fetch_token(
+        client,
+        http=http,
+        cache=cache if use_cache else None,
+        now=now,
+        timeout=timeout,
+        env=env,
+    )
+
+
+async def caller_token(
+    profile: Profile, *, use_cache: bool = True, http: httpx.AsyncClient | None = None
+) -> str:
+    """The caller's access token per ``profile``'s ``[auth]`` (see
+    ``fetch_caller_token``): what ``rrdev check`` and ``explain --auth`` send."""
+    fetched = await fetch_caller_token(profile, use_cache=use_cache, http=http)
+    return fetched.access_token
+
+
+def _static_token(
+    profile: Profile, auth: AuthConfig, env: Mapping[str, str] | None
+) -> FetchedToken:
+    if auth.token is None:  # the loader requires it
+        raise ProfileError("[auth] kind = 'static' needs 'token'", file=profile.path, key="auth")
+    token = auth.token.resolve(env).strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    if not token or _CONTROL_OR_SPACE.search(token):
+        raise ProfileError(
+            "the static token is empty or has whitespace in it",
+            file=auth.token.file,
+            line=auth.token.line,
+            key=auth.token.key or "auth.token",
+        )
+    expires_at: float | None = None
+    scope: str | None = None
+    try:
+        claims = decode_unverified(token).claims
+    except TokenInputError:
+        claims = {}
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        expires_at = float(exp)
+    if isinstance(claims.get("scope"), str):
+        scope = claims["scope"]
+    return FetchedToken(access_token=token, expires_at=expires_at, scope=scope)
+
+
+# ================================================================== the token cache
+
+CACHE_DIR_ENV = "RRDEV_CACHE_DIR"
+_CACHE_FORMAT = "rrdev-token-cache"
+_CACHE_VERSION = 1
+_TEMP_PREFIX = ".tmp-"
+#: A cache file is never that large; a bigger one is not ours.
+_MAX_CACHE_FILE_BYTES = 256 * 1024
+
+Warn = Callable[[str], None]
+
+
+def token_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$RRDEV_CACHE_DIR/tokens``, else ``<user cache dir>/rrdev/tokens``."""
+    env = os.environ if env is None else env
+    value = env.get(CACHE_DIR_ENV)
+    if value:
+        return Path(value).expanduser() / "tokens"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("rrdev")) / "tokens"
+
+
+class TokenCache:
+    """Fetched tokens on disk, one file per cache key (``<sha256>.json``).
+
+    Files are 0600 in a 0700 directory, written atomically (a temp file, then
+    ``os.replace``); a symlinked directory or file is refused. A token is reused
+    while ``FetchedToken.fresh`` says so. A corrupt, foreign or world-readable file
+    is discarded with a warning (``on_warning``, else the ``rrdev.tokens`` logger),
+    never trusted. A cache that cannot be written only warns: fetching still works.
+    """
+
+    def __init__(self, directory: Path | str | None = None, *, on_warning: Warn | None = None):
+        self.directory = Path(directory) if directory is not None else token_cache_dir()
+        self.on_warning = on_warning
+
+    def __repr__(self) -> str:
+        return f"TokenCache({str(self.directory)!r})"
+
+    def path_for(self, key: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", key):
+            raise ValueError("a cache key is a sha256 hex digest")
+        return self.directory / f"{key}.json"
+
+    # -------------------------------------------------------------- reading
+
+    def get(self, key: str, now: float) -> FetchedToken | None:
+        """The cached token for ``key`` if it is still fresh at ``now``."""
+        path = self.path_for(key)
+        if not self._usable_dir(create=False):
+            return None
+        data = self._read(path)
+        if data is None:
+            return None
+        token = self._decode(path, key, data)
+        if token is None or not token.fresh(now):
+            return None
+        return token
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if os.path.islink(path):
+                self._warn(f"ignoring the token cache file {path}: it is a symbolic link")
+            else:
+                self._warn(f"cannot read the token cache file {path}: {exc.strerror}")
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            problem = _file_problem(info)
+            if problem:
+                self._discard(path, problem)
+                return None
+            return handle.read(_MAX_CACHE_FILE_BYTES + 1)
+
+    def _decode(self, path: Path, key: str, data: bytes) -> FetchedToken | None:
+        try:
+            entry = json.loads(data)
+            token = _entry_token(entry, key)
+        except (ValueError, TypeError, KeyError, RecursionError):
+            self._discard(path, "it is corrupted")
+            return None
+        return token
+
+    # -------------------------------------------------------------- writing
+
+    def put(self, key: str, token: FetchedToken) -> bool:
+        """Store ``token`` under ``key``; False (with a warning) when the cache
+        cannot be written."""
+        if token.expires_at is None or token.obtained_at is None:
+            return False
+        path = self.path_for(key)
+        if not self._usable_dir(create=True):
+            return False
+        if os.path.islink(path):
+            self._warn(f"not caching the token: {path} is a symbolic link")
+            return False
+        data = json.dumps(_entry(key, token), indent=1).encode("utf-8")
+        try:
+            _write_atomic(path, data)
+        except OSError as exc:
+            self._warn(f"cannot write the token cache file {path}: {exc.strerror or exc}")
+            return False
+        return True
+
+    def clear(self) -> int:
+        """Remove every cached token; returns how many there were."""
+        if not os.path.lexists(self.directory):
+            return 0
+        self._check_dir_or_raise()
+        removed = 0
+        for entry in os.scandir(self.directory):
+            is_token = entry.name.endswith(".json") and not entry.name.startswith(".")
+            if not (is_token or entry.name.startswith(_TEMP_PREFIX)):
+                continue
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TokenCacheError(
+                    f"cannot remove {entry.path}: {exc.strerror}",
+                    f"remove the directory {self.directory} by hand",
+                ) from None
+            removed += is_token
+        return removed
+
+    # -------------------------------------------------------------- the directory
+
+    def _usable_dir(self, *, create: bool) -> bool:
+        try:
+            if create:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._check_dir_or_raise()
+        except FileNotFoundError:
+            return False
+        except TokenCacheError as exc:
+            self._warn(f"{exc.message}; not using the token cache")
+            return False
+        except OSError as exc:
+            self._warn(f"cannot use the token cache {self.directory}: {exc.strerror or exc}")
+            return False
+        return True
+
+    def _check_dir_or_raise(self) -> None:
+        info = os.lstat(self.directory)
+        if stat.S_ISLNK(info.st_mode):
+            raise TokenCacheError(
+                f"the token cache {self.directory} is a symbolic link; rrdev refuses it",
+                f"remove the link, or set {CACHE_DIR_ENV} to a real directory",
+            )
+        if not stat.S_ISDIR(info.st_mode):
+            raise TokenCacheError(f"the token cache {self.directory} is not a directory")
+        if _foreign(info):
+            raise TokenCacheError(
+                f"the token cache {self.directory} belongs to another user",
+                f"set {CACHE_DIR_ENV} to a directory of your own",
+            )
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(self.directory, 0o700)
+
+    def _discard(self, path: Path, why: str) -> None:
+        self._warn(f"discarding the token cache file {path}: {why}")
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+    def _warn(self, message: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(message)
+        else:
+            _log.warning("%s", message)
+
+
+def _foreign(info: os.stat_result) -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and info.st_uid != geteuid()
+
+
+def _file_problem(info: os.stat_result) -> str:
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if _foreign(info):
+        return "it belongs to another user"
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        return "other users can read it (it should be 0600)"
+    if info.st_size > _MAX_CACHE_FILE_BYTES:
+        return "it is too large to be a cached token"
+    return ""
+
+
+def _entry(key: str, token: FetchedToken) -> dict[str, Any]:
+    return {
+        "format": _CACHE_FORMAT,
+        "version": _CACHE_VERSION,
+        "key": key,
+        "token_url": token.token_url,
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "scope": token.scope,
+        "obtained_at": token.obtained_at,
+        "expires_at": token.expires_at,
+        "response": dict(token.raw),
+    }
+
+
+def _entry_token(entry: Any, key: str) -> FetchedToken:
+    """The token in a cache entry; ``ValueError`` for anything not exactly ours."""
+    if not isinstance(entry, dict) or entry.get("format") != _CACHE_FORMAT:
+        raise ValueError("not a token cache entry")
+    if entry.get("version") != _CACHE_VERSION or entry.get("key") != key:
+        raise ValueError("another version or key")
+    token = entry["access_token"]
+    if not isinstance(token, str) or not token or _CONTROL_OR_SPACE.search(token):
+        raise ValueError("bad access_token")
+    times = [entry["obtained_at"], entry["expires_at"]]
+    if not all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in times
+    ):
+        raise ValueError("bad times")
+    if times[1] <= times[0]:
+        raise ValueError("expires before it was obtained")
+    scope, token_type, raw, url = (
+        entry["scope"],
+        entry["token_type"],
+        entry["response"],
+        entry["token_url"],
+    )
+    if scope is not None and not isinstance(scope, str):
+        raise ValueError("bad scope")
+    if not isinstance(token_type, str) or not isinstance(raw, dict) or not isinstance(url, str):
+        raise ValueError("bad fields")
+    return FetchedToken(
+        access_token=token,
+        token_type=token_type,
+        expires_at=float(times[1]),
+        scope=scope,
+        raw=raw,
+        from_cache=True,
+        obtained_at=float(times[0]),
+        token_url=url,
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """A 0600 temp file in the same directory, fsynced, then moved into place; the
+    temp file never outlives a failure."""
+    fd, tmp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.lexists(tmp_name):
+            os.unlink(tmp_name)

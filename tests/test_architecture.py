@@ -17,12 +17,14 @@ ENGINE_MODULES = [
     "rrdev.profile",
     "rrdev.rules",
     "rrdev.tokens",
+    "rrdev.backend_token",
     "rrdev.keyset",
     "rrdev.jwks",
     "rrdev.verify",
     "rrdev.explain",
     "rrdev.proxy",
     "rrdev.server",
+    "rrdev.checks",
 ]
 FRONT_END_ONLY = ("textual", "typer", "rich")
 

@@ -134,7 +134,11 @@ async def test_unset_credential_variable_is_502_naming_it(tmp_path: Path, backen
     assert records[0].reason == "upstream_credential_unavailable"
 
 
-async def test_oauth2_credential_is_502_not_supported_yet(tmp_path: Path, backend: Backend) -> None:
+async def test_oauth2_credential_with_unset_secret_is_502_naming_it(
+    tmp_path: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The token endpoint itself is tested in test_proxy_oauth2.py.
+    monkeypatch.delenv("RR_SECRET", raising=False)
     credential = (
         'auth_type = "oauth2"\ntoken_url = "https://idp.example/token"\n'
         'client_id = "abc"\nclient_secret = "${RR_SECRET}"\n'
@@ -143,7 +147,8 @@ async def test_oauth2_credential_is_502_not_supported_yet(tmp_path: Path, backen
     assert response.status_code == 502
     body = response.json()
     assert body["reason"] == "upstream_credential_unavailable"
-    assert "oauth2" in body["message"] and "not supported yet" in body["message"]
+    assert "RR_SECRET" in body["message"]
+    assert backend.hits == 0
 
 
 # ------------------------------------------------------------------ added and removed headers
