@@ -46,6 +46,7 @@ from urllib.parse import urlencode, urlsplit
 from rrdev.errors import NetworkError, ProfileError, RrdevError
 from rrdev.explain import IncomingRequest, JwksVerifier, decide
 from rrdev.model import CheckSpec, Profile, Rule, Secret
+from rrdev.netaddr import is_loopback_url
 from rrdev.profile import line_of
 from rrdev.records import Explanation, Scope
 
@@ -740,7 +741,7 @@ async def open_runner(
         assert options.against is not None
         # A loopback proxy (`rrdev up`) never goes through HTTP(S)_PROXY; a remote
         # gateway may need it.
-        loopback = _is_loopback_url(options.against)
+        loopback = is_loopback_url(options.against)
         async with _http_client(options, trust_env=not loopback) as client:
             yield AgainstRunner(options.against, client)
     else:
@@ -1084,18 +1085,6 @@ def write_junit(
         tree.write(path, encoding="utf-8", xml_declaration=True)
     except OSError as exc:
         raise RrdevError(f"cannot write the JUnit report {path}: {exc.strerror}") from None
-
-
-def _is_loopback_url(url: str) -> bool:
-    import ipaddress
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_against_url(url: str) -> str:

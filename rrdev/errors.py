@@ -5,7 +5,9 @@
     │   └── EnvVarError       a ${NAME} reference is unset when it is needed  (exit 3)
     ├── KeysetError           the local keyset is unreadable or corrupt       (exit 3)
     ├── NetworkError          JWKS / token endpoint unreachable or garbage    (exit 4)
-    │   └── JwksUnavailable   the JWKS could not be fetched or parsed         (exit 4)
+    │   ├── JwksUnavailable   the JWKS could not be fetched or parsed         (exit 4)
+    │   └── TokenFetchError   a token endpoint refused or answered garbage    (exit 4, tokens.py)
+    ├── TokenCacheError       the token cache directory is unusable           (exit 3, tokens.py)
     ├── KeyNotFound           no usable JWKS key for the token's kid/alg      (exit 1)
     └── TokenInputError       a token the user gave us is not a JWT at all    (exit 1)
 

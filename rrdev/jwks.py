@@ -29,6 +29,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from rrdev.errors import JwksUnavailable, KeyNotFound
+from rrdev.netaddr import is_loopback_url
 from rrdev.tokens import clip
 
 if TYPE_CHECKING:
@@ -256,28 +257,13 @@ class JwksCache:
             # A loopback JWKS (the local issuer, the demo) never goes through
             # HTTP(S)_PROXY: most proxies cannot reach the developer's own machine.
             self._client = httpx.AsyncClient(
-                timeout=self._timeout, trust_env=not _is_loopback_url(self._source)
+                timeout=self._timeout, trust_env=not is_loopback_url(self._source)
             )
             self._owns_client = True
         return self._client
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _is_loopback_url(source: object) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(source).hostname if isinstance(source, str) else None
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_status(response: httpx.Response, url: str) -> None:

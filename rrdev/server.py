@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import socket
 from collections.abc import Generator
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from rrdev.errors import RrdevError
+from rrdev.netaddr import is_loopback
 from rrdev.proxy import REQUEST_TARGET
 
 __all__ = ["PortInUse", "ProxyServer", "is_loopback"]
@@ -195,13 +195,3 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise RrdevError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -35,10 +35,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode
 
 from rrdev.errors import NetworkError, ProfileError, RrdevError, TokenInputError
 from rrdev.model import OAuth2Client, Secret
+from rrdev.netaddr import is_loopback_url
 from rrdev.redact import SECRET_FIELDS, Redactor
 
 if TYPE_CHECKING:
@@ -478,7 +479,7 @@ async def _post(
         # Redirects are not followed: the body holds the client secret. A loopback
         # token URL (the local issuer) never goes through HTTP(S)_PROXY.
         async with httpx.AsyncClient(
-            timeout=timeout, trust_env=not _is_loopback(request.url)
+            timeout=timeout, trust_env=not is_loopback_url(request.url)
         ) as client:
             return await _send(client, request, timeout)
     except httpx.TimeoutException:
@@ -527,20 +528,6 @@ async def _send(
                 )
             chunks.append(chunk)
         return response.status_code, dict(response.headers), b"".join(chunks)
-
-
-def _is_loopback(url: str) -> bool:
-    import ipaddress
-
-    host = urlsplit(url).hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _why(exc: BaseException, request: TokenRequest) -> str:

@@ -14,6 +14,7 @@ ENGINE_MODULES = [
     "rrdev.redact",
     "rrdev.model",
     "rrdev.paths",
+    "rrdev.netaddr",
     "rrdev.profile",
     "rrdev.rules",
     "rrdev.tokens",

@@ -676,6 +676,6 @@ def test_fixture_now_is_what_the_messages_assume() -> None:
     ],
 )
 def test_loopback_jwks_bypasses_proxy_environment(source: str, loopback: bool) -> None:
-    from rrdev.jwks import _is_loopback_url
+    from rrdev.netaddr import is_loopback_url
 
-    assert _is_loopback_url(source) is loopback
+    assert is_loopback_url(source) is loopback
