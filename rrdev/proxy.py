@@ -1064,7 +1064,7 @@ def _make_record(
         bytes_out=progress.bytes_out if bytes_out is None else bytes_out,
         preflight=bool(expl.extra.get("preflight")),
         notes=tuple(progress.notes),
-        **(_exchange_fields(progress, state, expl) if progress.exchange else {}),
+        **(_exchange_fields(progress, state, expl, raw_query) if progress.exchange else {}),
     )
 
 
@@ -1079,18 +1079,16 @@ def _start_preview(progress: _Progress, headers: list[tuple[bytes, bytes]]) -> b
     return progress.preview
 
 
-def _exchange_fields(progress: _Progress, state: _State, expl: Explanation) -> dict[str, Any]:
+def _exchange_fields(
+    progress: _Progress, state: _State, expl: Explanation, raw_query: str
+) -> dict[str, Any]:
     """The record's request/response headers and JSON preview, redacted. An answer
     rrdev made itself is rebuilt from the explanation (the same bytes it sent)."""
     raw_headers, preview = progress.response_headers, progress.preview
     if raw_headers is None and not expl.allowed:
         body, raw_headers = _error_payload(expl)
         preview = bytearray(body[:PREVIEW_BYTES])
-    # The caller's own token is no secret name in a backend's JSON body: scrub it too.
-    bearer = [
-        v.partition(" ")[2].strip() for k, v in progress.request_headers if k == "authorization"
-    ]
-    redactor = state.redactor.with_values(bearer)
+    redactor = state.redactor.with_values(_caller_secrets(state.redactor, progress, raw_query))
     response_headers = [(k.decode("latin-1"), _header_value(v)) for k, v in raw_headers or ()]
     truncated = preview is not None and progress.bytes_out > len(preview)
     return {
@@ -1101,6 +1099,21 @@ def _exchange_fields(progress: _Progress, state: _State, expl: Explanation) -> d
         ),
         "response_truncated": truncated,
     }
+
+
+def _caller_secrets(redactor: Redactor, progress: _Progress, raw_query: str) -> list[str]:
+    """The caller's secret values (its token, secret-named headers and query
+    parameters): a backend may echo them anywhere in a body, under any name."""
+    found = []
+    for name, value in progress.request_headers:
+        if name in redactor.headers:
+            found.append(value)
+            if name == "authorization":
+                found.append(value.partition(" ")[2].strip())
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        if name.lower() in redactor.fields:
+            found += [value, quote(value, safe="")]
+    return found
 
 
 def _preview_text(raw: bytes, truncated: bool, redactor: Redactor) -> str:

@@ -1,0 +1,39 @@
+"""``rrdev tui``: the interactive inspector (Textual).
+
+Textual is imported only by this package's modules, and only when a command needs
+them: ``rrdev.cli`` calls ``run_tui`` lazily, so ``rrdev explain`` never pays for it.
+``rrdev.tui.filters``, ``.store``, ``.runtime`` and ``.views`` import no Textual.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rrdev.tui.runtime import Runtime
+
+__all__ = ["run_tui"]
+
+
+def run_tui(runtime: Runtime, *, demo_traffic: bool = True) -> int:
+    """Run the inspector around ``runtime`` until the user quits; returns the exit code.
+
+    The proxy starts on the app's event loop before the app takes the terminal, so a
+    port in use (``PortInUse``, exit code 3) or any other ``RrdevError`` is raised
+    here with the terminal untouched.
+    """
+    import asyncio
+
+    from rrdev.tui.app import RrdevApp
+
+    async def main() -> int:
+        app = RrdevApp(runtime, demo_traffic=demo_traffic)
+        try:
+            await app.start_runtime()
+        except BaseException:
+            await runtime.stop()
+            raise
+        await app.run_async()  # its unmount stops the runtime
+        return app.return_code or 0
+
+    return asyncio.run(main())

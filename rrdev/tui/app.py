@@ -1,0 +1,285 @@
+"""``rrdev tui``: the proxy and a live inspector of its traffic, in one Textual app.
+
+The proxy runs on the app's own event loop (started by a worker when the app
+mounts); its record sink and event callback post ``RequestLogged`` and
+``EngineEventReported``, so requests keep being served whatever the UI is doing.
+The app keeps the last records in a ``TrafficStore`` and hands the table what to
+show (attributes down); widgets report what the user did with messages (up). It
+renders the engine's records and explanations and decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.widgets import Footer, Header, Input, Static
+
+from rrdev.errors import RrdevError
+from rrdev.records import RequestRecord
+from rrdev.tui.filters import RecordFilter
+from rrdev.tui.messages import (
+    DemoTrafficSent,
+    EngineEventReported,
+    FilterApplied,
+    FilterCleared,
+    ProxyFailed,
+    ProxyStarted,
+    RequestChosen,
+    RequestHighlighted,
+    RequestLogged,
+)
+from rrdev.tui.runtime import Runtime, RuntimeInfo
+from rrdev.tui.store import DEFAULT_MAX_RECORDS, TrafficStore
+from rrdev.tui.views import waiting_view, why_view
+from rrdev.tui.widgets.detail import ICON, RequestScreen
+from rrdev.tui.widgets.filter_bar import FilterBar
+from rrdev.tui.widgets.help import HelpScreen
+from rrdev.tui.widgets.status import StatusLine
+from rrdev.tui.widgets.traffic import TrafficTable
+
+__all__ = ["RrdevApp"]
+
+#: Engine events worth a notification: kind -> (title, severity).
+_NOTICES: dict[str, tuple[str, SeverityLevel]] = {
+    "reloaded": ("Profile reloaded", "information"),
+    "reload_failed": ("Profile reload failed", "error"),
+    "record_failed": ("A request could not be recorded", "warning"),
+    "keyset_reloaded": ("Signing keys changed", "information"),
+    "keyset_failed": ("Signing keys unreadable", "error"),
+}
+#: Keys that act on the traffic table: off while another screen is on top.
+_TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
+
+
+class RrdevApp(App[None]):
+    """The inspector around a ``Runtime`` (a profile's proxy, or the demo)."""
+
+    # Absolute: a subclass elsewhere (tests) must find the same stylesheet.
+    CSS_PATH = Path(__file__).with_name("rrdev.tcss")
+    TITLE = "rrdev"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("g", "generate", "Demo traffic"),
+        Binding("c", "clear", "Clear"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        flush_interval: float = 0.1,
+        demo_traffic: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.store = TrafficStore(max_records)
+        self.filter = RecordFilter()
+        self.flush_interval = flush_interval
+        self.demo_traffic = demo_traffic
+        self.clock = clock
+        self.info: RuntimeInfo | None = None
+        # The main screen's widgets, kept so they can be fed while another screen
+        # (a request's detail, the help) is on top.
+        self.table = TrafficTable(max_rows=max_records, flush_interval=flush_interval, id="traffic")
+        self.filter_bar = FilterBar(id="filter")
+        self.why = Static("", id="why")
+        self.status_line = StatusLine("starting the proxy…", id="status")
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon=ICON)
+        yield self.filter_bar
+        yield self.table
+        yield self.why
+        yield self.status_line
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.set_interval(0.5, self.refresh_status)
+        if self.info is None:
+            self.start_proxy()
+        else:  # started by run_tui before the app took the terminal
+            self.post_message(ProxyStarted(self.info))
+
+    async def on_unmount(self) -> None:
+        await self.runtime.stop()
+
+    # -------------------------------------------------------------- the engine
+
+    async def start_runtime(self) -> RuntimeInfo:
+        """Start the proxy on the running loop, feeding this app. ``run_tui`` calls it
+        before the app runs (so a port in use is a plain error message); otherwise
+        ``on_mount`` does, in a worker."""
+        self.info = await self.runtime.start(self.record_sink, self.engine_event)
+        return self.info
+
+    @work(exclusive=True, group="proxy")
+    async def start_proxy(self) -> None:
+        try:
+            info = await self.start_runtime()
+        except RrdevError as exc:
+            self.post_message(ProxyFailed(exc.message, exc.hint, exc.exit_code))
+            return
+        self.post_message(ProxyStarted(info))
+
+    def record_sink(self, record: RequestRecord) -> None:
+        """The proxy's record sink: called on this same event loop after each response."""
+        self.post_message(RequestLogged(record))
+
+    def engine_event(self, kind: str, message: str) -> None:
+        """The proxy's (and the demo issuer's) ``on_event`` callback."""
+        self.post_message(EngineEventReported(kind, message))
+
+    def on_proxy_started(self, event: ProxyStarted) -> None:
+        self.info = event.info
+        self._show_info(event.info)
+        if not self.table.row_count:
+            self.why.update(waiting_view(event.info, demo=self.runtime.demo))
+        for warning in event.info.warnings:
+            self.notify(warning, title="Warning", severity="warning", markup=False)
+        if self.runtime.demo and self.demo_traffic:
+            self.send_demo_traffic()
+        self.refresh_status()
+
+    def on_proxy_failed(self, event: ProxyFailed) -> None:
+        message = Text.assemble(("error: ", "bold red"), event.message)
+        if event.hint:
+            message.append(f" ({event.hint})", style="cyan")
+        self.exit(return_code=event.exit_code, message=message)
+
+    def _show_info(self, info: RuntimeInfo) -> None:
+        self.title = f"rrdev · {info.profile_name}"
+        self.sub_title = f"{info.proxy_url} → {info.target}"
+
+    def on_request_logged(self, event: RequestLogged) -> None:
+        seq = self.store.add(event.record)
+        if self.filter.matches(event.record):
+            self.table.queue(seq, event.record)
+
+    def on_engine_event_reported(self, event: EngineEventReported) -> None:
+        notice = _NOTICES.get(event.kind)
+        if notice is None:  # the demo issuer's per-token lines: too chatty for toasts
+            return
+        title, severity = notice
+        timeout = 12 if severity == "error" else 5
+        self.notify(event.message, title=title, severity=severity, timeout=timeout, markup=False)
+        info = self.runtime.info() if event.kind == "reloaded" else None
+        if info is not None:  # the profile may have a new name or target
+            self.info = info
+            self._show_info(info)
+            self.refresh_status()
+
+    # -------------------------------------------------------------- demo traffic
+
+    @work(group="demo-traffic")
+    async def send_demo_traffic(self) -> None:
+        """The demo's four requests (allowed, no token, expired, missing scope)."""
+        import httpx
+
+        requests = self.runtime.demo_requests()
+        failures: list[str] = []
+        # trust_env=False: loopback traffic must never go through an HTTP(S)_PROXY.
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+            for request in requests:
+                try:
+                    await http.request(request.method, request.url, headers=list(request.headers))
+                except httpx.HTTPError as exc:
+                    failures.append(f"{request.title}: {type(exc).__name__}")
+        self.post_message(DemoTrafficSent(len(requests), tuple(failures)))
+
+    def on_demo_traffic_sent(self, event: DemoTrafficSent) -> None:
+        if event.failures:
+            self.notify("\n".join(event.failures), title="Demo requests failed", markup=False)
+
+    # -------------------------------------------------------------- filter
+
+    def action_filter(self) -> None:
+        bar = self.filter_bar
+        bar.add_class("-visible")
+        bar.focus()
+
+    def on_filter_applied(self, event: FilterApplied) -> None:
+        self.filter = event.filter
+        self.table.show(self.store.matching(self.filter))
+        self.refresh_status()
+
+    def on_filter_cleared(self, event: FilterCleared) -> None:
+        self.action_clear_filter()
+
+    def action_clear_filter(self) -> None:
+        bar = self.filter_bar
+        bar.value = ""  # its Changed message applies the empty filter
+        bar.remove_class("-visible")
+        self.table.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, FilterBar):
+            if not event.value.strip():
+                event.input.remove_class("-visible")
+            self.table.focus()
+
+    def on_request_highlighted(self, event: RequestHighlighted) -> None:
+        if event.record is not None:
+            self.why.update(why_view(event.record))
+        elif self.info is not None:
+            self.why.update(
+                waiting_view(self.info, demo=self.runtime.demo, filtered=bool(self.filter.terms))
+            )
+
+    # -------------------------------------------------------------- other keys
+
+    def on_request_chosen(self, event: RequestChosen) -> None:
+        self.push_screen(RequestScreen(event.record, event.seq, clock=self.clock))
+
+    def action_toggle_follow(self) -> None:
+        self.table.follow = not self.table.follow
+        self.refresh_status()
+
+    def action_generate(self) -> None:
+        self.send_demo_traffic()
+
+    def action_clear(self) -> None:
+        self.store.clear()
+        self.table.show([])
+        self.refresh_status()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _TRAFFIC_ACTIONS and self.screen is not self.table.screen:
+            return False  # another screen (a request, the help) is on top
+        if action == "generate":
+            return self.runtime.demo
+        return True
+
+    # -------------------------------------------------------------- status line
+
+    def refresh_status(self) -> None:
+        if self.info is None:
+            return
+        table = self.table
+        self.status_line.show(
+            jwks=self.runtime.jwks_status(),
+            shown=table.row_count + table.pending,
+            kept=len(self.store),
+            total=self.store.total,
+            following=table.follow,
+            filter_text=self.filter.text,
+        )

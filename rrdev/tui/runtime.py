@@ -1,0 +1,202 @@
+"""What the TUI runs: a profile's proxy, or the whole offline demo.
+
+No Textual here: a runtime starts the engine on the running event loop (the app's),
+hands records to a sink and notices to ``on_event``, and stops it again. The app
+only talks to this small surface, so tests and the screenshot script can give it
+either kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rrdev.demo import DemoHandle, DemoRequest
+    from rrdev.jwks import JwksStatus
+    from rrdev.model import Profile
+    from rrdev.proxy import EventCallback, Overrides, ProxyApp, RecordSink
+    from rrdev.server import ProxyServer
+
+__all__ = ["DemoRuntime", "ProfileRuntime", "Runtime", "RuntimeInfo"]
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What the header shows once the proxy listens."""
+
+    profile_name: str
+    profile_path: str
+    proxy_url: str
+    target: str
+    jwks: str | None
+    credential: str
+    warnings: tuple[str, ...] = ()
+
+
+class Runtime(Protocol):
+    """The engine as the TUI sees it."""
+
+    #: Whether ``demo_requests`` has requests to send (the ``g`` key).
+    demo: bool
+
+    async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
+        """Start listening; raises ``RrdevError`` (a port in use: ``PortInUse``)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop (in-flight requests finish); safe to call twice or before start."""
+        ...
+
+    def info(self) -> RuntimeInfo | None:
+        """The current picture (a reload may rename the profile or move the target)."""
+        ...
+
+    def jwks_status(self) -> JwksStatus | None: ...
+
+    def demo_requests(self) -> list[DemoRequest]: ...
+
+
+def _info(app: ProxyApp, url: str) -> RuntimeInfo:
+    info = app.info()
+    return RuntimeInfo(
+        profile_name=info.profile_name,
+        profile_path=info.profile_path,
+        proxy_url=url,
+        target=info.target,
+        jwks=info.jwks,
+        credential=info.credential,
+        warnings=info.warnings,
+    )
+
+
+class ProfileRuntime:
+    """``rrdev tui PROFILE``: one profile's proxy on ``host:port``.
+
+    The ``ProxyApp`` is built here, so a profile or override error surfaces before
+    the TUI takes the terminal.
+    """
+
+    demo = False
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        overrides: Overrides | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        reload_interval: float = 0.5,
+    ) -> None:
+        from rrdev.proxy import ProxyApp
+
+        self.app = ProxyApp(
+            profile, overrides=overrides, reload_interval=reload_interval, record_exchange=True
+        )
+        self.host = host or profile.proxy.listen_host
+        self.port = profile.proxy.listen_port if port is None else port
+        self.server: ProxyServer | None = None
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path | None,
+        *,
+        overrides: Overrides | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        reload_interval: float = 0.5,
+    ) -> ProfileRuntime:
+        """Discover and load the profile (``None``: ``$RRDEV_PROFILE``, ./rrdev.toml)."""
+        from rrdev.profile import discover_profile, load_profile
+
+        profile = load_profile(discover_profile(str(path) if path is not None else None))
+        return cls(
+            profile, overrides=overrides, host=host, port=port, reload_interval=reload_interval
+        )
+
+    async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
+        from rrdev.server import ProxyServer
+
+        self.app.sink = sink
+        self.app.on_event = on_event
+        server = ProxyServer(self.app, self.host, self.port, graceful_timeout=2)
+        await server.start()
+        self.server = server
+        return _info(self.app, server.url)
+
+    async def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop()
+        else:
+            await self.app.aclose()
+
+    def info(self) -> RuntimeInfo | None:
+        return _info(self.app, self.server.url) if self.server is not None else None
+
+    def jwks_status(self) -> JwksStatus | None:
+        return self.app.jwks_status()
+
+    def demo_requests(self) -> list[DemoRequest]:
+        return []
+
+
+class DemoRuntime:
+    """``rrdev tui --demo``: the local issuer, the echo backend and the proxy.
+
+    Ports 0 pick free ones; ``home`` is the keyset directory (default ``$RRDEV_HOME``).
+    """
+
+    demo = True
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        proxy_port: int = 8787,
+        issuer_port: int = 0,
+        backend_port: int = 0,
+        home: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.proxy_port = proxy_port
+        self.issuer_port = issuer_port
+        self.backend_port = backend_port
+        self.home = home
+        self.handle: DemoHandle | None = None
+
+    async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
+        from rrdev.demo import start_demo
+
+        handle = await start_demo(
+            host=self.host,
+            proxy_port=self.proxy_port,
+            issuer_port=self.issuer_port,
+            backend_port=self.backend_port,
+            home=self.home,
+            sink=sink,
+            on_event=on_event,
+            graceful_timeout=2,
+        )
+        handle.proxy_app.record_exchange = True
+        self.handle = handle
+        return _info(handle.proxy_app, handle.proxy_url)
+
+    async def stop(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            await handle.stop()
+
+    def info(self) -> RuntimeInfo | None:
+        handle = self.handle
+        return _info(handle.proxy_app, handle.proxy_url) if handle is not None else None
+
+    def jwks_status(self) -> JwksStatus | None:
+        return self.handle.proxy_app.jwks_status() if self.handle else None
+
+    def demo_requests(self) -> list[DemoRequest]:
+        from rrdev.demo import demo_requests
+
+        return demo_requests(self.handle) if self.handle else []

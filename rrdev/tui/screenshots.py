@@ -1,0 +1,109 @@
+"""Regenerate the TUI screenshots: ``python -m rrdev.tui.screenshots [--out DIR]``.
+
+Runs the offline demo (ports 0, keys in a fixed directory under the system temp
+dir, so re-runs sign with the same key), drives ``rrdev tui --demo`` with Textual's
+pilot at 140x40 and saves SVGs of the traffic view, a 403 explanation and a 401
+explanation. Timestamps and ports differ between runs; nothing else should.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SHOTS", "main", "take_screenshots"]
+
+SIZE = (140, 40)
+#: The files written, in order.
+SHOTS = ("traffic.svg", "explain-403.svg", "explain-401.svg")
+
+
+async def take_screenshots(out: Path, home: Path) -> list[Path]:
+    """Drive the demo TUI and write ``SHOTS`` into ``out``; returns their paths."""
+    from rrdev.tui.app import RrdevApp
+    from rrdev.tui.runtime import DemoRuntime
+
+    runtime = DemoRuntime(proxy_port=0, issuer_port=0, backend_port=0, home=home)
+    app = RrdevApp(runtime)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def save(name: str) -> None:
+        written.append(Path(app.save_screenshot(name, path=str(out))))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await _until(pilot, lambda: app.table.row_count >= 4)
+        await _more_traffic(runtime)
+        await _until(pilot, lambda: app.table.row_count >= 11)
+        await pilot.press("up", "up", "up")  # a 403 under the cursor (rows end 403, 200, 200, 200)
+        await pilot.pause(0.3)
+        save(SHOTS[0])
+
+        await _explain(pilot, "status:403 rule:scope-gate")
+        save(SHOTS[1])
+        await pilot.press("escape", "escape")
+
+        await _explain(pilot, "reason:token_expired")
+        save(SHOTS[2])
+    return written
+
+
+async def _more_traffic(runtime: Any) -> None:
+    """A few more requests, so the traffic view looks like a working session: the
+    four demo requests again, an admin who may delete, a write, and a second page."""
+    import httpx
+
+    handle = runtime.handle
+    reader = {"Authorization": f"Bearer {handle.reader_token}"}
+    admin = {"Authorization": f"Bearer {handle.admin_token}"}
+    base = handle.proxy_url + "/api/v1"
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+        for request in runtime.demo_requests():
+            await http.request(request.method, request.url, headers=list(request.headers))
+        await http.delete(f"{base}/products/2", headers=admin)
+        await http.post(f"{base}/orders", headers=reader, json={"product": 1, "quantity": 2})
+        await http.get(f"{base}/users?page=2", headers=reader)
+
+
+async def _explain(pilot: Any, query: str) -> None:
+    from rrdev.tui.widgets.detail import RequestScreen
+
+    app = pilot.app
+    await pilot.press("slash", *query, "enter")
+    await _until(pilot, lambda: app.table.row_count >= 1 and app.table.pending == 0)
+    await pilot.pause(0.2)
+    await pilot.press("end", "enter")
+    await _until(pilot, lambda: isinstance(app.screen, RequestScreen))
+    await pilot.pause(0.3)
+
+
+async def _until(pilot: Any, condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the demo did not get there in time")
+        await pilot.pause(0.05)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rrdev.tui.screenshots", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--out", default="screenshots", help="directory (default: screenshots)")
+    args = parser.parse_args(argv)
+    home = Path(tempfile.gettempdir()) / "rrdev-screenshots-home"
+    os.environ["RRDEV_HOME"] = str(home)
+    for path in asyncio.run(take_screenshots(Path(args.out), home)):
+        sys.stdout.write(f"{path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,376 @@
+"""Rich renderables for the TUI's panes: one function per tab, plus the table row and
+the status line. Built from ``rrdev.render`` (the same drawing the CLI prints) and
+the record's own fields; nothing here decides anything, and nothing imports Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rrdev.jwks import JwksStatus
+from rrdev.records import PREVIEW_BYTES, ConditionOutcome, RequestRecord, RuleOutcome
+from rrdev.render import (
+    SCOPE_LABELS,
+    claims_table,
+    outcome_text,
+    render_explanation,
+    status_style,
+)
+from rrdev.tokens import humanize_delta
+from rrdev.tui.runtime import RuntimeInfo
+
+__all__ = [
+    "explain_view",
+    "jwks_text",
+    "request_view",
+    "response_view",
+    "row_cells",
+    "summary_line",
+    "token_view",
+    "waiting_view",
+    "why_view",
+]
+
+_NOT_RECORDED = (
+    "not recorded: the proxy records headers and bodies only when asked to "
+    "(ProxyApp.record_exchange, which the TUI turns on)"
+)
+
+
+# ------------------------------------------------------------------ the traffic table
+
+
+def row_cells(record: RequestRecord) -> tuple[Text, ...]:
+    """One traffic row: time, method, path, status, reason, rule, latency, subject."""
+    stamp = datetime.fromtimestamp(record.time).strftime("%H:%M:%S.%f")[:-3]
+    path = Text(record.path, no_wrap=True, overflow="ellipsis")
+    if record.query:
+        path.append("?" + "&".join(f"{k}={v}" for k, v in record.query), style="dim")
+    style = status_style(record.status)
+    refused = record.reason != "allowed"
+    reason = record.reason + (" (preflight)" if record.preflight else "")
+    rule = record.deciding_rule or ""
+    return (
+        Text(stamp, style="dim"),
+        Text(record.method, style="bold"),
+        path,
+        Text(str(record.status), style=style),
+        Text(reason, style=style if refused else "dim", no_wrap=True, overflow="ellipsis"),
+        Text(
+            rule,
+            style="bold yellow" if refused else "dim",
+            no_wrap=True,
+            overflow="ellipsis",
+        ),
+        Text(f"{record.total_ms:.1f} ms", justify="right", style="dim"),
+        Text(record.subject or "", style="cyan", no_wrap=True, overflow="ellipsis"),
+    )
+
+
+def summary_line(record: RequestRecord) -> Text:
+    """The detail view's first line: 'DELETE /x  →  403 rule_denied · 0.7 ms · sub · time'."""
+    stamp = datetime.fromtimestamp(record.time).strftime("%H:%M:%S.%f")[:-3]
+    text = Text.assemble((record.method, "bold"), " ", (record.path, "bold"))
+    if record.query:
+        text.append("?" + "&".join(f"{k}={v}" for k, v in record.query), style="dim")
+    text.append("  →  ", style="dim")
+    text.append(f"{record.status} {record.reason}", style=status_style(record.status))
+    for part, style in (
+        (f"{record.total_ms:.1f} ms", "dim"),
+        (record.subject or "", "cyan"),
+        (stamp, "dim"),
+    ):
+        if part:
+            text.append("  ·  ", style="dim")
+            text.append(part, style=style)
+    return text
+
+
+def why_view(record: RequestRecord) -> RenderableType:
+    """A few lines under the table for the highlighted request: the answer, what
+    decided it (rule and notes, or the failed token check) and the hint."""
+    expl = record.explanation
+    lines: list[RenderableType] = [outcome_text(expl)]
+    decision = expl.decision
+    if decision is not None and not decision.allowed and decision.deciding:
+        scope, name = decision.deciding[0]
+        rule = _find_rule(record, scope, name)
+        line = Text.assemble(("  deciding rule ", "dim"), (name, "bold yellow"))
+        line.append(f" ({SCOPE_LABELS[scope]})", style="dim")
+        if rule is not None and rule.notes:
+            line.append(f"  {rule.notes}", style="italic")
+        lines.append(line)
+    failed = (
+        [s for s in expl.verification.steps if s.status == "failed"] if expl.verification else []
+    )
+    for step in failed:
+        line = Text.assemble(("  failed check ", "dim"), (step.name, "bold yellow"), "  ")
+        line.append(step.detail or step.actual)
+        lines.append(line)
+    if expl.hint:
+        lines.append(Text.assemble(("  hint: ", "bold cyan"), expl.hint))
+    for note in record.notes:
+        lines.append(Text(f"  note: {note}", style="dim"))
+    return Group(*lines)
+
+
+def waiting_view(info: RuntimeInfo, *, demo: bool, filtered: bool = False) -> Text:
+    """What the pane under an empty table says: how to get traffic into it."""
+    if filtered:
+        return Text("No request matches the filter (Esc clears it).", style="dim")
+    text = Text("Waiting for requests: send them to ", style="dim")
+    text.append(info.proxy_url, style="bold")
+    text.append(f", e.g.  curl -i {info.proxy_url}/", style="dim")
+    if demo:
+        text.append("   or press ", style="dim")
+        text.append("g", style="bold")
+        text.append(" to send the demo's four requests", style="dim")
+    return text
+
+
+# ------------------------------------------------------------------ Explain
+
+
+def explain_view(record: RequestRecord) -> RenderableType:
+    """The deciding rule up front, then ``render_explanation`` (outcome, hint, the
+    verification checklist, the rule trace with the deciding rule marked)."""
+    expl = record.explanation
+    parts: list[RenderableType] = []
+    callout = _deciding_callout(record)
+    if callout is not None:
+        parts.append(callout)
+    parts.append(render_explanation(expl))
+    if record.notes:
+        parts.append(Text("\nProxy notes", style="bold"))
+        parts += [Text(f"  • {note}") for note in record.notes]
+    return Group(*parts)
+
+
+def _deciding_callout(record: RequestRecord) -> RenderableType | None:
+    decision = record.explanation.decision
+    if decision is None or not decision.deciding:
+        return _failed_check_callout(record)
+    refused = not decision.allowed
+    lines: list[RenderableType] = []
+    for scope, name in decision.deciding if refused else decision.deciding[:4]:
+        rule = _find_rule(record, scope, name)
+        line = Text()
+        line.append(name, style="bold reverse" if refused else "bold")
+        line.append(f"   {SCOPE_LABELS[scope]} scope", style="dim")
+        if rule is not None:
+            line.append(f" · {rule.effect} · priority {rule.priority}", style="dim")
+        elif name == "default":
+            line.append(" · no rule matched: the scope's default effect decided", style="dim")
+        lines.append(line)
+        if rule is not None and rule.notes:
+            lines.append(Text(f"  {rule.notes}", style="italic"))
+        if rule is not None and refused:
+            lines += [_condition_line(cond) for cond in rule.conditions]
+    title = "deciding rule" if refused else "allowed by"
+    return Panel(
+        Group(*lines),
+        title=Text(title, style="bold"),
+        title_align="left",
+        border_style="red" if refused else "green",
+        expand=False,
+        padding=(0, 1),
+    )
+
+
+def _condition_line(cond: ConditionOutcome) -> Text:
+    line = Text.assemble(("  ✓ ", "green") if cond.held else ("  ✗ ", "red"))
+    line.append(cond.description)
+    if cond.compared:
+        line.append("   saw: " + ", ".join(cond.compared), style="dim")
+    return line
+
+
+def _failed_check_callout(record: RequestRecord) -> RenderableType | None:
+    """For a token the proxy refused: the checklist's failed step, up front."""
+    ver = record.explanation.verification
+    failed = [step for step in ver.steps if step.status == "failed"] if ver else []
+    if not failed:
+        return None
+    lines: list[RenderableType] = []
+    for step in failed:
+        line = Text.assemble((step.name, "bold reverse"), "   ")
+        line.append(step.actual or "")
+        if step.expected:
+            line.append(f"  expected {step.expected}", style="dim")
+        lines.append(line)
+        if step.detail:
+            lines.append(Text(f"  {step.detail}", style="italic"))
+    return Panel(
+        Group(*lines),
+        title=Text("failed check", style="bold"),
+        title_align="left",
+        border_style="red",
+        expand=False,
+        padding=(0, 1),
+    )
+
+
+def _find_rule(record: RequestRecord, scope: str, name: str) -> RuleOutcome | None:
+    decision = record.explanation.decision
+    for outcome in decision.scopes if decision else ():
+        if outcome.scope == scope:
+            return next((r for r in outcome.rules if r.name == name), None)
+    return None
+
+
+# ------------------------------------------------------------------ Request / Response
+
+
+def request_view(record: RequestRecord) -> RenderableType:
+    target = Text.assemble((record.method, "bold"), " ", record.path)
+    if record.query:
+        target.append("?" + "&".join(f"{k}={v}" for k, v in record.query), style="dim")
+    parts: list[RenderableType] = [target]
+    if record.preflight:
+        parts.append(Text("CORS preflight: forwarded without authentication", style="dim"))
+    if record.query:
+        parts += [Text("\nQuery", style="bold"), _pairs_table(record.query, "name")]
+    parts.append(Text("\nHeaders", style="bold"))
+    parts.append(_headers_or_note(record.request_headers))
+    parts.append(Text(f"\nbody: {record.bytes_in} bytes (bodies sent to the proxy are not kept)"))
+    return Group(*parts)
+
+
+def response_view(record: RequestRecord) -> RenderableType:
+    who = (
+        "from the backend" if record.forwarded else "answered by rrdev (the backend was not asked)"
+    )
+    head = Text.assemble((str(record.status), status_style(record.status)), f"  {who}")
+    if record.reason != "allowed":
+        head.append(f"  {record.reason}", style=status_style(record.status))
+    parts: list[RenderableType] = [head, Text(""), _timing_table(record)]
+    parts.append(Text("\nHeaders", style="bold"))
+    parts.append(_headers_or_note(record.response_headers))
+    parts.append(Text("\nBody", style="bold"))
+    parts.append(_body(record))
+    return Group(*parts)
+
+
+def _timing_table(record: RequestRecord) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    table.add_row("verify token", f"{record.auth_ms:.2f} ms")
+    table.add_row("path + rules", f"{record.rules_ms:.2f} ms")
+    upstream = "not forwarded" if record.upstream_ms is None else f"{record.upstream_ms:.2f} ms"
+    table.add_row("backend (to headers)", upstream)
+    table.add_row("total", Text(f"{record.total_ms:.2f} ms", style="bold"))
+    table.add_row("bytes in / out", f"{record.bytes_in} / {record.bytes_out}")
+    return table
+
+
+def _headers_or_note(headers: Sequence[tuple[str, str]]) -> RenderableType:
+    if not headers:
+        return Text(_NOT_RECORDED, style="dim")
+    return _pairs_table(headers, "header")
+
+
+def _pairs_table(pairs: Sequence[tuple[str, str]], label: str) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(label, style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in pairs:
+        table.add_row(name, Text(value))
+    return table
+
+
+def _body(record: RequestRecord) -> RenderableType:
+    preview = record.response_preview
+    if preview is None:
+        if not record.response_headers:
+            return Text(_NOT_RECORDED, style="dim")
+        kind = dict(record.response_headers).get("content-type", "no content-type")
+        return Text(f"{record.bytes_out} bytes of {kind}: only JSON bodies are shown", style="dim")
+    if record.response_truncated:
+        note = Text(
+            f"the first {PREVIEW_BYTES // 1024} KB of {record.bytes_out} bytes", style="dim"
+        )
+        return Group(note, Text(preview))
+    try:
+        return JSON(preview)
+    except (ValueError, json.JSONDecodeError):
+        return Text(preview)
+
+
+# ------------------------------------------------------------------ Token
+
+
+def token_view(record: RequestRecord, now: float | None = None) -> RenderableType:
+    """Verification outcome, an expiry countdown, and the decoded header and claims
+    (already redacted by the proxy)."""
+    now = time.time() if now is None else now
+    ver = record.explanation.verification
+    if record.reason == "token_missing":
+        return Text("No bearer token was sent with this request.", style="dim")
+    if ver is None or ver.fingerprint is None:
+        return Text(
+            "No token was verified: none was sent, or the proxy credential verifies none "
+            "(auth_type = 'none', a CORS preflight).",
+            style="dim",
+        )
+    parts: list[RenderableType] = []
+    if ver.ok:
+        parts.append(Text("✓ verified", style="bold green"))
+    else:
+        parts.append(Text.assemble(("✗ not accepted: ", "bold red"), (f"{ver.reason}", "bold red")))
+        parts.append(Text(f"  {ver.message}"))
+        if ver.claims:
+            parts.append(Text("the claims below are decoded only, not trusted", style="dim"))
+    countdown = _expiry_text(ver.expires_at, now)
+    if countdown is not None:
+        parts.append(countdown)
+    parts.append(Text(f"token: {ver.fingerprint}", style="dim"))
+    if ver.header:
+        parts += [Text(""), claims_table(ver.header, now, "Header")]
+    if ver.claims:
+        parts += [Text(""), claims_table(ver.claims, now, "Claims")]
+    return Group(*parts)
+
+
+def _expiry_text(exp: int | None, now: float) -> Text | None:
+    if exp is None:
+        return None
+    stamp = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    delta = exp - now
+    if delta >= 0:
+        return Text.assemble(
+            ("expires in ", ""), (humanize_delta(delta), "bold green"), (f"  at {stamp}", "dim")
+        )
+    return Text.assemble(
+        ("expired ", ""), (f"{humanize_delta(delta)} ago", "bold red"), (f"  at {stamp}", "dim")
+    )
+
+
+# ------------------------------------------------------------------ status line
+
+
+def jwks_text(status: JwksStatus | None) -> Text:
+    """'JWKS 2 keys · 12s old · source' or the last error; 'JWKS off' without one."""
+    text = Text("JWKS ", style="bold")
+    if status is None:
+        text.append("not used (proxy_credential auth_type = 'none')", style="dim")
+        return text
+    if status.age_seconds is None:
+        text.append("not fetched yet", style="yellow" if not status.last_error else "bold red")
+    else:
+        keys = "key" if status.key_count == 1 else "keys"
+        text.append(f"{status.key_count} {keys}", style="green" if status.key_count else "red")
+        text.append(f" · {humanize_delta(status.age_seconds)} old", style="dim")
+    if status.last_error:
+        text.append(f" · last error: {status.last_error}", style="bold red")
+    text.append(f" · {status.source}", style="dim")
+    return text

@@ -1,0 +1,2 @@
+"""The TUI's widgets and screens: traffic table, filter bar, status line, request
+detail, help."""

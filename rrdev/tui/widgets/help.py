@@ -1,0 +1,85 @@
+"""The help screen (``?`` or F1): every key, and the filter language."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+__all__ = ["HelpScreen", "help_text"]
+
+KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓  j k  PgUp PgDn", "move through requests (moving up stops following)"),
+    ("Home / End", "first request / last request (End follows new requests again)"),
+    ("Enter", "explain the selected request"),
+    ("/", "filter requests (see below); Enter returns to the table"),
+    ("Esc", "clear the filter; in a detail view, go back"),
+    ("f", "follow new requests on/off"),
+    ("g", "send the demo's four requests again (rrdev tui --demo)"),
+    ("c", "clear the list"),
+    ("e r s t  ← →", "in a detail view: Explain, Request, Response, Token tabs"),
+    ("Ctrl+P", "command palette (themes, screenshots, keys)"),
+    ("? / F1", "this help"),
+    ("q", "quit (in a detail view: back)"),
+)
+
+FILTERS: tuple[tuple[str, str], ...] = (
+    ("status:403  status:4xx  status:401,403", "status, class (x = any digit), any of"),
+    ("method:DELETE", "HTTP method"),
+    ("reason:token_expired", "reason code (contains)"),
+    ("rule:scope-gate-delete", "deciding rule (contains)"),
+    ("path:users", "path (contains)"),
+    ("sub:reader", "token subject (contains)"),
+    ("admin", "free text: anywhere in the row or the message"),
+    ("-status:200  !method:GET", "a leading - or ! negates a term"),
+    ('path:"/a b"', "quotes keep spaces"),
+)
+
+
+def _table(rows: tuple[tuple[str, str], ...]) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, meaning in rows:
+        table.add_row(key, meaning)
+    return table
+
+
+def help_text() -> RenderableType:
+    return Group(
+        Text("Keys", style="bold underline"),
+        _table(KEYS),
+        Text(""),
+        Text("Filter (terms combine with AND)", style="bold underline"),
+        _table(FILTERS),
+        Text(""),
+        Text(
+            "Every row is a request through the proxy. The Explain tab shows the same "
+            "verification checklist and rule trace as `rrdev explain`, with the deciding "
+            "rule marked.",
+            style="dim",
+        ),
+    )
+
+
+class HelpScreen(ModalScreen[None]):
+    """A modal over the traffic; any of Esc, q, ? or F1 closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(help_text())
+
+    def on_mount(self) -> None:
+        self.query_one("#help").border_title = "rrdev tui — help"
+
+    def action_close(self) -> None:
+        self.dismiss()
