@@ -230,7 +230,9 @@ async def start_demo(
         )
         await _fill_tokens(handle)
     except BaseException:
-        await _stop_all(tuple(reversed(started)), force=True)
+        # Graceful: nothing is in flight yet, and a forced exit would skip uvicorn's
+        # lifespan shutdown (which prints a CancelledError traceback).
+        await _stop_all(tuple(reversed(started)), force=False)
         raise
     return handle
 

@@ -110,9 +110,15 @@ class ProxyServer:
             raise RuntimeError("the server is already running")
         sock = bind_socket(self.host, self.requested_port)
         self._port = sock.getsockname()[1]
+        startup = getattr(self.app, "startup", None)
+        if startup is not None:
+            await startup()
         config = uvicorn.Config(
             self.app,
-            lifespan="on",
+            # The app's startup/aclose are called here, not through uvicorn's lifespan
+            # task: a forced exit (Ctrl+C twice) cancels that task, and uvicorn logs
+            # the cancellation as a traceback.
+            lifespan="off",
             http=_http_protocol(),
             log_config=None,
             log_level=self.log_level,
@@ -146,13 +152,13 @@ class ProxyServer:
             await asyncio.shield(self._task)
 
     async def stop(self, *, force: bool = False) -> None:
-        """Graceful shutdown: in-flight requests finish, then the app's lifespan
-        shutdown runs (closing the client session)."""
+        """Graceful shutdown: in-flight requests finish, then the app's ``aclose()``
+        runs (closing the client session)."""
         self.request_stop(force=force)
         if self._task is not None:
             await self._task
         close = getattr(self.app, "aclose", None)
-        if close is not None:  # a forced exit skips the lifespan shutdown
+        if close is not None:
             await close()
 
     async def __aenter__(self) -> ProxyServer:
