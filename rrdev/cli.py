@@ -773,6 +773,32 @@ def check(
 
 
 @app.command()
+@friendly
+def init(
+    path: Annotated[str, typer.Argument(help="Where to write the profile.")] = "rrdev.toml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter profile (default ./rrdev.toml, found by every command).
+
+    It has a target, a jwtVerify proxy credential, a default-deny proxy with a read rule,
+    a scope gate and a write rule, and [[checks]] that pass with `rrdev check --offline`.
+    Exit code 3 when the file exists (use --force).
+    """
+    from importlib.resources import files
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise fail(f"{target} already exists", "pass --force to overwrite it", 3)
+    text = files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {target}: {exc.strerror}", code=3) from None
+    err = _stderr()
+    err.print(f"wrote {target}: fill in the TODOs, then `rrdev validate {target}`", markup=False)
+
+
+@app.command()
 def version() -> None:
     """Print rrdev's version."""
     from rrdev import __version__

@@ -346,3 +346,26 @@ def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str) -
     result = run(runner, "explain", "-p", AUTH0, "--offline", *args)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+# -------------------------------------------------------------------- init
+
+
+def test_init_writes_a_starter_whose_checks_pass(runner: CliRunner, tmp_path: Path) -> None:
+    result = run(runner, "init")
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "rrdev.toml"
+    assert "TODO" in written.read_text()
+    assert run(runner, "validate").exit_code == 0  # discovered as ./rrdev.toml
+    checked = run(runner, "check", "--offline", "--require-coverage", "--json")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_init_refuses_to_overwrite_without_force(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text("# mine\n")
+    result = run(runner, "init", "mine.toml")
+    assert result.exit_code == 3
+    assert "already exists" in result.stderr
+    assert (tmp_path / "mine.toml").read_text() == "# mine\n"
+    assert run(runner, "init", "mine.toml", "--force").exit_code == 0
+    assert "[proxy_credential]" in (tmp_path / "mine.toml").read_text()
