@@ -381,7 +381,16 @@ def _read_regular_file(path: Path) -> bytes:
             raise FileNotFoundError(str(path)) from None
         raise KeysetError(f"cannot read the keyset {path}: {error.strerror}", RESET_HINT) from None
     with os.fdopen(fd, "rb") as handle:
+        _tighten(handle.fileno())
         return handle.read()
+
+
+def _tighten(fd: int) -> None:
+    """Private keys: a keyset others can read (a copy, a restored backup, a umask) is
+    put back to 0600 rather than used as it is."""
+    info = os.fstat(fd)
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        os.fchmod(fd, 0o600)
 
 
 def _write_atomic(path: Path, data: bytes, *, exclusive: bool) -> None:

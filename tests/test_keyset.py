@@ -66,6 +66,15 @@ def test_creation_makes_a_private_directory_and_file(home: Path) -> None:
     assert document["keys"][0]["private_key_pem"].startswith("-----BEGIN PRIVATE KEY-----")
 
 
+def test_a_keyset_readable_by_others_is_put_back_to_0600(home: Path) -> None:
+    first = Keyset.load_or_create(home)
+    path = home / KEYSET_FILE
+    path.chmod(0o644)
+    again = Keyset.load_or_create(home)
+    assert mode(path) == 0o600
+    assert again.signing_kid == first.signing_kid
+
+
 def test_reload_gives_the_same_keys(home: Path) -> None:
     first = Keyset.load_or_create(home)
     again = Keyset.load_or_create(home)
