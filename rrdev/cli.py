@@ -99,6 +99,13 @@ ProfileOpt = Annotated[
         show_default=False,
     ),
 ]
+ProfileArg = Annotated[
+    str | None, typer.Argument(metavar="[PROFILE]", help="Profile TOML (or use -p).")
+]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Listen host (default: profile's).")]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="Forward to this base URL instead.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JwksOpt = Annotated[
     str | None,
@@ -319,23 +326,17 @@ def _print_explanation(expl: Explanation, json_out: bool) -> None:
 @app.command()
 @friendly
 def up(
-    profile_arg: Annotated[
-        str | None, typer.Argument(metavar="[PROFILE]", help="Profile TOML (or use -p).")
-    ] = None,
+    profile_arg: ProfileArg = None,
     profile: ProfileOpt = None,
     demo: Annotated[
         bool,
         typer.Option("--demo", help="Run the embedded offline demo: issuer, echo backend, proxy."),
     ] = False,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Listen host (default: profile's).")
-    ] = None,
+    host: HostOpt = None,
     port: Annotated[
         int | None, typer.Option("--port", help="Listen port (default: profile's).")
     ] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="Forward to this base URL instead.")
-    ] = None,
+    target: TargetOpt = None,
     jwks: JwksOpt = None,
     offline: OfflineOpt = False,
     log_file: Annotated[
@@ -424,9 +425,7 @@ def _run_demo(
 @app.command()
 @friendly
 def tui(
-    profile_arg: Annotated[
-        str | None, typer.Argument(metavar="[PROFILE]", help="Profile TOML (or use -p).")
-    ] = None,
+    profile_arg: ProfileArg = None,
     profile: ProfileOpt = None,
     demo: Annotated[
         bool,
@@ -434,16 +433,12 @@ def tui(
             "--demo", help="Run the embedded offline demo and send it one request of each kind."
         ),
     ] = False,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Listen host (default: profile's).")
-    ] = None,
+    host: HostOpt = None,
     port: Annotated[
         int | None,
         typer.Option("--port", help="Listen port (default: profile's; 8787 with --demo)."),
     ] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="Forward to this base URL instead.")
-    ] = None,
+    target: TargetOpt = None,
     jwks: JwksOpt = None,
     offline: OfflineOpt = False,
 ) -> None:
