@@ -26,6 +26,7 @@ app = typer.Typer(
     help="A local twin of a JWT-verifying API gateway that explains every 401 and 403.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 token_app = typer.Typer(help="Decode, mint and fetch tokens.", no_args_is_help=True)
@@ -251,8 +252,8 @@ def explain(
 
     Example (no tenant, no network):
 
-      rrdev token mint -p profiles/auth0.toml --scope read:products |
-        rrdev explain - --offline -p profiles/auth0.toml -X DELETE --path /api/v1/products/1
+        rrdev token mint -p profiles/auth0.toml --scope read:products |
+          rrdev explain - --offline -p profiles/auth0.toml -X DELETE --path /api/v1/products/1
     """
     from urllib.parse import urlencode
 
