@@ -132,6 +132,11 @@ def read_token_arg(token: str | None) -> str | None:
     """'-' reads the token from stdin; a pasted 'Bearer ...' prefix is dropped."""
     if token == "-":
         token = sys.stdin.read()
+        if not token.strip():
+            raise fail(
+                "'-' reads the token from stdin, and stdin was empty",
+                "pipe a token in, e.g. rrdev token mint | rrdev explain -",
+            )
     if token is None:
         return None
     token = token.strip()

@@ -145,15 +145,26 @@ async def _authenticate(
         )
     match = _BEARER.match(values[0])
     if match is None:
-        scheme = values[0].split(" ", 1)[0][:20] or "(empty)"
         return _header_problem(
             "token_malformed",
-            f"the Authorization header is not 'Bearer <token>' (scheme: {scheme})",
+            f"the Authorization header is not 'Bearer <token>' ({_scheme_of(values[0])})",
             "send 'Authorization: Bearer <token>'",
         )
     if verifier is None:  # a profile error guards this; keep the engine total anyway
         raise RuntimeError("jwtVerify needs a verifier")
     return await verifier.verify(match.group(1), now)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,19}")
+
+
+def _scheme_of(value: str) -> str:
+    """Name the scheme only when there plainly is one ("Basic xyz"): a bare value may be
+    the secret itself and is never echoed."""
+    head, sep, _rest = value.strip().partition(" ")
+    if sep and _SCHEME.fullmatch(head):
+        return f"scheme: {head}"
+    return "no scheme: a bare value, not shown" if value.strip() else "it is empty"
 
 
 def _header_problem(reason: str, message: str, hint: str) -> Verification:

@@ -44,7 +44,8 @@ def parse_target(raw_path: str, raw_query: str = "") -> RequestTarget:
         raise AmbiguousPath("the path is percent-encoded twice (a '%' remains after decoding)")
     if _CONTROL.search(path):
         raise AmbiguousPath("the decoded path contains NUL or a control character")
-    if any(segment in (".", "..") for segment in path.split("/")):
+    # "..;x" is ".." to servers that strip path parameters (Tomcat, Jetty, Spring).
+    if any(segment.split(";", 1)[0] in (".", "..") for segment in path.split("/")):
         raise AmbiguousPath("the decoded path contains a '.' or '..' segment")
     query = tuple(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else ()
     return RequestTarget(raw_path=raw_path, path=path, raw_query=raw_query, query=query)

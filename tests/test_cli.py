@@ -369,3 +369,26 @@ def test_init_refuses_to_overwrite_without_force(runner: CliRunner, tmp_path: Pa
     assert (tmp_path / "mine.toml").read_text() == "# mine\n"
     assert run(runner, "init", "mine.toml", "--force").exit_code == 0
     assert "[proxy_credential]" in (tmp_path / "mine.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("header", "shown", "hidden"),
+    [
+        ("mysupersecretapikey12345", "a bare value, not shown", "mysupersecret"),
+        ("Basic dXNlcjpwYXNzd29yZA==", "scheme: Basic", "dXNlcjpw"),
+        ("Token=abc123secret xyz", "a bare value, not shown", "abc123secret"),
+    ],
+)
+def test_a_non_bearer_authorization_is_never_echoed(
+    runner: CliRunner, header: str, shown: str, hidden: str
+) -> None:
+    code, out = explain_json(runner, None, "--offline", "-H", f"Authorization: {header}")
+    assert (code, out["reason"]) == (1, "token_malformed")
+    assert shown in out["message"]
+    assert hidden not in json.dumps(out)
+
+
+def test_empty_stdin_is_a_usage_error(runner: CliRunner) -> None:
+    result = run(runner, "explain", "-", "-p", AUTH0, "--offline", stdin="")
+    assert result.exit_code == 2
+    assert "stdin" in result.stderr
