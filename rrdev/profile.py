@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -86,9 +87,85 @@ PRESENCE_SPELLINGS: dict[str, Presence] = {
     "present": "must_exist",  # the gateway's spellings
     "absent": "must_absent",
 }
-#: RFC 9110 token: what a header name may contain.
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: RFC 9110 token (tchar+): what a header name may contain. Use ``fullmatch``: ``$``
+#: would let a trailing newline through.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_NAME_HINT = (
+    "a header name is an RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~ "
+    "(no spaces, colons or control characters)"
+)
+#: What rrdev.proxy substitutes (the same expression); everything else is literal text.
 CLAIM_PLACEHOLDER = re.compile(r"\{claims\.[^{}\s]+\}")
+#: Literal text that was meant as a claim placeholder: ``{claims.}``, ``{claims.sub``,
+#: ``{ claims.sub }``, ``{Claims.sub}``, ``{claim.sub}``, ``{claims}``.
+_CLAIM_ATTEMPT = re.compile(r"\{\s*claims?\b", re.IGNORECASE)
+#: ``{sub}``, ``{user.id}``: a placeholder rrdev does not know (sent literally).
+_OTHER_PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_][\w.:/-]*\s*\}")
+PLACEHOLDER_HINT = (
+    "a placeholder is {claims.<name>}: a claim name or dotted path, without spaces or "
+    "braces, e.g. {claims.sub} or {claims.app_metadata.plan} (case-sensitive)"
+)
+
+_HOP_BY_HOP = (
+    *("connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te"),
+    *("trailer", "upgrade"),
+)
+_FRAMING = "it frames the request body, and rrdev frames the body it forwards itself"
+_FORWARDED = "rrdev sets X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host itself"
+_GATEWAY = "it is the gateway's response header to the caller, not a request header"
+_OTHER_NAME = "use another header name"
+#: Lower-case header names rrdev owns upstream (DESIGN.md §2.5), which
+#: ``additional_headers``, ``forward_authorization_as`` and an api-key credential's
+#: ``header`` must not name: name -> (why, hint).
+RESERVED_HEADERS: dict[str, tuple[str, str]] = {
+    "authorization": (
+        "the backend gets exactly one Authorization (the target credential's or the caller's)",
+        "to authenticate rrdev to the backend use [target_credential] (bearer, basic, "
+        "oauth2); to pass the caller's header on under another name use "
+        "forward_authorization_as",
+    ),
+    "proxy-authorization": (
+        "it is hop-by-hop (it authenticates to a proxy) and never forwarded",
+        _OTHER_NAME,
+    ),
+    "host": (
+        "Host is always the target's (from target.base_url)",
+        "change target.base_url; the caller's Host reaches the backend as X-Forwarded-Host",
+    ),
+    "content-length": (_FRAMING, "remove it"),
+    "transfer-encoding": (_FRAMING, "remove it"),
+    "expect": ("rrdev answers Expect to the caller and never forwards it", "remove it"),
+    **dict.fromkeys(
+        _HOP_BY_HOP,
+        (
+            "it is a hop-by-hop header (RFC 9110 §7.6.1): it describes one connection and "
+            "is never forwarded",
+            "remove it",
+        ),
+    ),
+    **dict.fromkeys(
+        ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"),
+        (_FORWARDED, "to send none, name it in header_filters"),
+    ),
+    **dict.fromkeys(
+        ("requestrocket-proxy-code", "requestrocket-proxy-message"), (_GATEWAY, _OTHER_NAME)
+    ),
+}
+#: header_filters may not strip these: every forwarded request needs them as rrdev sets them.
+UNFILTERABLE_HEADERS: dict[str, tuple[str, str]] = {
+    "host": (
+        "every request needs a Host, and rrdev always sends the target's",
+        "remove it; the caller's Host is already replaced (it reaches the backend as "
+        "X-Forwarded-Host, which a filter may strip)",
+    ),
+    **dict.fromkeys(
+        ("content-length", "transfer-encoding"),
+        (
+            "it frames the request body: without it the backend cannot tell where the body ends",
+            "remove it; rrdev forwards the body with correct framing",
+        ),
+    ),
+}
 
 SECTIONS = ("proxy", "target", "target_credential", "proxy_credential", "auth", "issuer", "checks")
 PROXY_KEYS = (
@@ -616,8 +693,10 @@ class _Table:
         return self.choice(name, EFFECTS, "allow")
 
     def header_name(self, name: str, value: str, key: str | None = None) -> str:
-        if not HEADER_NAME.match(value):
-            self.ctx.fail(key or self.at(name), f"{value!r} is not a valid HTTP header name")
+        if not HEADER_NAME.fullmatch(value):
+            self.ctx.fail(
+                key or self.at(name), f"{value!r} is not a valid HTTP header name", HEADER_NAME_HINT
+            )
         return value
 
 
@@ -651,6 +730,7 @@ def _build_profile(ctx: _Ctx, data: dict[str, Any]) -> Profile:
         checks=tuple(_check(t) for t in root.children("checks", CHECK_KEYS)),
         lines=MappingProxyType(dict(ctx.lines)),
     )
+    _check_api_key_header_unclaimed(ctx, profile)
     _check_unique_rule_ids(ctx, profile.all_rules())
     return profile
 
@@ -672,10 +752,7 @@ def _proxy(t: _Table | None) -> Proxy:
     if t is None:
         return Proxy()
     host, port = _listen(t)
-    filters = t.str_list("header_filters")
-    for n, name in enumerate(filters):
-        t.header_name("header_filters", name, f"{t.at('header_filters')}[{n}]")
-    forward_as = t.opt_str("forward_authorization_as")
+    additional = _additional_headers(t)
     return Proxy(
         name=t.str_or("name", Proxy.name),
         alias=t.opt_str("alias"),
@@ -683,15 +760,63 @@ def _proxy(t: _Table | None) -> Proxy:
         default_effect=t.effect(),  # type: ignore[arg-type]
         listen_host=host,
         listen_port=port,
-        additional_headers=_additional_headers(t),
-        header_filters=filters,
+        additional_headers=additional,
+        header_filters=_header_filters(t),
         forward_authorization=t.boolean("forward_authorization", True),
-        forward_authorization_as=(
-            None if forward_as is None else t.header_name("forward_authorization_as", forward_as)
-        ),
+        forward_authorization_as=_forward_authorization_as(t, additional),
         preflight_requires_auth=t.boolean("preflight_requires_auth", False),
         rules=_rules(t, "proxy"),
     )
+
+
+def _header_filters(t: _Table) -> tuple[str, ...]:
+    filters = t.str_list("header_filters")
+    for n, name in enumerate(filters):
+        key = f"{t.at('header_filters')}[{n}]"
+        t.header_name("header_filters", name, key)
+        refused = UNFILTERABLE_HEADERS.get(name.lower())
+        if refused is not None:
+            why, hint = refused
+            t.ctx.fail(key, f"{name!r} cannot be filtered: {why}", hint)
+    return filters
+
+
+def _forward_authorization_as(
+    t: _Table, additional: tuple[tuple[str, HeaderValue], ...]
+) -> str | None:
+    name = t.opt_str("forward_authorization_as")
+    if name is None:
+        return None
+    t.header_name("forward_authorization_as", name)
+    reserved = RESERVED_HEADERS.get(name.lower())
+    if reserved is not None:
+        why, hint = reserved
+        if name.lower() == "authorization":
+            hint = (
+                "pick another name, e.g. 'X-Original-Authorization'; to forward the caller's "
+                "header as itself, use forward_authorization = true with a target "
+                "credential of auth_type 'none' or 'api_key'"
+            )
+        t.fail(
+            "forward_authorization_as", f"{name!r} cannot be forward_authorization_as: {why}", hint
+        )
+    for other, _ in additional:
+        if other.lower() == name.lower():
+            other_key = f"{t.at('additional_headers')}.{other}"
+            t.fail(
+                "forward_authorization_as",
+                f"{name!r} is also an additional header ({other_key}, line "
+                f"{t.ctx.line(other_key)}): the backend would get two {name} headers",
+                "use another name for one of them",
+            )
+    return name
+
+
+def _reserved_header(ctx: _Ctx, key: str, name: str, role: str) -> None:
+    reserved = RESERVED_HEADERS.get(name.lower())
+    if reserved is not None:
+        why, hint = reserved
+        ctx.fail(key, f"{name!r} cannot be {role}: {why}", hint)
 
 
 def _listen(t: _Table) -> tuple[str, int]:
@@ -709,22 +834,86 @@ def _listen(t: _Table) -> tuple[str, int]:
 
 def _additional_headers(t: _Table) -> tuple[tuple[str, HeaderValue], ...]:
     pairs = t.str_table("additional_headers")
+    seen: dict[str, str] = {}
     for name, template in pairs:
         key = f"{t.at('additional_headers')}.{name}"
         t.header_name("additional_headers", name, key)
-        broken = CLAIM_PLACEHOLDER.sub("", template)
-        if "{claims." in broken:
-            t.ctx.fail(key, "malformed claim placeholder (expected {claims.<name>})")
+        _reserved_header(t.ctx, key, name, "an additional header")
+        first = seen.setdefault(name.lower(), key)
+        if first != key:
+            t.ctx.fail(
+                key,
+                f"duplicate header name {name!r} (header names are case-insensitive): "
+                f"also {first} at line {t.ctx.line(first)}",
+                "the backend would get the header twice; keep one",
+            )
+        _header_template(t.ctx, key, template)
     return tuple((name, HeaderValue(template)) for name, template in pairs)
+
+
+def _header_template(ctx: _Ctx, key: str, template: str) -> None:
+    """Refuse what rrdev.proxy would send broken: control characters in the literal
+    text (CR/LF/NUL make every forwarded request fail) and placeholder typos (sent as
+    literal text)."""
+    literals = CLAIM_PLACEHOLDER.split(template)
+    for text in literals:
+        for char in text:
+            if char != "\t" and unicodedata.category(char) == "Cc":
+                effect = (
+                    "every forwarded request would fail (502)"
+                    if char < "\x80"
+                    else "a backend may refuse or mangle the request"
+                )
+                ctx.fail(
+                    key,
+                    f"control character {char!r} in the header value",
+                    "CR, LF, NUL and other control characters cannot be sent in an HTTP "
+                    f'header: {effect}. In TOML, a multi-line """string""" keeps its newlines',
+                )
+        attempt = _CLAIM_ATTEMPT.search(text)
+        if attempt is not None:
+            ctx.fail(
+                key,
+                f"malformed claim placeholder {_fragment(text, attempt.start())!r} "
+                "(expected {claims.<name>})",
+                PLACEHOLDER_HINT,
+            )
+        other = _OTHER_PLACEHOLDER.search(text)
+        if other is not None:
+            ctx.fail(
+                key,
+                f"unknown placeholder {other.group()!r}: only {{claims.<name>}} is filled in",
+                f"e.g. {{claims.{other.group().strip('{} ')}}} for a claim; "
+                "any other {name} would be sent literally",
+            )
+    for match in CLAIM_PLACEHOLDER.finditer(template):
+        path = match.group()[len("{claims.") : -1]
+        if path.startswith(".") or path.endswith(".") or ".." in path:
+            ctx.fail(
+                key,
+                f"malformed claim placeholder {match.group()!r} (empty name in the dotted path)",
+                PLACEHOLDER_HINT,
+            )
+    depth = 0
+    for char in "".join(literals):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            ctx.fail(key, "unmatched '}' in the header value", PLACEHOLDER_HINT)
+    if depth > 0:
+        ctx.fail(key, "unclosed '{' in the header value", PLACEHOLDER_HINT)
+
+
+def _fragment(text: str, start: int) -> str:
+    """``text`` from ``start`` to its first ``}`` (inclusive), at most 40 characters."""
+    end = text.find("}", start)
+    fragment = text[start:] if end < 0 else text[start : end + 1]
+    return fragment if len(fragment) <= 40 else fragment[:37] + "..."
 
 
 def _target(t: _Table | None) -> Target:
     if t is None:
         return Target()
-    base_url = t.req_str("base_url", "e.g. base_url = 'https://api.example.com'")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        t.fail("base_url", f"expected an http:// or https:// URL, got {base_url!r}")
+    base_url = _base_url(t)
     test_path = t.opt_str("test_path")
     if test_path is not None and not test_path.startswith("/"):
         t.fail("test_path", f"must start with '/', got {test_path!r}")
@@ -740,6 +929,64 @@ def _target(t: _Table | None) -> Target:
         ca_bundle=t.opt_str("ca_bundle"),
         verify=t.boolean("verify", True),
     )
+
+
+def _base_url(t: _Table) -> str:
+    """The rules rrdev.proxy applies before it listens (``_upstream_of``), here, so
+    ``validate`` refuses what ``up`` would. The URL is not echoed once it might hold a
+    password."""
+    base_url = t.req_str("base_url", "e.g. base_url = 'https://api.example.com'")
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in base_url):
+        t.fail(
+            "base_url",
+            "must not contain whitespace or control characters",
+            "percent-encode them in the path (a space is %20)",
+        )
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError as exc:
+        t.fail("base_url", f"not a valid URL: {exc}", "e.g. base_url = 'https://api.example.com'")
+    if userinfo:
+        t.fail(
+            "base_url",
+            "must not carry user:password@ (rrdev would send it as a second Authorization)",
+            "use [target_credential] auth_type = 'basic' with ${VARS} instead",
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        t.fail("base_url", f"expected an http:// or https:// URL, got {base_url!r}")
+    if port == 0:
+        t.fail("base_url", "port must be between 1 and 65535, got 0")
+    if parts.query or parts.fragment:
+        t.fail(
+            "base_url",
+            "must not have a query or fragment",
+            "base_url is a prefix: requests go to base_url + path + the caller's query. "
+            "For an API key in the query use [target_credential] auth_type = 'api_key' "
+            "with query_param",
+        )
+    return base_url
+
+
+def _check_api_key_header_unclaimed(ctx: _Ctx, profile: Profile) -> None:
+    """An api_key credential's header is set by rrdev: [proxy] may not add it again."""
+    header = profile.target_credential.header
+    if profile.target_credential.auth_type != "api_key" or header is None:
+        return
+    where = f"target_credential.header, line {ctx.line('target_credential.header')}"
+    proxy = profile.proxy
+    clashes = [(f"proxy.additional_headers.{name}", name) for name, _ in proxy.additional_headers]
+    if proxy.forward_authorization_as is not None:
+        clashes.append(("proxy.forward_authorization_as", proxy.forward_authorization_as))
+    for key, name in clashes:
+        if name.lower() == header.lower():
+            ctx.fail(
+                key,
+                f"{name!r} is the target credential's api-key header ({where}): the backend "
+                f"would get two {name} headers",
+                "use another name; rrdev sets the api-key header itself",
+            )
 
 
 def _unused_keys(t: _Table, uses: Mapping[str, str], auth_type: str) -> None:
@@ -792,6 +1039,8 @@ def _target_credential_complete(t: _Table, c: TargetCredential) -> None:
             )
         if c.header is not None:
             t.header_name("header", c.header)
+            if c.header.lower() != "authorization":  # an api key in Authorization is fine
+                _reserved_header(t.ctx, t.at("header"), c.header, "the api-key header")
     if c.auth_type == "oauth2":
         _oauth2_complete(t, "auth_type = 'oauth2'")
 
@@ -1048,7 +1297,7 @@ def _status(t: _Table, name: str, value: int) -> None:
 
 
 def _method(t: _Table, key_name: str, value: str, key: str | None = None) -> str:
-    if not HEADER_NAME.match(value):  # a method is an RFC 9110 token too
+    if not HEADER_NAME.fullmatch(value):  # a method is an RFC 9110 token too
         t.ctx.fail(key or t.at(key_name), f"{value!r} is not a valid HTTP method")
     return value.upper()
 

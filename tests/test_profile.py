@@ -937,11 +937,607 @@ def test_discover_errors(
     assert "--profile" in hint and "RRDEV_PROFILE" in hint and "rrdev.toml" in hint
 
 
+# ------------------------------------------------------------------ forwarding constraints
+
+#: Errors about what ``rrdev up`` would forward broken (DESIGN.md §2.5): each case is
+#: (text, key, message, hint), all fragments of the error.
+FORWARDING_CASES = [
+    # -- additional_headers: names rrdev owns
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { Authorization = "Bearer x" }  # <-
+        """,
+        "proxy.additional_headers.Authorization",
+        "'Authorization' cannot be an additional header: the backend gets exactly one "
+        "Authorization",
+        "use forward_authorization_as",
+        id="additional-authorization",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { proxy-authorization = "Basic eDp5" }  # <-
+        """,
+        "proxy.additional_headers.proxy-authorization",
+        "cannot be an additional header: it is hop-by-hop",
+        "another header name",
+        id="additional-proxy-authorization",
+    ),
+    pytest.param(
+        """
+        [proxy.additional_headers]
+        X-Env = "dev"
+        HOST = "api.internal"  # <-
+        """,
+        "proxy.additional_headers.HOST",
+        "'HOST' cannot be an additional header: Host is always the target's",
+        "change target.base_url",
+        id="additional-host",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { Content-Length = "0" }  # <-
+        """,
+        "proxy.additional_headers.Content-Length",
+        "cannot be an additional header: it frames the request body",
+        "remove it",
+        id="additional-content-length",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { Transfer-Encoding = "chunked" }  # <-
+        """,
+        "proxy.additional_headers.Transfer-Encoding",
+        "cannot be an additional header: it frames the request body",
+        "remove it",
+        id="additional-transfer-encoding",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { Connection = "close" }  # <-
+        """,
+        "proxy.additional_headers.Connection",
+        "cannot be an additional header: it is a hop-by-hop header",
+        "remove it",
+        id="additional-hop-by-hop",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Forwarded-For = "10.0.0.1" }  # <-
+        """,
+        "proxy.additional_headers.X-Forwarded-For",
+        "rrdev sets X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host itself",
+        "header_filters",
+        id="additional-x-forwarded-for",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { requestrocket-proxy-code = "proxy-access-granted" }  # <-
+        """,
+        "proxy.additional_headers.requestrocket-proxy-code",
+        "it is the gateway's response header to the caller",
+        "another header name",
+        id="additional-requestrocket-code",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { x-api-key = "static" }  # <-
+        [target_credential]
+        auth_type = "api_key"
+        api_key = "${K}"
+        header = "X-API-Key"
+        """,
+        "proxy.additional_headers.x-api-key",
+        "'x-api-key' is the target credential's api-key header (target_credential.header, "
+        "line 7): the backend would get two x-api-key headers",
+        "rrdev sets the api-key header itself",
+        id="additional-api-key-header",
+    ),
+    pytest.param(
+        """
+        [proxy.additional_headers]
+        X-Tenant = "a"
+        x-tenant = "b"  # <-
+        """,
+        "proxy.additional_headers.x-tenant",
+        "duplicate header name 'x-tenant' (header names are case-insensitive): also "
+        "proxy.additional_headers.X-Tenant at line 3",
+        "keep one",
+        id="additional-duplicate-name",
+    ),
+    # -- additional_headers: names that are not RFC 9110 tokens
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { "X-Env\\n" = "dev" }  # <-
+        """,
+        "proxy.additional_headers.X-Env\n",
+        "'X-Env\\n' is not a valid HTTP header name",
+        "RFC 9110 token",
+        id="additional-name-trailing-newline",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { "X-Env:" = "dev" }  # <-
+        """,
+        "proxy.additional_headers.X-Env:",
+        "'X-Env:' is not a valid HTTP header name",
+        "no spaces, colons",
+        id="additional-name-colon",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { "" = "dev" }  # <-
+        """,
+        "proxy.additional_headers.",
+        "'' is not a valid HTTP header name",
+        "RFC 9110 token",
+        id="additional-name-empty",
+    ),
+    # -- additional_headers: values
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Env = "dev\\r\\nX-Admin: true" }  # <-
+        """,
+        "proxy.additional_headers.X-Env",
+        "control character '\\r' in the header value",
+        "every forwarded request would fail (502)",
+        id="value-crlf",
+    ),
+    pytest.param(
+        """
+        [proxy.additional_headers]
+        X-Note = \"\"\"first line  # <-
+        second line\"\"\"
+        """,
+        "proxy.additional_headers.X-Note",
+        "control character '\\n' in the header value",
+        "multi-line",
+        id="value-multiline-string",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Env = "a\\u0000b" }  # <-
+        """,
+        "proxy.additional_headers.X-Env",
+        "control character '\\x00' in the header value",
+        "NUL",
+        id="value-nul",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Env = "dev\\u007f" }  # <-
+        """,
+        "proxy.additional_headers.X-Env",
+        "control character '\\x7f' in the header value",
+        "control characters",
+        id="value-del",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "{claims.sub}\\u0007" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "control character '\\x07' in the header value",
+        "control characters",
+        id="value-template-static-part",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Env = "dev\\u0085" }  # <-
+        """,
+        "proxy.additional_headers.X-Env",
+        "control character '\\x85' in the header value",
+        "a backend may refuse or mangle the request",
+        id="value-c1-control",
+    ),
+    # -- additional_headers: placeholders
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "{claims.}" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "malformed claim placeholder '{claims.}' (expected {claims.<name>})",
+        "{claims.sub}",
+        id="placeholder-empty-name",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "user={claims.sub" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "malformed claim placeholder '{claims.sub'",
+        "{claims.sub}",
+        id="placeholder-unclosed",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "{ claims.sub }" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "malformed claim placeholder '{ claims.sub }'",
+        "without spaces",
+        id="placeholder-spaces",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "{Claim.sub}" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "malformed claim placeholder '{Claim.sub}'",
+        "case-sensitive",
+        id="placeholder-misspelt",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Plan = "{claims.app..plan}" }  # <-
+        """,
+        "proxy.additional_headers.X-Plan",
+        "malformed claim placeholder '{claims.app..plan}' (empty name in the dotted path)",
+        "dotted path",
+        id="placeholder-empty-segment",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "{sub}" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "unknown placeholder '{sub}': only {claims.<name>} is filled in",
+        "{claims.sub}",
+        id="placeholder-unknown",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "user-{" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "unclosed '{' in the header value",
+        "{claims.<name>}",
+        id="placeholder-unclosed-brace",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-User = "{claims.sub}}" }  # <-
+        """,
+        "proxy.additional_headers.X-User",
+        "unmatched '}' in the header value",
+        "{claims.<name>}",
+        id="placeholder-stray-brace",
+    ),
+    # -- target.base_url: what rrdev up refused at start
+    pytest.param(
+        """
+        [target]
+        base_url = "http://svc:hunter2@backend.example"  # <-
+        """,
+        "target.base_url",
+        "must not carry user:password@ (rrdev would send it as a second Authorization)",
+        "auth_type = 'basic'",
+        id="base-url-userinfo",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "https://svc@backend.example/api"  # <-
+        """,
+        "target.base_url",
+        "must not carry user:password@",
+        "auth_type = 'basic'",
+        id="base-url-user-only",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "https://backend.example/api?version=2"  # <-
+        """,
+        "target.base_url",
+        "must not have a query or fragment",
+        "base_url + path + the caller's query",
+        id="base-url-query",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "https://backend.example/api#v2"  # <-
+        """,
+        "target.base_url",
+        "must not have a query or fragment",
+        "query_param",
+        id="base-url-fragment",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "http://:8080"  # <-
+        """,
+        "target.base_url",
+        "expected an http:// or https:// URL, got 'http://:8080'",
+        "",
+        id="base-url-no-host",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "http://[::1"  # <-
+        """,
+        "target.base_url",
+        "not a valid URL: Invalid IPv6 URL",
+        "base_url = 'https://",
+        id="base-url-broken-ipv6",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "http://backend.example:99999"  # <-
+        """,
+        "target.base_url",
+        "not a valid URL: Port out of range",
+        "base_url = 'https://",
+        id="base-url-port-range",
+    ),
+    pytest.param(
+        """
+        [target]
+        base_url = "http://backend.example/my api"  # <-
+        """,
+        "target.base_url",
+        "must not contain whitespace or control characters",
+        "%20",
+        id="base-url-space",
+    ),
+    # -- forward_authorization_as
+    pytest.param(
+        """
+        [proxy]
+        forward_authorization_as = "Authorization"  # <-
+        """,
+        "proxy.forward_authorization_as",
+        "'Authorization' cannot be forward_authorization_as: the backend gets exactly one "
+        "Authorization",
+        "X-Original-Authorization",
+        id="forward-as-authorization",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        forward_authorization_as = "authorization"  # <-
+        """,
+        "proxy.forward_authorization_as",
+        "'authorization' cannot be forward_authorization_as",
+        "X-Original-Authorization",
+        id="forward-as-authorization-lower-case",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        forward_authorization_as = "Host"  # <-
+        """,
+        "proxy.forward_authorization_as",
+        "'Host' cannot be forward_authorization_as: Host is always the target's",
+        "change target.base_url",
+        id="forward-as-host",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        forward_authorization_as = "X-Forwarded-Host"  # <-
+        """,
+        "proxy.forward_authorization_as",
+        "rrdev sets X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host itself",
+        "header_filters",
+        id="forward-as-x-forwarded",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        forward_authorization_as = "X-API-KEY"  # <-
+        [target_credential]
+        auth_type = "api_key"
+        api_key = "${K}"
+        header = "x-api-key"
+        """,
+        "proxy.forward_authorization_as",
+        "'X-API-KEY' is the target credential's api-key header",
+        "rrdev sets the api-key header itself",
+        id="forward-as-api-key-header",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        additional_headers = { X-Caller = "{claims.sub}" }
+        forward_authorization_as = "x-caller"  # <-
+        """,
+        "proxy.forward_authorization_as",
+        "'x-caller' is also an additional header (proxy.additional_headers.X-Caller, line 3): "
+        "the backend would get two x-caller headers",
+        "another name",
+        id="forward-as-additional-header",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        forward_authorization_as = "X Original"  # <-
+        """,
+        "proxy.forward_authorization_as",
+        "'X Original' is not a valid HTTP header name",
+        "RFC 9110 token",
+        id="forward-as-bad-name",
+    ),
+    # -- header_filters
+    pytest.param(
+        """
+        [proxy]
+        header_filters = ["X-Debug", "Host"]  # <-
+        """,
+        "proxy.header_filters[1]",
+        "'Host' cannot be filtered: every request needs a Host",
+        "remove it",
+        id="filter-host",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        header_filters = [
+          "X-Debug",
+          "content-length",  # <-
+        ]
+        """,
+        "proxy.header_filters[1]",
+        "'content-length' cannot be filtered: it frames the request body",
+        "correct framing",
+        id="filter-content-length",
+    ),
+    pytest.param(
+        """
+        [proxy]
+        header_filters = ["Transfer-Encoding"]  # <-
+        """,
+        "proxy.header_filters[0]",
+        "'Transfer-Encoding' cannot be filtered: it frames the request body",
+        "correct framing",
+        id="filter-transfer-encoding",
+    ),
+    # -- the api_key credential's own header
+    pytest.param(
+        """
+        [target_credential]
+        auth_type = "api_key"
+        api_key = "${K}"
+        header = "X-Forwarded-For"  # <-
+        """,
+        "target_credential.header",
+        "'X-Forwarded-For' cannot be the api-key header: rrdev sets X-Forwarded-For",
+        "header_filters",
+        id="api-key-header-reserved",
+    ),
+    pytest.param(
+        """
+        [target_credential]
+        auth_type = "api_key"
+        api_key = "${K}"
+        header = "X-Key\\n"  # <-
+        """,
+        "target_credential.header",
+        "'X-Key\\n' is not a valid HTTP header name",
+        "RFC 9110 token",
+        id="api-key-header-trailing-newline",
+    ),
+    # -- methods are tokens too
+    pytest.param(
+        """
+        [[proxy.rules]]
+        effect = "allow"
+        methods = ["GET\\n"]  # <-
+        """,
+        "proxy.rules[0].methods[0]",
+        "'GET\\n' is not a valid HTTP method",
+        "",
+        id="method-trailing-newline",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "message", "hint"), FORWARDING_CASES)
+def test_forwarding_errors(text: str, key: str, message: str, hint: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse(text)
+    error = caught.value
+    assert error.file == FILE
+    assert error.key == key
+    assert message in error.detail
+    assert hint in error.hint
+    assert error.line == marked_line(text)
+    assert str(error).startswith(f"{FILE}:{error.line}: {key}: ")
+    assert error.exit_code == 3
+
+
+#: DESIGN.md §2.5 and the proxy: headers rrdev owns upstream.
+RESERVED = (
+    *("Authorization", "Proxy-Authorization", "Host", "Content-Length", "Transfer-Encoding"),
+    *("Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Connection", "TE"),
+    *("Trailer", "Upgrade", "Expect", "X-Forwarded-For", "X-Forwarded-Proto"),
+    *("X-Forwarded-Host", "requestrocket-proxy-code", "requestrocket-proxy-message"),
+)
+
+
+@pytest.mark.parametrize(
+    "name", list(dict.fromkeys(n for r in RESERVED for n in (r, r.upper(), r.lower())))
+)
+def test_every_reserved_name_is_refused_both_ways(name: str) -> None:
+    with pytest.raises(ProfileError, match="cannot be an additional header") as caught:
+        parse(f'[proxy]\nadditional_headers = {{ "{name}" = "v" }}\n')
+    assert caught.value.key == f"proxy.additional_headers.{name}" and caught.value.line == 2
+    assert caught.value.hint
+    with pytest.raises(ProfileError, match="cannot be forward_authorization_as") as caught:
+        parse(f'[proxy]\nforward_authorization_as = "{name}"\n')
+    assert caught.value.key == "proxy.forward_authorization_as" and caught.value.line == 2
+
+
+def test_userinfo_password_is_not_echoed() -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse('[target]\nbase_url = "ftp://svc:hunter2@backend.example"\n')
+    assert "hunter2" not in str(caught.value) and "hunter2" not in caught.value.hint
+
+
+def test_what_forwards_fine_still_loads() -> None:
+    """The constraints refuse only what breaks: these are all forwarded as written."""
+    profile = parse(
+        """
+        [proxy]
+        header_filters = ["Authorization", "X-Forwarded-For", "Connection", "Cookie"]
+        forward_authorization_as = "X-Original-Authorization"
+        [proxy.additional_headers]
+        X-Json = '{"plan": "pro", "tags": {"a": 1}}'
+        X-Tabbed = "a\\tb"
+        X-Roles = "{claims.https://example.com/roles}"
+        X-Plan = "plan={claims.app_metadata.plan};v=1"
+        X-Unicode = "café"
+        "!#$%&'*+.^_`|~" = "every tchar"
+        [target]
+        base_url = "https://backend.example:8443/api/"
+        [target_credential]
+        auth_type = "api_key"
+        api_key = "${K}"
+        header = "Authorization"
+        """
+    )
+    headers = dict(profile.proxy.additional_headers)
+    assert headers["X-Tabbed"].template == "a\tb"
+    assert headers["X-Json"].template == '{"plan": "pro", "tags": {"a": 1}}'
+    assert not headers["X-Json"].uses_claims
+    assert headers["X-Plan"].uses_claims
+    assert profile.proxy.header_filters[:2] == ("Authorization", "X-Forwarded-For")
+    assert profile.target.base_url == "https://backend.example:8443/api/"
+    assert profile.target_credential.header == "Authorization"
+
+
 # ------------------------------------------------------------------ the table itself
 
 
 def test_every_error_case_has_one_marker() -> None:
-    for case in ERROR_CASES:
+    for case in [*ERROR_CASES, *FORWARDING_CASES]:
         text = case.values[0]
         assert isinstance(text, str)
         assert len(re.findall("# <-", text)) == 1, case.id
