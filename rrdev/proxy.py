@@ -14,14 +14,25 @@ One request, DESIGN.md §2 end to end:
    ``upstream_unreachable``, a slow one 504 ``upstream_timeout``. With an ``oauth2``
    target credential the backend token comes from a ``BackendTokenSource`` (fetched,
    kept and refreshed before expiry); a token endpoint that fails is 502
-   ``upstream_token_unavailable``.
-4. Every response carries ``requestrocket-proxy-code``/``-message``; every answer rrdev
-   makes itself has the JSON error body. After the response, one ``RequestRecord``
-   (redacted) goes to the injected sink.
+   ``upstream_token_unavailable`` (the caller gets a fixed message; the token
+   endpoint's answer, redacted, is in the record only).
+4. Every response carries ``requestrocket-proxy-code``/``-message`` (a backend's own
+   headers of those names are dropped); every answer rrdev makes itself has the JSON
+   error body. After the response, one ``RequestRecord`` (redacted) goes to the
+   injected sink.
 
-The profile is re-read when its file changes (checked at most every
-``reload_interval`` seconds); a broken edit keeps the last good profile. Reloads are
-reported through ``on_event(kind, message)`` with kind "reloaded" or "reload_failed".
+Before any of that, requests a forwarding proxy must not pass on are refused: more
+than ``MAX_HEADER_LINES`` header lines or ``MAX_HEADER_BYTES`` of header names and
+values (431 ``headers_too_large``), and a request transfer coding other than plain
+``chunked`` (501 ``transfer_coding_unsupported``). Requests the HTTP parser itself
+rejects are answered by ``rrdev.server`` with ``ProxyApp.refuse_unparsed``.
+
+The profile is re-read when its file changes (a ``stat`` at most every
+``reload_interval`` seconds); the new profile is loaded in a worker thread, and the
+request that noticed the change (and any arriving meanwhile) waits for it, so an edit
+applies to the next request without blocking the event loop. A broken edit keeps the
+last good profile. Reloads are reported through ``on_event(kind, message)`` with kind
+"reloaded" or "reload_failed".
 """
 
 from __future__ import annotations
@@ -56,6 +67,8 @@ from rrdev.redact import REDACTED, Redactor
 from rrdev.tokens import TokenFetchError
 
 __all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_LINES",
     "CachingVerifier",
     "EventCallback",
     "Overrides",
@@ -105,6 +118,17 @@ _GRANTED_FAILURES = frozenset(
     }
 )
 CODE_DENIED = b"proxy-access-denied"
+#: rrdev's own response headers: a backend's headers of these names are dropped.
+_GATEWAY_HEADERS = frozenset({b"requestrocket-proxy-code", b"requestrocket-proxy-message"})
+#: What the caller of a failed ``oauth2`` fetch is told; the details go to the record.
+_TOKEN_UNAVAILABLE_MESSAGE = "the backend's token endpoint failed; see the rrdev console"
+_TOKEN_UNAVAILABLE_HINT = (
+    "the proxy could not get the backend's own access token (target_credential "
+    "auth_type = 'oauth2'); the rrdev console and log say what the token endpoint answered"
+)
+#: More header lines than this, or more bytes of header names and values, is 431.
+MAX_HEADER_LINES = 200
+MAX_HEADER_BYTES = 64 * 1024
 
 #: Scope extension (set by rrdev.server) with the request target exactly as sent.
 REQUEST_TARGET = "rrdev.request_target"
@@ -326,6 +350,7 @@ class ProxyApp:
         self._retired_caches: list[JwksCache] = []
         self._retired_sources: list[BackendTokenSource] = []
         self._watcher: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[bool] | None = None
         self._state = _build_state(profile, self.overrides, None, clock)
         self._file_sig = _signature(self._state.files)
         self._next_check = time.monotonic() + reload_interval
@@ -364,11 +389,12 @@ class ProxyApp:
 
     async def aclose(self) -> None:
         """Close the client session and the JWKS caches. Safe to call twice."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        for task in (self._watcher, self._reloading):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._watcher = self._reloading = None
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -390,22 +416,62 @@ class ProxyApp:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def check_reload(self, *, force: bool = False) -> bool:
+    async def check_reload(self, *, force: bool = False) -> bool:
         """Re-read the profile if its file changed; True when a new profile took effect.
 
         Called on every request (cheap: a clock read, and a ``stat`` at most every
-        ``reload_interval``) and by the background watcher.
+        ``reload_interval``) and by the background watcher. The profile is loaded
+        (and its state built: CA bundle, local keyset) in a worker thread; while that
+        runs, every request waits for it instead of using the old profile.
         """
+        running = self._reloading
+        if running is not None and not running.done():
+            return await asyncio.shield(running)
         now = time.monotonic()
         if not force and now < self._next_check:
             return False
         self._next_check = now + self.reload_interval
         files = self._state.files
+        if not files:
+            return False
         signature = _signature(files)
-        if not files or signature == self._file_sig:
+        if signature == self._file_sig:
             return False
         self._file_sig = signature
-        return self._reload(files[0])
+        task = asyncio.get_running_loop().create_task(self._reload(files[0]))
+        self._reloading = task
+        task.add_done_callback(self._reload_done)
+        # shield: a caller that goes away must not cancel the reload others wait on.
+        return await asyncio.shield(task)
+
+    def refuse_unparsed(
+        self,
+        problem: str,
+        detail: str,
+        *,
+        method: str = "-",
+        target: bytes = b"",
+        record: bool = True,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer to a request the HTTP parser refused (``rrdev.server`` calls
+        this, writes the answer and closes the connection): status, JSON body and
+        headers, like every answer rrdev makes. The refusal is recorded unless
+        ``record`` is false (the app had already started on the request and records
+        it itself).
+
+        ``problem`` and ``detail``: see ``_unparsed_request``. ``method`` and ``target``
+        are what the parser got of the request line ("-" and b"" when nothing).
+        """
+        expl = _unparsed_request(problem, detail, target)
+        body, headers = _error_payload(expl)
+        if not any(name == b"connection" for name, _ in headers):
+            headers.append((b"connection", b"close"))
+        progress = _Progress(self.clock(), time.perf_counter(), _clip_text(method, 20) or "-")
+        progress.bytes_out = len(body)
+        if record:
+            path, _, query = target.partition(b"?")
+            self._record(progress, self._state, _escaped(path), _escaped(query), expl)
+        return expl.status, body, headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -418,15 +484,18 @@ class ProxyApp:
 
     # -------------------------------------------------------------- reload
 
-    def _reload(self, path: str) -> bool:
-        from rrdev.profile import load_profile
-
+    async def _reload(self, path: str) -> bool:
         old = self._state
         try:
-            profile = load_profile(path)
-            state = _build_state(profile, self.overrides, old, self.clock)
+            state = await asyncio.to_thread(_load_state, path, self.overrides, old, self.clock)
         except RrdevError as exc:
             self._emit("reload_failed", f"{exc} (still serving the last good profile)")
+            return False
+        except Exception as exc:  # never let a surprise kill the watcher or a request
+            self._emit(
+                "reload_failed",
+                f"{path}: {type(exc).__name__}: {exc} (still serving the last good profile)",
+            )
             return False
         if old.jwks is not None and old.jwks is not state.jwks:
             # In-flight requests may still use it; close it at shutdown.
@@ -438,10 +507,17 @@ class ProxyApp:
         self._emit("reloaded", f"{path}: profile reloaded")
         return True
 
+    def _reload_done(self, task: asyncio.Task[bool]) -> None:
+        if self._reloading is task:
+            self._reloading = None
+        if not task.cancelled():
+            task.exception()  # retrieved: never "exception was never retrieved"
+
     async def _watch_profile(self) -> None:
         while True:
             await asyncio.sleep(self.reload_interval)
-            self.check_reload(force=True)
+            with contextlib.suppress(Exception):
+                await self.check_reload(force=True)
 
     def _emit(self, kind: str, message: str) -> None:
         if self.on_event is None:
@@ -493,9 +569,14 @@ class ProxyApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         progress = _Progress(self.clock(), time.perf_counter(), scope["method"])
         if self.reload_interval > 0:
-            self.check_reload()
+            await self.check_reload()
         state = self._state
         raw_path, raw_query = _target_text(scope)
+        refused = _framing_problem(scope["headers"])
+        if refused is not None:
+            progress.bytes_out = await _send_error(send, refused)
+            self._record(progress, state, raw_path, raw_query, refused)
+            return
         headers = [(k.decode("latin-1"), _header_value(v)) for k, v in scope["headers"]]
         if self.record_exchange:
             progress.exchange = True
@@ -766,6 +847,11 @@ def _ascii_text(raw: bytes) -> str:
     return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
 
 
+def _escaped(raw: bytes) -> str:
+    """Bytes a parser refused, as printable text: anything but visible ASCII as %XX."""
+    return "".join(chr(b) if 0x20 < b < 0x7F else f"%{b:02X}" for b in raw)
+
+
 def _header_value(raw: bytes) -> str:
     # aiohttp writes header values as UTF-8: decoding them as UTF-8 keeps the bytes
     # the caller sent; anything else (obs-text) falls back to Latin-1.
@@ -816,17 +902,33 @@ async def _backend_authorization(
 
 def _upstream_query(state: _State, raw_query: str) -> str:
     """The caller's query bytes as received, plus the api-key parameter when the target
-    credential uses one (a caller-sent parameter of that name is dropped first, so a
-    caller can never override the backend credential)."""
+    credential uses one. Caller-sent parameters of that name are dropped first, so a
+    caller can never shadow the backend credential: the name is compared decoded and
+    case-insensitively (``KEY``, ``%4Bey``), and ``;`` counts as a separator too
+    (some backends split on it, so ``a=1;key=x`` would carry a second ``key``)."""
     cred = state.credential
-    if cred.query_piece is None:
+    if cred.query_piece is None or cred.query_name is None:
         return raw_query
-    kept = [
-        piece
-        for piece in raw_query.split("&")
-        if piece and unquote_plus(piece.partition("=")[0]) != cred.query_name
-    ]
-    return "&".join([*kept, cred.query_piece])
+    name = _param_key(cred.query_name)
+    kept: list[str] = []
+    separator = ""
+    for piece in _QUERY_SPLIT.split(raw_query):
+        if piece in ("&", ";"):
+            separator = separator or piece
+            continue
+        if piece and _param_key(unquote_plus(piece.partition("=")[0])) != name:
+            kept.append(separator + piece if kept else piece)
+        separator = ""
+    return "".join(kept) + ("&" if kept else "") + cred.query_piece
+
+
+#: Splits a raw query into pieces, keeping the separators (``&`` and ``;``).
+_QUERY_SPLIT = re.compile(r"([&;])")
+
+
+def _param_key(name: str) -> str:
+    """A parameter name as frameworks that fold case or trim spaces read it."""
+    return name.strip().casefold()
 
 
 def _upstream_headers(
@@ -905,7 +1007,8 @@ def _authorization(
 
 def _downstream_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
     """The backend's response headers minus hop-by-hop ones (and any named in its
-    Connection header). Names are lower-cased for ASGI; values are untouched."""
+    Connection header) and minus ``requestrocket-proxy-code``/``-message``, which only
+    rrdev sets. Names are lower-cased for ASGI; values are untouched."""
     named: set[bytes] = set()
     for name, value in raw:
         if name.lower() == b"connection":
@@ -913,13 +1016,104 @@ def _downstream_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[byte
     out = []
     for name, value in raw:
         lower = name.lower()
-        if lower in _HOP_BY_HOP_BYTES or lower in named:
+        if lower in _HOP_BY_HOP_BYTES or lower in named or lower in _GATEWAY_HEADERS:
             continue
         out.append((lower, value))
     return out
 
 
 # ------------------------------------------------------------------ answers rrdev makes
+
+
+def _framing_problem(raw: list[tuple[bytes, bytes]]) -> Explanation | None:
+    """431 for too many or too large headers; 501 for a request transfer coding other
+    than plain ``chunked`` (``gzip, chunked`` would reach the backend decoded by the
+    server but still labelled, and a body rrdev cannot frame must not be forwarded)."""
+    size = 0
+    for name, value in raw:
+        size += len(name) + len(value)
+    if len(raw) > MAX_HEADER_LINES or size > MAX_HEADER_BYTES:
+        return _headers_too_large(len(raw), size)
+    codings = [
+        token.strip().lower()
+        for name, value in raw
+        if name == b"transfer-encoding"
+        for token in value.split(b",")
+    ]
+    if codings and codings != [b"chunked"]:
+        shown = ", ".join(c.decode("latin-1") for c in codings)[:100]
+        return _transfer_coding_unsupported(f"Transfer-Encoding: {shown}")
+    return None
+
+
+def _headers_too_large(lines: int | None = None, size: int | None = None) -> Explanation:
+    """431 ``headers_too_large`` (``lines``/``size``: what was counted, when known)."""
+    counted = ""
+    if lines is not None and size is not None:
+        counted = f" ({lines} header lines, {size} bytes)"
+    return Explanation(
+        431,
+        "headers_too_large",
+        f"the request headers are too large{counted}: rrdev accepts at most "
+        f"{MAX_HEADER_LINES} header lines and {MAX_HEADER_BYTES // 1024} KiB of header "
+        "names and values",
+        "send fewer or smaller headers (a cookie jar or a token that keeps growing?)",
+    )
+
+
+def _transfer_coding_unsupported(what: str) -> Explanation:
+    """501 ``transfer_coding_unsupported`` for a request body framed other than by
+    Content-Length or plain ``Transfer-Encoding: chunked``."""
+    return Explanation(
+        501,
+        "transfer_coding_unsupported",
+        f"the request uses a transfer coding rrdev does not forward ({_clip_text(what)})",
+        "send the body with Content-Length or 'Transfer-Encoding: chunked' only; use "
+        "Content-Encoding for compression",
+    )
+
+
+def _unparsed_request(problem: str, detail: str, target: bytes = b"") -> Explanation:
+    """The answer to a request the HTTP parser refused (``rrdev.server``).
+
+    ``problem``: "target" (an authority-form, CONNECT or unparseable request target:
+    400 ``ambiguous_path``), "transfer_coding" (501), "headers_too_large" (431), or
+    anything else (400 ``bad_request``). ``detail`` is the parser's reason (fixed text).
+    """
+    detail = _clip_text(detail)
+    if problem == "headers_too_large":
+        return _headers_too_large()
+    if problem == "transfer_coding":
+        return _transfer_coding_unsupported(detail)
+    if problem == "target":
+        if target and not target.startswith(b"/"):
+            message = (
+                "refused request target: only origin-form request targets (starting with "
+                f"'/') are accepted, not {_clip_text(_ascii_text(target))!r}"
+            )
+        else:
+            message = f"refused request target: {detail}"
+        return Explanation(
+            400,
+            "ambiguous_path",
+            message,
+            "rrdev is a reverse proxy: send 'METHOD /path?query' (no CONNECT, no "
+            "host:port target) with non-ASCII bytes percent-encoded",
+        )
+    return Explanation(
+        400,
+        "bad_request",
+        f"the request is not valid HTTP/1.1: {detail}",
+        "servers disagree about requests like this one (two Content-Length headers, "
+        "Content-Length with Transfer-Encoding, a malformed header), so rrdev refuses "
+        "it; fix the client",
+    )
+
+
+def _clip_text(text: str, limit: int = 120) -> str:
+    """Printable ASCII, at most ``limit`` characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _websocket_refusal() -> Explanation:
@@ -993,7 +1187,18 @@ def _upstream(expl: Explanation, status: int, reason: str, message: str, hint: s
     )
 
 
+def _public(expl: Explanation) -> Explanation:
+    """The explanation as the caller sees it: a failed backend token fetch is told in
+    fixed words (the token endpoint's answer is third-party text about rrdev's own
+    credential; it stays in the record and on the console)."""
+    if expl.reason == "upstream_token_unavailable":
+        return replace(expl, message=_TOKEN_UNAVAILABLE_MESSAGE, hint=_TOKEN_UNAVAILABLE_HINT)
+    return expl
+
+
 def _error_payload(expl: Explanation) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The JSON body and headers of an answer rrdev makes itself."""
+    expl = _public(expl)
     body = json.dumps(expl.error_body(), default=str).encode("utf-8")
     granted = expl.reason in _GRANTED_FAILURES
     headers = [
@@ -1006,7 +1211,14 @@ def _error_payload(expl: Explanation) -> tuple[bytes, list[tuple[bytes, bytes]]]
     ]
     if expl.www_authenticate:
         headers.append((b"www-authenticate", expl.www_authenticate.encode("latin-1", "replace")))
+    if expl.reason in _CLOSE_AFTER:
+        # The request's framing is in doubt: never read another request from it.
+        headers.append((b"connection", b"close"))
     return body, headers
+
+
+#: Answers after which the connection is closed.
+_CLOSE_AFTER = frozenset({"headers_too_large", "transfer_coding_unsupported", "bad_request"})
 
 
 async def _send_error(send: Send, expl: Explanation) -> int:
@@ -1039,10 +1251,9 @@ def _make_record(
     bytes_out: int | None,
 ) -> RequestRecord:
     redactor = state.redactor
+    query = _record_query(redactor, raw_query)
     if expl.request is not None and expl.reason != "ambiguous_path":
-        query = expl.request.query
-    else:
-        query = redactor.query_list(parse_qsl(raw_query, keep_blank_values=True))
+        expl = replace(expl, request=replace(expl.request, query=query))
     ver = expl.verification
     return RequestRecord(
         time=progress.started,
@@ -1110,10 +1321,33 @@ def _caller_secrets(redactor: Redactor, progress: _Progress, raw_query: str) -> 
             found.append(value)
             if name == "authorization":
                 found.append(value.partition(" ")[2].strip())
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        if name.lower() in redactor.fields:
+    for name, value in _query_pairs(raw_query):
+        if _param_key(name) in redactor.fields:
             found += [value, quote(value, safe="")]
     return found
+
+
+def _record_query(redactor: Redactor, raw_query: str) -> tuple[tuple[str, str], ...]:
+    """The query pairs as the rules see them (split on ``&``), redacted; a value that
+    hides a secret-named parameter behind ``;`` (``a=1;key=x``: a second parameter to
+    backends that split on ``;``) is redacted whole."""
+    fields = redactor.fields
+    out = []
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        if _param_key(name) in fields or (
+            ";" in value
+            and any(
+                _param_key(inner) in fields for inner, _ in _query_pairs(value.split(";", 1)[1])
+            )
+        ):
+            value = REDACTED
+        out.append((name, redactor.field(name, value)))
+    return tuple(out)
+
+
+def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    """Decoded pairs, splitting on ``&`` and ``;`` alike."""
+    return parse_qsl(raw_query.replace(";", "&"), keep_blank_values=True)
 
 
 def _preview_text(raw: bytes, truncated: bool, redactor: Redactor) -> str:
@@ -1245,6 +1479,16 @@ def _build_state(
         warnings=_warnings(profile, credential),
         files=(str(path),) if path.is_file() else (),
     )
+
+
+def _load_state(
+    path: str, overrides: Overrides, previous: _State, clock: Callable[[], float]
+) -> _State:
+    """Load the profile at ``path`` and build its state (blocking file I/O: run it in a
+    worker thread). Raises ``RrdevError`` for a broken profile."""
+    from rrdev.profile import load_profile
+
+    return _build_state(load_profile(path), overrides, previous, clock)
 
 
 def _upstream_of(profile: Profile, overrides: Overrides) -> tuple[_Upstream, bool]:

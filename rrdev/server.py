@@ -2,7 +2,11 @@
 
 ``ProxyServer`` binds the listening socket itself (so a port in use is a clean
 ``PortInUse`` error, exit code 3, and ``port=0`` reports the port it got), hands it to
-uvicorn, and returns from ``start()`` once uvicorn is serving. ``stop()`` is uvicorn's
+uvicorn, and returns from ``start()`` once uvicorn is serving. uvicorn runs with
+rrdev's own httptools protocol (``_http_protocol``): the request target is kept as
+sent, a request head larger than ``MAX_HEAD_BYTES`` is cut off with 431, and requests
+the parser rejects get the app's answer (``ProxyApp.refuse_unparsed``: JSON body and
+gateway headers) instead of uvicorn's bare text/plain 400. ``stop()`` is uvicorn's
 graceful shutdown: stop accepting, let in-flight requests finish, run the app's
 lifespan shutdown. It installs no signal handlers: the front end decides what Ctrl+C
 means (``rrdev.up`` maps it to ``request_stop``), and the TUI and tests run it on their
@@ -14,17 +18,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import http
 import socket
-from collections.abc import Generator
+import sys
+from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
 
 from rrdev.errors import RrdevError
 from rrdev.netaddr import is_loopback
-from rrdev.proxy import REQUEST_TARGET
+from rrdev.proxy import MAX_HEADER_BYTES, REQUEST_TARGET
 
-__all__ = ["PortInUse", "ProxyServer", "is_loopback"]
+__all__ = ["MAX_HEAD_BYTES", "PortInUse", "ProxyServer", "is_loopback"]
+
+#: The request line and headers together, as received: past this the connection is
+#: answered 431 and closed while the head is still arriving (httptools has no limit of
+#: its own and would buffer a header of any size). The app's own, exact limits
+#: (``rrdev.proxy.MAX_HEADER_BYTES``/``MAX_HEADER_LINES``) are below this.
+MAX_HEAD_BYTES = 2 * MAX_HEADER_BYTES
+#: After a refusal the connection stops sending and discards what still arrives for
+#: this long before closing: closing with unread input would reset the connection and
+#: the caller could lose the answer.
+LINGER_SECONDS = 1.0
+
+#: ``refuse_unparsed(problem, detail, method=, target=, record=)`` of ``ProxyApp``.
+Refuse = Callable[..., tuple[int, bytes, list[tuple[bytes, bytes]]]]
 
 
 class PortInUse(RrdevError):
@@ -42,21 +61,170 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _http_protocol() -> Any:
-    """uvicorn's httptools protocol, keeping the request target as sent in the scope:
-    httptools reduces an absolute-form target to its path, and the proxy must refuse
-    it instead (DESIGN.md §2.1)."""
+def _http_protocol(app: Any = None) -> Any:
+    """uvicorn's httptools protocol, with what a gateway twin needs on top:
+
+    * the request target as sent goes into the scope: httptools reduces an
+      absolute-form target to its path, and the proxy must refuse it instead
+      (DESIGN.md §2.1);
+    * a request head (request line and headers) past ``MAX_HEAD_BYTES`` is answered
+      431 and the connection closed before more of it is buffered;
+    * a request the parser rejects (an authority-form or CONNECT target, raw non-ASCII
+      bytes in the target, Content-Length with Transfer-Encoding, two Content-Lengths,
+      ``Content-Length: +3``, ...) is answered with ``app.refuse_unparsed`` (JSON body,
+      ``requestrocket-proxy-code``) when the app has it, and recorded by it. If the app
+      had already started on that request (the error was in its body), the app records
+      it; if a response was already under way, the connection is only closed.
+    """
     try:
+        import httptools
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # pragma: no cover - uvicorn[standard] ships httptools
         return "h11"  # h11 puts the whole target in raw_path already
 
-    class TargetKeepingProtocol(HttpToolsProtocol):
+    refuse: Refuse | None = getattr(app, "refuse_unparsed", None)
+
+    class RrdevHttpProtocol(HttpToolsProtocol):
+        #: between messages or inside a request head (not its body)
+        _head_open = True
+        #: bytes received since the head began (counted per chunk: approximate)
+        _head_seen = 0
+        #: refused: what still arrives is discarded until the connection closes
+        _draining = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._draining:
+                return
+            if self._head_open:
+                self._head_seen += len(data)
+            super().data_received(data)
+            if (
+                self._head_open
+                and self._head_seen > MAX_HEAD_BYTES
+                and not self.transport.is_closing()
+            ):
+                self._refuse("headers_too_large", "the request head is too large")
+
         def on_url(self, url: bytes) -> None:
             super().on_url(url)
             self.scope.setdefault("extensions", {})[REQUEST_TARGET] = self.url
 
-    return TargetKeepingProtocol
+        def on_headers_complete(self) -> None:
+            self._head_open = False
+            self._head_seen = 0
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._head_open = True
+            self._head_seen = 0
+
+        def send_400_response(self, msg: str) -> None:
+            # Called by uvicorn inside its ``except httptools.HttpParserError``.
+            error = sys.exc_info()[1]
+            problem, detail = _classify(error, httptools, self._method(error))
+            self._refuse(problem, detail, error)
+
+        def _method(self, error: BaseException | None) -> str:
+            scope = self.scope or {}
+            if "method" in scope:
+                return str(scope["method"])
+            if isinstance(error, httptools.HttpParserInvalidMethodError):
+                return "-"
+            try:
+                return self.parser.get_method().decode("ascii", "replace")
+            except Exception:
+                return "-"
+
+        def _refuse(self, problem: str, detail: str, error: BaseException | None = None) -> None:
+            cycle = self.cycle
+            # Did the app start on this very request (the error came in its body)?
+            current = cycle is not None and self.scope is not None and cycle.scope is self.scope
+            if cycle is not None and (current and cycle.response_started):
+                # The caller has (part of) an answer to this request: never add another.
+                self._draining = True
+                self.transport.close()
+                return
+            if cycle is not None and not current and not cycle.response_complete:
+                # A pipelined request is refused while an earlier answer is still being
+                # written: let that finish, then close.
+                cycle.keep_alive = False
+                self._draining = True
+                return
+            if cycle is not None and current:
+                cycle.disconnected = True  # the app's own answer goes nowhere now
+                cycle.message_event.set()
+            if refuse is None:
+                if problem != "headers_too_large":
+                    super().send_400_response("Invalid HTTP request received.")
+                    return
+                status, body, headers = 431, b"Request Header Fields Too Large", []
+            else:
+                status, body, headers = refuse(
+                    problem,
+                    detail,
+                    method=self._method(error),
+                    target=bytes(getattr(self, "url", b"") or b""),
+                    record=not current,
+                )
+            _write(self, status, body, headers)
+            self._linger()
+
+        def _linger(self) -> None:
+            """Half-close after an answer, discard further input, close soon."""
+            self._draining = True
+            transport = self.transport
+            try:
+                if not transport.can_write_eof():
+                    transport.close()
+                    return
+                transport.write_eof()
+                transport.resume_reading()
+            except (OSError, RuntimeError, NotImplementedError):
+                transport.close()
+                return
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+
+    return RrdevHttpProtocol
+
+
+def _classify(error: BaseException | None, httptools: Any, method: str) -> tuple[str, str]:
+    """(problem, detail) for ``ProxyApp.refuse_unparsed`` from a parser error."""
+    cause = error.__context__ if error is not None else None
+    detail = str(error) if error is not None else "invalid request"
+    if isinstance(cause, httptools.HttpParserInvalidURLError) or method == "CONNECT":
+        return "target", "the request target is not an origin-form path"
+    if isinstance(cause, UnicodeError):
+        return "target", "the request target has bytes outside ASCII"
+    if isinstance(error, httptools.HttpParserInvalidURLError):
+        return "target", f"{detail} (bytes outside ASCII must be percent-encoded)"
+    if cause is not None:
+        return "malformed", type(cause).__name__
+    lowered = detail.lower()
+    if "transfer-encoding" in lowered and "content-length" not in lowered:
+        return "transfer_coding", detail
+    return "malformed", detail
+
+
+def _write(protocol: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """A whole response straight onto the transport (``connection: close``)."""
+    try:
+        phrase = http.HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        phrase = b""
+    out = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
+    names = {name.lower() for name, _ in headers}
+    for name, value in protocol.server_state.default_headers:
+        if name.lower() not in names:
+            out += [name, b": ", value, b"\r\n"]
+    for name, value in headers:
+        out += [name, b": ", value, b"\r\n"]
+    if b"content-length" not in names:
+        out.append(b"content-length: %d\r\n" % len(body))
+    if b"connection" not in names:
+        out.append(b"connection: close\r\n")
+    out += [b"\r\n", body]
+    protocol.transport.write(b"".join(out))
 
 
 class ProxyServer:
@@ -119,7 +287,10 @@ class ProxyServer:
             # task: a forced exit (Ctrl+C twice) cancels that task, and uvicorn logs
             # the cancellation as a traceback.
             lifespan="off",
-            http=_http_protocol(),
+            http=_http_protocol(self.app),
+            # Only used without httptools (whose own buffer limit cannot be set; the
+            # protocol above enforces MAX_HEAD_BYTES instead).
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             log_config=None,
             log_level=self.log_level,
             access_log=False,

@@ -35,12 +35,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from rrdev.errors import NetworkError, ProfileError, RrdevError, TokenInputError
 from rrdev.model import OAuth2Client, Secret
 from rrdev.netaddr import is_loopback_url
-from rrdev.redact import SECRET_FIELDS, Redactor
+from rrdev.redact import REDACTED, SECRET_FIELDS, Redactor
 
 if TYPE_CHECKING:
     # Imported lazily at run time, as in jwks.py: ``import httpx`` can pull in rich.
@@ -574,7 +574,11 @@ def _parse_answer(
         raise _fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status}, a redirect"
-            + (f" to {location}" if location else ""),
+            + (
+                f" to {clip(_blank_secrets_in_text(location), 200, quote=False)}"
+                if location
+                else ""
+            ),
             "use the final URL (rrdev does not follow redirects with a client secret)",
             status=status,
         )
@@ -604,7 +608,7 @@ def _parse_answer(
         token_type=str(document.get("token_type") or "Bearer"),
         expires_at=now + lifetime,
         scope=scope if isinstance(scope, str) else None,
-        raw={k: v for k, v in document.items() if k.lower() not in SECRET_FIELDS},
+        raw={k: v for k, v in document.items() if not _secret_name(k)},
         from_cache=False,
         obtained_at=now,
         token_url=request.url,
@@ -614,6 +618,8 @@ def _parse_answer(
 def _json_document(
     request: TokenRequest, status: int, headers: Mapping[str, str], body: bytes
 ) -> dict[str, Any]:
+    """The 2xx answer as a JSON object. A success body may hold the token in any
+    shape, so it is never quoted: a message says only its size and content type."""
     if _looks_like_html(headers, body):
         raise _fetch_error(
             request,
@@ -625,11 +631,20 @@ def _json_document(
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
+        media = _media_type(headers)
+        kind = media or "a body without a content type"
+        hint = _where_hint(request)
+        if media == "application/x-www-form-urlencoded":
+            hint = (
+                "this endpoint answers form-encoded tokens (like GitHub's OAuth apps) even "
+                "though rrdev asks for JSON (Accept: application/json); rrdev needs an "
+                "OAuth2 token endpoint that answers JSON"
+            )
         raise _fetch_error(
             request,
-            f"the token endpoint {request.url} answered HTTP {status} with a body that "
-            f"is not JSON: {_quote(request, body)}",
-            _where_hint(request),
+            f"the token endpoint {request.url} answered HTTP {status} with {len(body)} "
+            f"bytes of {kind}, not JSON",
+            hint,
             status=status,
         ) from None
     if not isinstance(document, dict):
@@ -643,18 +658,88 @@ def _json_document(
     return document
 
 
+def _media_type(headers: Mapping[str, str]) -> str:
+    """The response's media type, lower-case, printable and short ("" when absent)."""
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = "".join(c for c in media if "!" <= c <= "~")
+    return media if len(media) <= 80 else media[:77] + "..."
+
+
 def _looks_like_html(headers: Mapping[str, str], body: bytes) -> bool:
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return media in ("text/html", "application/xhtml+xml") or body.lstrip()[:1] == b"<"
 
 
+#: Names whose values are secrets in a token endpoint's answer: the redaction list's,
+#: and any name that, lower-cased and without punctuation, ends like one of these
+#: (``access_token``, ``accessToken``, ``refresh-token``, ``client_secret``, ...).
+_SECRET_NAME_SUFFIXES = ("token", "secret", "password", "apikey", "assertion")
+#: ``name=value``, ``name: value`` or ``"name": "value"`` in free text, for a name that
+#: ends like a secret's (group 1: everything before the value).
+_SECRET_IN_TEXT = re.compile(
+    r"""(?ix)
+    (?<![a-z0-9_.-])
+    (
+      (["']?)
+      [a-z0-9_.-]*(?:token|secret|password|api[_-]?key|assertion)
+      \2 \s* [:=] \s*
+    )
+    (?!"?\[redacted\])
+    (?:"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&;,}\]"']+)
+    """
+)
+
+
+def _secret_name(name: object) -> bool:
+    text = str(name).lower()
+    if text in SECRET_FIELDS:
+        return True
+    return "".join(c for c in text if c.isalnum()).endswith(_SECRET_NAME_SUFFIXES)
+
+
+def _blank_secrets(value: Any) -> Any:
+    """A parsed answer with every secret-named member blanked, at any depth."""
+    if isinstance(value, dict):
+        return {k: REDACTED if _secret_name(k) else _blank_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank_secrets(v) for v in value]
+    return value
+
+
+def _blank_secrets_in_text(text: str) -> str:
+    return _SECRET_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+
+
 def _quote(request: TokenRequest, body: bytes) -> str:
+    """An error body for a message: secret-named fields blanked (parsed as JSON or a
+    form when it is one, by pattern otherwise), known secrets scrubbed, shortened."""
     text = body.decode("utf-8", "replace").strip()
+    text = _readable(text)
+    text = request.scrub(_blank_secrets_in_text(text))
     text = "".join(c if c.isprintable() else " " for c in text)
-    text = request.scrub(text)
     if not text:
         return "(empty)"
     return repr(text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "...")
+
+
+def _readable(text: str) -> str:
+    """JSON and form bodies re-encoded with their secret-named fields blanked; other
+    text as it is."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    else:
+        if isinstance(document, (dict, list)):
+            return json.dumps(_blank_secrets(document), ensure_ascii=False)
+        return text
+    if "=" in text and not any(c.isspace() for c in text):
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            return text
+        return urlencode([(k, REDACTED if _secret_name(k) else v) for k, v in pairs], safe="[]")
+    return text
 
 
 def _expires_in(request: TokenRequest, value: Any, status: int) -> float:
@@ -730,17 +815,15 @@ def _check_auth0_shape(request: TokenRequest, token: str, status: int) -> None:
 def _provider_error(
     request: TokenRequest, status: int, headers: Mapping[str, str], body: bytes
 ) -> TokenFetchError:
-    """The provider's refusal as it sent it (``error``: ``error_description``), with a
-    hint for the common ones."""
+    """The provider's refusal as it sent it (``error``: ``error_description``, from a
+    JSON or form-encoded body), with a hint for the common ones. Whatever is quoted
+    has its secret-named fields blanked and known secrets scrubbed."""
     where = f"the token endpoint {request.url} answered HTTP {status}"
     if _looks_like_html(headers, body):
         hint = _status_hint(request, status, "", "") or _where_hint(request)
         return _fetch_error(request, f"{where} with an HTML page", hint, status=status)
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        document = None
-    if not isinstance(document, dict):
+    document = _error_document(body)
+    if document is None:
         hint = _status_hint(request, status, "", "")
         return _fetch_error(request, f"{where}: {_quote(request, body)}", hint, status=status)
     error = _text(document.get("error")) or _text(document.get("code"))
@@ -751,15 +834,42 @@ def _provider_error(
     )
     description = request.scrub(description)[:_QUOTE_LIMIT]
     error = request.scrub(error)[:100]
+    hint = _status_hint(request, status, error, description)
+    description = _blank_secrets_in_text(description)
+    error = _blank_secrets_in_text(error)
     said = " ".join(p for p in (error, description and f"({description})") if p)
     return _fetch_error(
         request,
         f"{where}: {said or _quote(request, body)}",
-        _status_hint(request, status, error, description),
+        hint,
         status=status,
         error=error or None,
         description=description or None,
     )
+
+
+def _error_document(body: bytes) -> dict[str, Any] | None:
+    """An error body as an object: JSON, or a form (``error=...&error_description=...``,
+    as GitHub's OAuth apps answer); None for anything else."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        document = None
+    if isinstance(document, dict):
+        return document
+    if document is not None:
+        return None
+    text = body.decode("utf-8", "replace").strip()
+    if "=" not in text or any(c.isspace() for c in text):
+        return None
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return None
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return found
 
 
 def _text(value: Any) -> str:

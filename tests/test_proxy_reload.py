@@ -91,12 +91,12 @@ async def test_reload_drops_verified_tokens_and_a_changed_jwks(
         assert state.verifier is not None and state.jwks is not None
         moved = profile_text(backend.url, jwks_uri="http://127.0.0.1:9/other.json")
         rewrite(profile, moved)
-        assert proxy.app.check_reload(force=True)
+        assert await proxy.app.check_reload(force=True)
         new = proxy.app._state
         assert new.verifier is not state.verifier  # verified tokens dropped
         assert new.jwks is not state.jwks  # jwks_uri changed: a fresh key cache
         rewrite(profile, moved + "\n# a comment\n")
-        assert proxy.app.check_reload(force=True)
+        assert await proxy.app.check_reload(force=True)
         assert proxy.app._state.jwks is new.jwks  # same jwks_uri: keys kept
 
 

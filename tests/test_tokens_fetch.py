@@ -833,3 +833,126 @@ def test_the_secret_never_appears_in_any_output(
     everything = result.output + caplog.text + files
     for form_of_secret in (SECRET, quote_plus(SECRET)):
         assert form_of_secret not in everything
+
+
+# ------------------------------------------------------------------ tokens in unexpected answers
+
+LEAKED = "gho_MARKERleakedAccessToken0123456789"
+FORM_TOKEN = f"access_token={LEAKED}&token_type=bearer"
+
+
+async def test_a_form_encoded_200_is_described_never_quoted(httpx_mock: Any) -> None:
+    httpx_mock.add_response(
+        url=OKTA_URL,
+        content=FORM_TOKEN.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    with pytest.raises(TokenFetchError) as caught:
+        await fetch_token(generic(), now=NOW)
+    error = caught.value
+    assert error.message == (
+        f"the token endpoint {OKTA_URL} answered HTTP 200 with {len(FORM_TOKEN)} bytes of "
+        "application/x-www-form-urlencoded, not JSON"
+    )
+    assert "form-encoded" in error.hint
+    assert LEAKED not in shown(error)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        pytest.param({"text": f"token={LEAKED}"}, id="text-plain"),
+        pytest.param({"content": LEAKED.encode()}, id="no-content-type"),
+        pytest.param({"text": f'{{"access_token": "{LEAKED}"'}, id="cut-off-json"),
+    ],
+)
+async def test_no_2xx_body_is_ever_quoted(httpx_mock: Any, response: dict[str, Any]) -> None:
+    httpx_mock.add_response(url=OKTA_URL, **response)
+    with pytest.raises(TokenFetchError) as caught:
+        await fetch_token(generic(), now=NOW)
+    assert "not JSON" in caught.value.message
+    assert LEAKED not in shown(caught.value)
+
+
+ERROR_BODIES = [
+    pytest.param(
+        {"json": {"access_token": LEAKED, "refresh_token": LEAKED + "r", "note": "odd"}},
+        ["[redacted]", "odd"],
+        id="json-without-error-field",
+    ),
+    pytest.param(
+        {"json": {"detail": {"id_token": LEAKED}, "clientSecret": LEAKED}},
+        ["[redacted]", "detail"],
+        id="nested-and-camel-case",
+    ),
+    pytest.param(
+        {"text": f"error=invalid_grant&error_description=nope&access_token={LEAKED}"},
+        ["invalid_grant", "(nope)"],
+        id="form-error",
+    ),
+    pytest.param(
+        {"text": f"{FORM_TOKEN}&refresh_token={LEAKED}"},
+        ["access_token=[redacted]", "token_type=bearer"],
+        id="form-without-error-field",
+    ),
+    pytest.param(
+        {"text": f"upstream said access_token: {LEAKED}, client_secret={LEAKED}"},
+        ["access_token: [redacted]", "client_secret=[redacted]"],
+        id="free-text",
+    ),
+    pytest.param(
+        {"json": {"error": "invalid_request", "error_description": f"token={LEAKED} bad"}},
+        ["invalid_request", "token=[redacted] bad"],
+        id="description-quoting-a-token",
+    ),
+]
+
+
+@pytest.mark.parametrize(("response", "shows"), ERROR_BODIES)
+async def test_error_bodies_are_quoted_with_secret_fields_blanked(
+    httpx_mock: Any, response: dict[str, Any], shows: list[str]
+) -> None:
+    httpx_mock.add_response(url=OKTA_URL, status_code=400, **response)
+    with pytest.raises(TokenFetchError) as caught:
+        await fetch_token(generic(), now=NOW)
+    error = caught.value
+    assert error.status == 400
+    for text in shows:
+        assert text in error.message
+    assert LEAKED not in shown(error)
+
+
+async def test_a_redirect_to_a_url_carrying_a_token_is_blanked(httpx_mock: Any) -> None:
+    location = f"https://app.example/cb#access_token={LEAKED}&state=1"
+    httpx_mock.add_response(url=OKTA_URL, status_code=302, headers={"Location": location})
+    with pytest.raises(TokenFetchError) as caught:
+        await fetch_token(generic(), now=NOW)
+    assert "https://app.example/cb#access_token=[redacted]&state=1" in caught.value.message
+    assert LEAKED not in shown(caught.value)
+
+
+def test_the_token_response_keeps_no_secret_named_member(httpx_mock: Any) -> None:
+    body = ok_body(refreshToken="r-" + LEAKED, id_token="i-" + LEAKED, token_type="Bearer")
+    httpx_mock.add_response(url=OKTA_URL, json=body)
+    token = asyncio.run(fetch_token(generic(), now=NOW))
+    assert set(token.raw) == {"token_type", "expires_in", "scope"}
+
+
+def test_cli_fetch_of_a_form_encoded_token_shows_no_token(
+    httpx_mock: Any, runner: CliRunner, tmp_path: Path
+) -> None:
+    httpx_mock.add_response(
+        url=OKTA_URL,
+        content=FORM_TOKEN.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    auth = (
+        f"[auth]\ntoken_url = '{OKTA_URL}'\nclient_id = '${{RR_CLIENT_ID}}'\n"
+        "client_secret = '${RR_CLIENT_SECRET}'\n"
+    )
+    result = runner.invoke(app, ["token", "fetch", "-p", str(write_profile(tmp_path, auth))])
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert "application/x-www-form-urlencoded, not JSON" in result.stderr
+    assert LEAKED not in result.output
+    assert cached_files(tmp_path) == []
