@@ -32,6 +32,8 @@ def parse_target(raw_path: str, raw_query: str = "") -> RequestTarget:
         raise AmbiguousPath("only origin-form request targets (starting with '/') are accepted")
     if raw_path.startswith("//"):
         raise AmbiguousPath("a target starting with '//' reads as an authority to some servers")
+    if "#" in raw_path:
+        raise AmbiguousPath("the target carries a fragment ('#'), which clients never send")
     if _ENCODED_SEPARATOR.search(raw_path):
         raise AmbiguousPath("the path contains an encoded '/' or '\\' (%2F or %5C)")
     if "\\" in raw_path:

@@ -835,8 +835,10 @@ def _target_text(scope: Scope) -> tuple[str, str]:
     raw = scope.get("raw_path") or scope["path"].encode("utf-8")
     raw = raw.partition(b"?")[0]  # httpx's ASGITransport puts the query in raw_path
     sent = scope.get("extensions", {}).get(REQUEST_TARGET)
-    if sent is not None and not sent.startswith(b"/"):
-        raw = sent.partition(b"?")[0]  # absolute or authority form: the path rule refuses it
+    if sent is not None and (not sent.startswith(b"/") or b"#" in sent.partition(b"?")[0]):
+        # Absolute or authority form, or a fragment httptools would silently drop
+        # ("/a#/../admin" -> "/a"): hand the target as sent to the path rule to refuse.
+        raw = sent.partition(b"?")[0]
     query = scope.get("query_string", b"")
     return _ascii_text(raw), _ascii_text(query)
 
