@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rrdev.checks import CheckOptions, CheckResult, CheckRun, ProfileReport, run_checks
+from rrdev.console import make_console
 from rrdev.errors import ProfileError
 from rrdev.model import Profile
 from rrdev.render import render_explanation, status_style
@@ -49,8 +50,8 @@ def run_check_command(
     error is printed, then exit 3). Network and other run-stopping errors propagate as
     ``RrdevError`` (one message, its exit code).
     """
-    out = out or Console(highlight=False, soft_wrap=False)
-    err = err or Console(stderr=True, highlight=False)
+    out = out or make_console()
+    err = err or make_console(stderr=True)
     profiles = load_profiles(paths, err)
     if profiles is None:
         return 3
@@ -104,10 +105,10 @@ def _table(report: ProfileReport) -> RenderableType:
     if not report.results:
         return Group(title, Text("  no [[checks]] in this profile", style="dim"))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("check", overflow="fold", ratio=3)
-    table.add_column("expected", overflow="fold", ratio=2)
+    table.add_column("check", overflow="fold")
+    table.add_column("expected", overflow="fold")
     table.add_column("got", no_wrap=True)
-    table.add_column("reason", overflow="fold", ratio=2)
+    table.add_column("reason", overflow="fold")
     table.add_column("result", no_wrap=True)
     for r in report.results:
         table.add_row(

@@ -33,6 +33,24 @@ token_app = typer.Typer(help="Decode, mint and fetch tokens.", no_args_is_help=T
 app.add_typer(token_app, name="token")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from rrdev import __version__
+
+        sys.stdout.write(f"rrdev {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """A local twin of a JWT-verifying API gateway that explains every 401 and 403."""
+
+
 def _add_issuer_commands() -> None:
     # issuer_cli imports only Typer at module level; the issuer loads when a command runs.
     from rrdev.issuer_cli import issuer_app
@@ -49,15 +67,15 @@ DEMO_AUDIENCE = "https://api.rrdev.local"
 
 
 def _stdout() -> Any:
-    from rich.console import Console
+    from rrdev.console import make_console
 
-    return Console(highlight=False, soft_wrap=False)
+    return make_console()
 
 
 def _stderr() -> Any:
-    from rich.console import Console
+    from rrdev.console import make_console
 
-    return Console(stderr=True, highlight=False)
+    return make_console(stderr=True)
 
 
 def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
@@ -108,9 +126,24 @@ TargetOpt = Annotated[
     str | None, typer.Option("--target", help="Forward to this base URL instead.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def _jwks_option(value: str | None) -> str | None:
+    """--jwks FILE must exist now: a typo would otherwise be a 503 on every request."""
+    if value and not value.startswith(("http://", "https://")):
+        path = Path(value.removeprefix("file://"))
+        if not path.is_file():
+            raise fail(f"--jwks {value}: no such file", "save a JWKS with curl, or pass a URL", 3)
+    return value
+
+
 JwksOpt = Annotated[
     str | None,
-    typer.Option("--jwks", help="Use this JWKS (file or URL) instead of the profile's jwks_uri."),
+    typer.Option(
+        "--jwks",
+        help="Use this JWKS (file or URL) instead of the profile's jwks_uri.",
+        callback=_jwks_option,
+    ),
 ]
 OfflineOpt = Annotated[
     bool,
@@ -131,6 +164,11 @@ AtOpt = Annotated[
 def read_token_arg(token: str | None) -> str | None:
     """'-' reads the token from stdin; a pasted 'Bearer ...' prefix is dropped."""
     if token == "-":
+        if sys.stdin.isatty():
+            raise fail(
+                "no token given: pass it as an argument, or pipe it in",
+                "e.g. rrdev token mint | rrdev token decode",
+            )
         token = sys.stdin.read()
         if not token.strip():
             raise fail(
@@ -702,16 +740,20 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
     if json_out:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
+    from rich.text import Text
+
     out = _stdout()
-    for entry in results:
+    for entry in results:  # Text, not markup: messages quote the user's own "[...]"
         if entry["errors"]:
-            out.print(f"[red]✗[/] {entry['profile']}")
+            out.print(Text.assemble(("✗ ", "red"), entry["profile"]))
             for error in entry["errors"]:
-                out.print(f"  [red]error:[/] {error}", highlight=False)
+                out.print(Text.assemble(("  error: ", "red"), error))
         else:
-            out.print(f"[green]✓[/] {entry['profile']} ({entry['rules']} rules)")
+            out.print(
+                Text.assemble(("✓ ", "green"), f"{entry['profile']} ({entry['rules']} rules)")
+            )
         for warning in entry["warnings"]:
-            out.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+            out.print(Text.assemble(("  warning: ", "yellow"), warning))
 
 
 # ------------------------------------------------------------------ check

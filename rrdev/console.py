@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,7 +20,34 @@ from rrdev.errors import RrdevError
 if TYPE_CHECKING:
     from rrdev.records import RequestRecord
 
-__all__ = ["Output", "install_stop_handlers", "open_log", "print_error", "run_loop"]
+__all__ = [
+    "Output",
+    "install_stop_handlers",
+    "make_console",
+    "open_log",
+    "print_error",
+    "run_loop",
+]
+
+#: Width for output that is not a terminal (a pipe, a file, a CI log): rich would
+#: hard-wrap at 80 columns and break table cells and hints mid-word.
+PIPE_WIDTH = 240
+
+
+def make_console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
+    """A Console for rrdev's output: no emoji codes or highlighting applied to
+    user text, and no 80-column hard wrap when the stream is not a terminal
+    (``COLUMNS`` still wins)."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        emoji=False,
+        soft_wrap=soft_wrap,
+        width=PIPE_WIDTH if piped else None,
+    )
+
 
 STOP_NOTICE = "stopping: finishing requests in flight (Ctrl+C again to quit now)"
 

@@ -19,6 +19,7 @@ from rrdev.console import (
     STOP_NOTICE,
     Output,
     install_stop_handlers,
+    make_console,
     open_log,
     print_error,
     run_loop,
@@ -42,8 +43,8 @@ def run_demo(
 ) -> int:
     """Run the demo until interrupted; returns the exit code (0 after Ctrl+C, 3 for a
     port in use or a corrupt keyset)."""
-    out = console or Console(highlight=False, soft_wrap=True)
-    err = console or Console(stderr=True, highlight=False, soft_wrap=True)
+    out = console or make_console(soft_wrap=True)
+    err = console or make_console(stderr=True, soft_wrap=True)
     output: Output | None = None
     try:
         output = Output(out, err, open_log(log_file), quiet, ready=False)

@@ -50,9 +50,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _stderr() -> Console:
-    from rich.console import Console
+    from rrdev.console import make_console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return make_console(stderr=True, soft_wrap=True)
 
 
 def _friendly(func: F) -> F:

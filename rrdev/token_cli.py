@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rrdev.console import make_console
 from rrdev.errors import TokenInputError
 from rrdev.model import Profile
 from rrdev.redact import REDACTED, SECRET_FIELDS, fingerprint
@@ -36,7 +37,7 @@ __all__ = ["auth_token_for_explain", "run_token_clear", "run_token_fetch", "toke
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return make_console(stderr=True, soft_wrap=True)
 
 
 def _cache(err: Console) -> TokenCache:

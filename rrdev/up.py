@@ -18,6 +18,7 @@ from rrdev.console import (
     STOP_NOTICE,
     Output,
     install_stop_handlers,
+    make_console,
     open_log,
     print_error,
     run_loop,
@@ -47,8 +48,8 @@ def run_up(
     Exit codes: 0 after Ctrl+C, 3 for a profile error or a port in use, 2 for bad
     options.
     """
-    out = console or Console(highlight=False)
-    err = console or Console(stderr=True, highlight=False)
+    out = console or make_console()
+    err = console or make_console(stderr=True)
     output: Output | None = None
     try:
         from rrdev.profile import discover_profile, load_profile

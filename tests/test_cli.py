@@ -392,3 +392,43 @@ def test_empty_stdin_is_a_usage_error(runner: CliRunner) -> None:
     result = run(runner, "explain", "-", "-p", AUTH0, "--offline", stdin="")
     assert result.exit_code == 2
     assert "stdin" in result.stderr
+
+
+# ------------------------------------------------------ front-end polish
+
+
+def test_version_flag(runner: CliRunner) -> None:
+    result = run(runner, "--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("rrdev ")
+
+
+@pytest.mark.parametrize("command", [["explain", "-p", AUTH0], ["up", AUTH0], ["check", AUTH0]])
+def test_a_missing_jwks_file_is_a_config_error_up_front(
+    runner: CliRunner, command: list[str]
+) -> None:
+    result = run(runner, *command, "--jwks", "/nonexistent/jwks.json")
+    assert result.exit_code == 3
+    assert "no such file" in result.stderr
+
+
+def test_validate_prints_user_text_verbatim(runner: CliRunner, tmp_path: Path) -> None:
+    """Rich markup and emoji codes in messages must not eat the user's text."""
+    lines = ["[proxy_credential]", 'auth_type = "none"', *["#"] * 96, "[[proxy.rules]]"]
+    (tmp_path / "p.toml").write_text("\n".join([*lines, 'effect = "[red]x"']) + "\n")
+    (tmp_path / "q.toml").write_text('[proxy]\ndefault_effect = "deny"\n')
+    result = run(runner, "validate", "p.toml", "q.toml")
+    assert result.exit_code == 3
+    assert "p.toml:100:" in result.stdout
+    assert "'[red]x'" in result.stdout
+    assert "no [proxy_credential] section" in result.stdout
+
+
+def test_piped_output_is_not_hard_wrapped_at_80_columns(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    token = mint(runner, "--scope", "read:products")
+    result = run(runner, "explain", token, "-p", AUTH0, "--offline", "-X", "DELETE")
+    hint = next(line for line in result.stdout.splitlines() if "hint:" in line)
+    assert hint.rstrip().endswith('(the token has scope="read:products")')
