@@ -504,7 +504,9 @@ class ProxyApp:
             # A reload starts with a new backend token; a fetch in flight may finish.
             self._retired_sources.append(old.credential.source)
         self._state = state
-        self._emit("reloaded", f"{path}: profile reloaded")
+        self._emit(
+            "reloaded", f"{path}: new requests use the edited profile{_restart_note(old, state)}"
+        )
         return True
 
     def _reload_done(self, task: asyncio.Task[bool]) -> None:
@@ -841,6 +843,17 @@ def _target_text(scope: Scope) -> tuple[str, str]:
         raw = sent.partition(b"?")[0]
     query = scope.get("query_string", b"")
     return _ascii_text(raw), _ascii_text(query)
+
+
+def _restart_note(old: _State, new: _State) -> str:
+    """``listen`` is read once, when the server binds: say so instead of ignoring it."""
+    before, after = old.profile.proxy, new.profile.proxy
+    if (before.listen_host, before.listen_port) == (after.listen_host, after.listen_port):
+        return ""
+    return (
+        f" (listen changed to {after.listen_host}:{after.listen_port}: "
+        "restart to listen there; still serving on the old address)"
+    )
 
 
 def _ascii_text(raw: bytes) -> str:

@@ -52,6 +52,19 @@ async def test_rule_edit_applies_to_the_next_request(tmp_path: Path, backend: Ba
     assert str(profile) in proxy.events[0][1]
 
 
+async def test_a_listen_edit_says_a_restart_is_needed(tmp_path: Path, backend: Backend) -> None:
+    profile = tmp_path / "rrdev.toml"
+    profile.write_text(profile_text(backend.url))
+    async with run_proxy(profile) as proxy, httpx.AsyncClient() as client:
+        rewrite(profile, profile_text(backend.url, proxy='listen = "127.0.0.1:18999"'))
+        await asyncio.sleep(0.1)
+        answer = await client.get(f"{proxy.url}/api/v1/products", headers=bearer(mint()))
+    assert answer.status_code == 200  # still served where it listened
+    ((kind, message),) = proxy.events
+    assert kind == "reloaded"
+    assert "listen changed to 127.0.0.1:18999: restart" in message
+
+
 async def test_broken_edit_keeps_the_last_good_profile(tmp_path: Path, backend: Backend) -> None:
     profile = tmp_path / "rrdev.toml"
     good = profile_text(backend.url)
