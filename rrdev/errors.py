@@ -96,6 +96,9 @@ class KeyNotFound(RrdevError):
     """The JWKS has no usable key for the token's ``kid`` (and algorithm).
 
     ``known_kids`` lists the kids of the JWKS's usable signing keys, for the hint.
+    ``retry_in`` is set (seconds) when the cache declined to refetch the JWKS for this
+    unknown ``kid`` because it fetched it less than a refetch interval ago: a key the
+    issuer just rotated in is seen after that long.
     """
 
     exit_code = 1
@@ -106,9 +109,12 @@ class KeyNotFound(RrdevError):
         known_kids: list[str],
         message: str = "",
         hint: str = "",
+        *,
+        retry_in: float | None = None,
     ) -> None:
         self.kid = kid
         self.known_kids = known_kids
+        self.retry_in = retry_in
         super().__init__(message or f"the JWKS has no key with kid {kid!r}", hint)
 
 

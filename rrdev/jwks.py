@@ -135,21 +135,36 @@ class JwksCache:
             return "<inline JWKS>"
         return self._source
 
+    @property
+    def refetch_interval(self) -> float:
+        """At most one refetch per this many seconds (TTL expiry or an unknown kid)."""
+        return self._refetch_interval
+
     # ------------------------------------------------------------------ public
 
     async def get_key(self, kid: str | None, alg: str) -> PyJWK:
         """The JWKS key that can verify a token with this ``kid`` and ``alg``.
 
-        Raises ``KeyNotFound`` (no usable key) or ``JwksUnavailable`` (the JWKS
-        could never be read). A token without ``kid`` gets the JWKS's only usable
-        key, if it has exactly one.
+        Raises ``KeyNotFound`` (no usable key; its ``retry_in`` is set when an unknown
+        ``kid`` did not refetch because of ``refetch_interval``) or ``JwksUnavailable``
+        (the JWKS could never be read). A token without ``kid`` gets the JWKS's only
+        usable key, if it has exactly one.
         """
+        generation = self._generation
         snapshot = await self._usable_snapshot()
-        if kid is not None and not snapshot.has_kid(kid) and self._may_refetch():
-            # Issuers rotate keys: an unknown kid may be brand new.
-            await self._refresh(self._generation)
-            snapshot = self._snapshot or snapshot
-        return _choose(snapshot, kid, alg)
+        retry_in: float | None = None
+        if kid is not None and not snapshot.has_kid(kid):
+            if self._may_refetch():
+                # Issuers rotate keys: an unknown kid may be brand new.
+                await self._refresh(self._generation)
+                snapshot = self._snapshot or snapshot
+            elif self._generation == generation and not isinstance(self._source, dict):
+                retry_in = self._refetch_wait()  # not fetched for this call: say when
+        try:
+            return _choose(snapshot, kid, alg)
+        except KeyNotFound as error:
+            error.retry_in = retry_in
+            raise
 
     def status(self) -> JwksStatus:
         snapshot = self._snapshot
@@ -196,6 +211,13 @@ class JwksCache:
     def _may_refetch(self) -> bool:
         last = self._last_attempt
         return last is None or self._clock() - last >= self._refetch_interval
+
+    def _refetch_wait(self) -> float:
+        """Seconds until ``_may_refetch`` allows the next fetch."""
+        last = self._last_attempt
+        if last is None:
+            return 0.0
+        return max(0.0, last + self._refetch_interval - self._clock())
 
     async def _refresh(self, seen_generation: int) -> None:
         async with self._lock:

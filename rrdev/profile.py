@@ -210,6 +210,14 @@ RULE_KEYS = ("id", "effect", "methods", "priority", "notes", "path", "headers", 
 PATH_KEYS = ("pattern", "path", "flags", "presence")
 PATTERN_KEYS = ("pattern", "flags")
 EXPECT_KEYS = ("status", "reason", "rule")
+#: Methods a rule or check may name without a warning: RFC 9110's, PATCH and common
+#: WebDAV. Others are allowed (custom methods exist) but are usually typos (``GETT``).
+STANDARD_METHODS = (
+    *("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"),
+    *("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH"),
+)
+#: The name a check's ``expect.rule`` uses when a scope's default_effect decided.
+DEFAULT_RULE_NAME = "default"
 #: ``token = { mint = { ... } }``: what rrdev.checks passes on to ``keyset.mint_token``.
 MINT_KEYS = ("scope", "expires_in", "not_before", "claims", "sub", "aud", "iss")
 
@@ -282,14 +290,16 @@ def discover_profile(
 
 def profile_warnings(profile: Profile, env: Mapping[str, str] = os.environ) -> list[ProfileWarning]:
     """Every ``${NAME}`` reference whose variable is unset or empty (secrets resolve
-    lazily, so these are warnings until a command needs the value), plus
-    ``verify = false`` on the target."""
+    lazily, so these are warnings until a command needs the value), every rule or
+    check method outside ``STANDARD_METHODS`` (likely a typo), plus ``verify = false``
+    on the target."""
     found: list[ProfileWarning] = []
     for secret in _secrets(profile):
         for name in secret.references:
             if not env.get(name):
                 message = f"environment variable {name} is not set"
                 found.append(ProfileWarning(message, secret.file, secret.line, secret.key))
+    found.extend(_method_warnings(profile))
     for index, check in enumerate(profile.checks):
         found.extend(_check_token_warnings(profile, index, check, env))
     if not profile.target.verify:
@@ -732,6 +742,7 @@ def _build_profile(ctx: _Ctx, data: dict[str, Any]) -> Profile:
     )
     _check_api_key_header_unclaimed(ctx, profile)
     _check_unique_rule_ids(ctx, profile.all_rules())
+    _check_expected_rules(ctx, profile)
     return profile
 
 
@@ -1461,6 +1472,27 @@ def _check_unique_rule_ids(ctx: _Ctx, rules: tuple[Rule, ...]) -> None:
         )
 
 
+def _check_expected_rules(ctx: _Ctx, profile: Profile) -> None:
+    """A check's ``expect.rule`` must name a rule of this profile (or ``default``):
+    a typo would otherwise pass ``validate`` and only fail in ``rrdev check``."""
+    names = [rule.name for rule in profile.all_rules()]
+    valid = [*names, DEFAULT_RULE_NAME]
+    for index, check in enumerate(profile.checks):
+        if not isinstance(check.expect, dict):
+            continue
+        rule = check.expect.get("rule")
+        if rule is None or rule in valid:
+            continue
+        listed = ", ".join(names) if names else "none"
+        ctx.fail(
+            f"checks[{index}].expect.rule",
+            f"unknown rule {rule!r}{_did_you_mean(rule, valid)}",
+            f"rule names the deciding rule: a rule's id (or <scope>[<index>] for one "
+            f"without an id), or {DEFAULT_RULE_NAME!r} for a scope's default_effect. "
+            f"This profile's rules: {listed}",
+        )
+
+
 # ------------------------------------------------------------------ warnings & discovery
 
 
@@ -1474,6 +1506,23 @@ def _secrets(value: Any) -> Iterator[Secret]:
     elif isinstance(value, tuple):
         for item in value:
             yield from _secrets(item)
+
+
+def _method_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """Rule and check methods outside ``STANDARD_METHODS``: ``methods = ["GETT"]``
+    loads, but the rule never matches a real client's request."""
+    named: list[tuple[str, str, str]] = []  # (dotted key, method, what it means)
+    for rule in profile.all_rules():
+        for n, method in enumerate(rule.methods):
+            key = f"{rule.scope}.rules[{rule.index}].methods[{n}]"
+            named.append((key, method, f"rule {rule.name!r} matches only {method} requests"))
+    for index, check in enumerate(profile.checks):
+        named.append((f"checks[{index}].method", check.method, f"check {check.name!r}"))
+    for key, method, what in named:
+        if method not in STANDARD_METHODS:
+            guess = _did_you_mean(method, STANDARD_METHODS)
+            message = f"{method!r} is not a standard HTTP method{guess} ({what})"
+            yield ProfileWarning(message, profile.path, line_of(profile, key), key)
 
 
 def _check_token_warnings(

@@ -273,7 +273,7 @@ async def _find_key(
             "key",
             "key_not_found",
             error.message,
-            _key_hint(error, decoded.claims, cred),
+            _key_hint(error, decoded.claims, cred, jwks),
             expected=expected,
             actual="not in " + jwks.source,
         ) from None
@@ -290,13 +290,33 @@ async def _find_key(
     return key, VerifyStep("key", "passed", expected, f"{key.key_type} key from {jwks.source}")
 
 
-def _key_hint(error: KeyNotFound, claims: Mapping[str, Any], cred: ProxyCredential) -> str:
+def _key_hint(
+    error: KeyNotFound, claims: Mapping[str, Any], cred: ProxyCredential, jwks: JwksCache
+) -> str:
     kids = error.known_kids
     hint = "the JWKS has kids: " + ", ".join(kids) if kids else "the JWKS has no usable keys"
     iss = claims.get("iss")
     if isinstance(iss, str) and cred.issuer and iss != cred.issuer:
         return f"{hint}; the token comes from another issuer ({clip(iss)}), not {cred.issuer!r}"
+    if error.retry_in is not None:
+        return f"{hint}; {_refetch_declined(error.retry_in, jwks)}"
     return f"{hint}; the token may come from another tenant or issuer, or from a rotated key"
+
+
+def _refetch_declined(retry_in: float, jwks: JwksCache) -> str:
+    """Why the JWKS was not refetched for this unknown kid, and when it will be."""
+    interval = jwks.refetch_interval
+    ago = math.floor(max(0.0, interval - retry_in))  # since the last fetch attempt
+    fetched = (
+        f"the JWKS was fetched {ago}s ago and"
+        if jwks.status().last_error is None
+        else f"the last JWKS fetch, {ago}s ago, failed, and the JWKS"
+    )
+    return (
+        f"{fetched} is refetched at most every {interval:g}s on an unknown kid: if the "
+        f"issuer just rotated its keys, retry in {math.ceil(retry_in)}s "
+        "(the profile's jwks_refetch_interval_seconds)"
+    )
 
 
 def _check_signature(

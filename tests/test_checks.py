@@ -258,12 +258,14 @@ def test_profile_discovery_when_no_profile_is_given(
 
 
 def broken_auth0(tmp_path: Path) -> Path:
-    """profiles/auth0.toml with its scope gate deleted: DELETE is now allowed."""
+    """profiles/auth0.toml with its scope gate broken (it gates PATCH, not DELETE): DELETE
+    is now allowed. (Deleting the rule would be a load error: a check names it.)"""
     text = AUTH0.read_text()
     start = text.index('[[proxy.rules]]\nid = "scope-gate-delete"')
-    end = text.index("\n\n", start)
+    gate = 'methods = ["DELETE"]'
+    at = text.index(gate, start)
     broken = tmp_path / "broken.toml"
-    broken.write_text(text[:start] + text[end:])
+    broken.write_text(text[:at] + 'methods = ["PATCH"]' + text[at + len(gate) :])
     return broken
 
 

@@ -547,6 +547,51 @@ ERROR_CASES = [
         "expected 'allowed', a status code",
         id="check-bad-expect",
     ),
+    pytest.param(
+        """
+        [[proxy.rules]]
+        id = "scope-gate-delete"
+        effect = "deny"
+
+        [[checks]]
+        name = "x"
+        expect = { status = 403, rule = "scope-gate-delet" }  # <-
+        """,
+        "checks[0].expect.rule",
+        "unknown rule 'scope-gate-delet'; did you mean 'scope-gate-delete'?",
+        id="check-expect-unknown-rule",
+    ),
+    pytest.param(
+        """
+        [[target.rules]]
+        effect = "deny"
+
+        [target]
+        base_url = "https://x"
+
+        [[checks]]
+        name = "x"
+
+        [[checks]]
+        name = "y"
+
+        [checks.expect]
+        rule = "target[1]"  # <-
+        """,
+        "checks[1].expect.rule",
+        "unknown rule 'target[1]'; did you mean 'target[0]'?",
+        id="check-expect-unknown-unnamed-rule",
+    ),
+    pytest.param(
+        """
+        [[checks]]
+        name = "x"
+        expect = { rule = "defualt" }  # <-
+        """,
+        "checks[0].expect.rule",
+        "unknown rule 'defualt'; did you mean 'default'?",
+        id="check-expect-default-typo",
+    ),
 ]
 
 
@@ -608,6 +653,54 @@ def test_duplicate_rule_ids_name_both_lines() -> None:
     assert "duplicate rule id 'same'" in error.detail
     assert "line 3" in error.detail and "line 7" in error.detail
     assert "proxy.rules[0]" in error.detail
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["read-catalog", "proxy[1]", "target_credential[0]", "default"],
+)
+def test_check_expect_rule_names_a_rule_or_default(rule: str) -> None:
+    profile = parse(
+        f"""
+        [[proxy.rules]]
+        id = "read-catalog"
+        effect = "allow"
+
+        [[proxy.rules]]
+        effect = "deny"
+
+        [[target_credential.rules]]
+        effect = "allow"
+
+        [[checks]]
+        name = "x"
+        expect = {{ rule = "{rule}" }}
+        """
+    )
+    assert profile.checks[0].expect == {"rule": rule}
+
+
+def test_check_expect_unknown_rule_hint_lists_the_rules() -> None:
+    text = """
+    [[proxy.rules]]
+    id = "read-catalog"
+    effect = "allow"
+
+    [[proxy.rules]]
+    effect = "deny"
+
+    [[checks]]
+    name = "x"
+    expect = { rule = "nope" }
+    """
+    with pytest.raises(ProfileError) as caught:
+        parse(text)
+    assert caught.value.detail == "unknown rule 'nope'"
+    assert "This profile's rules: read-catalog, proxy[1]" in caught.value.hint
+    assert "'default'" in caught.value.hint
+    with pytest.raises(ProfileError) as caught:
+        parse('[[checks]]\nname = "x"\nexpect = { rule = "nope" }\n')
+    assert "This profile's rules: none" in caught.value.hint
 
 
 def test_toml_syntax_error_has_the_line() -> None:
@@ -883,6 +976,86 @@ def test_profile_warnings_cover_checks_and_tls() -> None:
     )
     keys = [w.key for w in profile_warnings(profile, env={})]
     assert keys == ["checks[0].token", "target.verify"]
+
+
+METHOD_WARNING_CASES = [
+    # (rule methods, check method, [(key, message)])
+    ('["GET", "DELETE"]', "POST", []),
+    ('["propfind", "MKCOL", "REPORT"]', "OPTIONS", []),  # WebDAV, upper-cased at load
+    (
+        '["GETT"]',
+        "GET",
+        [
+            (
+                "proxy.rules[0].methods[0]",
+                "'GETT' is not a standard HTTP method; did you mean 'GET'? "
+                "(rule 'reads' matches only GETT requests)",
+            )
+        ],
+    ),
+    (
+        '["GET", "DELTE"]',
+        "PSOT",
+        [
+            (
+                "proxy.rules[0].methods[1]",
+                "'DELTE' is not a standard HTTP method; did you mean 'DELETE'?",
+            ),
+            ("checks[0].method", "'PSOT' is not a standard HTTP method; did you mean 'POST'?"),
+        ],
+    ),
+    (
+        '["X-CUSTOM"]',
+        "GET",
+        [
+            (
+                "proxy.rules[0].methods[0]",
+                "'X-CUSTOM' is not a standard HTTP method (rule 'reads'",
+            )
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("methods", "check_method", "expected"), METHOD_WARNING_CASES)
+def test_profile_warnings_flag_nonstandard_methods(
+    methods: str, check_method: str, expected: list[tuple[str, str]]
+) -> None:
+    text = f"""
+    [[proxy.rules]]
+    id = "reads"
+    effect = "allow"
+    methods = {methods}
+
+    [[checks]]
+    name = "c"
+    method = "{check_method}"
+    """
+    profile = parse(text)
+    warnings = profile_warnings(profile, env={})
+    assert [w.key for w in warnings] == [key for key, _ in expected]
+    lines = textwrap.dedent(text).splitlines()
+    for warning, (key, message) in zip(warnings, expected, strict=True):
+        assert message in warning.message
+        assert warning.file == FILE
+        written = "methods =" if key.startswith("proxy") else "method ="
+        assert warning.line == next(n for n, x in enumerate(lines, 1) if x.startswith(written))
+
+
+def test_shipped_profiles_warn_about_nothing_but_unset_variables(auth0: Profile) -> None:
+    from rrdev.demo import load_demo_profile
+
+    assert profile_warnings(load_demo_profile(), env={}) == []
+    assert all("environment variable" in w.message for w in profile_warnings(auth0, env={}))
+
+
+def test_demo_refetches_the_local_jwks_quickly_after_a_rotation() -> None:
+    """``rrdev issuer rotate`` in the demo: a token with the new kid must not be refused
+    for the default 30 s refetch interval."""
+    from rrdev.demo import load_demo_profile
+
+    cred = load_demo_profile().proxy_credential
+    assert cred.jwks_refetch_interval_seconds == 1
 
 
 def test_secret_resolve_names_key_and_variable(auth0: Profile) -> None:

@@ -32,8 +32,11 @@ notes = "products are frozen"
 
 
 def rewrite(path: Path, text: str) -> None:
-    """Write a new version whose change the stat check cannot miss (size differs)."""
-    path.write_text(text)
+    """Write a new version whose change the stat check cannot miss (size differs),
+    atomically, as editors do: the background watcher must never see half a file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 async def test_rule_edit_applies_to_the_next_request(tmp_path: Path, backend: Backend) -> None:

@@ -452,6 +452,95 @@ async def test_unknown_kid_refetches_once_per_interval(httpx_mock: HTTPXMock) ->
     await cache.aclose()
 
 
+ROTATED_HINT = (
+    "the JWKS has kids: k1; the JWKS was fetched {ago}s ago and is refetched at most every "
+    "30s on an unknown kid: if the issuer just rotated its keys, retry in {wait}s"
+)
+GENERIC_HINT = "the JWKS has kids: k1; the token may come from another tenant or issuer"
+
+
+@pytest.mark.parametrize(
+    ("after", "fetches", "hint"),
+    [
+        (0, 1, ROTATED_HINT.format(ago=0, wait=30)),
+        (4, 1, ROTATED_HINT.format(ago=4, wait=26)),
+        (29.5, 1, ROTATED_HINT.format(ago=29, wait=1)),
+        (30, 2, GENERIC_HINT),  # refetched for this token: the fresh JWKS lacks it too
+    ],
+    ids=["just-fetched", "4s", "29.5s", "refetched"],
+)
+async def test_key_not_found_says_when_the_refetch_was_rate_limited(
+    httpx_mock: HTTPXMock, after: float, fetches: int, hint: str
+) -> None:
+    httpx_mock.add_response(url=JWKS_URI, json=default_jwks(), is_reusable=True)
+    clock = FakeClock()
+    cache = remote(clock, refetch_interval=30)
+    assert (await verify(make_token(rsa_key()), jwks=cache)).ok
+    clock.advance(after)
+    ver = await verify(make_token(rsa_key("b"), kid="k2"), jwks=cache)
+    assert ver.reason == "key_not_found"
+    assert ver.hint.startswith(hint), ver.hint
+    assert len(httpx_mock.get_requests()) == fetches
+    await cache.aclose()
+
+
+async def test_key_not_found_on_a_cold_cache_is_not_rate_limited(httpx_mock: HTTPXMock) -> None:
+    """The JWKS was fetched for this very token: no "retry in" (it would not help)."""
+    httpx_mock.add_response(url=JWKS_URI, json=default_jwks())
+    cache = remote()
+    with pytest.raises(KeyNotFound) as caught:
+        await cache.get_key("k2", "RS256")
+    assert caught.value.retry_in is None
+    ver = await verify(make_token(rsa_key("b"), kid="k9"), jwks=cache)  # now rate-limited
+    assert "retry in 30s" in ver.hint
+    await cache.aclose()
+
+
+async def test_key_not_found_after_a_failed_refetch_says_it_failed(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=JWKS_URI, json=default_jwks())
+    httpx_mock.add_exception(httpx.ConnectError("Connection refused"), url=JWKS_URI)
+    clock = FakeClock()
+    cache = remote(clock, refetch_interval=30)
+    await cache.get_key("k1", "RS256")
+    clock.advance(40)
+    with pytest.raises(KeyNotFound) as caught:  # refetched (and failed) for this kid
+        await cache.get_key("k2", "RS256")
+    assert caught.value.retry_in is None
+    clock.advance(5)
+    ver = await verify(make_token(rsa_key("b"), kid="k2"), jwks=cache)
+    assert "the last JWKS fetch, 5s ago, failed, and the JWKS is refetched at most" in ver.hint
+    assert "retry in 25s" in ver.hint
+    assert len(httpx_mock.get_requests()) == 2
+    await cache.aclose()
+
+
+@pytest.mark.parametrize(
+    ("kid", "alg"),
+    [(None, "RS256"), ("k1", "ES256")],
+    ids=["no-kid", "known-kid-wrong-alg"],
+)
+async def test_key_not_found_without_an_unknown_kid_has_no_retry(kid: str | None, alg: str) -> None:
+    """Only an unknown kid refetches; a known one (or none) is not helped by waiting."""
+    jwks = make_jwks(jwk_of(rsa_key(), "k1"), jwk_of(rsa_key("b"), "k2"))
+    clock = FakeClock()
+    cache = JwksCache(jwks, clock=clock)
+    await cache.get_key("k1", "RS256")
+    clock.advance(1)
+    with pytest.raises(KeyNotFound) as caught:
+        await cache.get_key(kid, alg)
+    assert caught.value.retry_in is None
+
+
+async def test_an_inline_jwks_never_suggests_a_retry() -> None:
+    """An inline JWKS (--offline) never changes: refetching it cannot find a new key."""
+    clock = FakeClock()
+    cache = JwksCache(default_jwks(), clock=clock)
+    await cache.get_key("k1", "RS256")
+    clock.advance(1)
+    ver = await verify(make_token(rsa_key("b"), kid="k2"), jwks=cache)
+    assert ver.hint.startswith(GENERIC_HINT)
+
+
 async def test_flood_of_random_kids_causes_one_refetch(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=JWKS_URI, json=default_jwks(), is_reusable=True)
     clock = FakeClock()
