@@ -485,6 +485,12 @@ def tui(
     target: TargetOpt = None,
     jwks: JwksOpt = None,
     offline: OfflineOpt = False,
+    issuer_port: Annotated[
+        int, typer.Option("--issuer-port", help="With --demo: the local issuer's port (0: any).")
+    ] = 0,
+    backend_port: Annotated[
+        int, typer.Option("--backend-port", help="With --demo: the echo backend's port (0: any).")
+    ] = 0,
 ) -> None:
     """Run the proxy with a live inspector: every request, and why it was allowed or refused.
 
@@ -503,6 +509,8 @@ def tui(
             target=target,
             jwks=jwks,
             offline=offline,
+            issuer_port=issuer_port,
+            backend_port=backend_port,
         )
     )
 
