@@ -26,6 +26,7 @@ __all__ = [
     "make_console",
     "open_log",
     "print_error",
+    "run_foreground",
     "run_loop",
 ]
 
@@ -50,6 +51,32 @@ def make_console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
 
 
 STOP_NOTICE = "stopping: finishing requests in flight (Ctrl+C again to quit now)"
+
+
+def run_foreground(
+    out: Console,
+    err: Console,
+    serve: Callable[[Output], Coroutine[Any, Any, int]],
+    *,
+    log_file: str | None = None,
+    quiet: bool = False,
+    ready: bool = True,
+) -> int:
+    """Run ``serve(output)`` to completion and return its exit code: an RrdevError is
+    one error line and its exit code, Ctrl+C before the handlers are in place is 0,
+    and the JSONL log is closed whatever happens."""
+    output: Output | None = None
+    try:
+        output = Output(out, err, open_log(log_file), quiet, ready=ready)
+        return run_loop(serve(output))
+    except RrdevError as exc:
+        print_error(err, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if output is not None:
+            output.close()
 
 
 def run_loop(main: Coroutine[Any, Any, int]) -> int:

@@ -20,11 +20,8 @@ from rrdev.console import (
     Output,
     install_stop_handlers,
     make_console,
-    open_log,
-    print_error,
-    run_loop,
+    run_foreground,
 )
-from rrdev.errors import RrdevError
 
 if TYPE_CHECKING:
     from rrdev.demo import DemoHandle
@@ -45,18 +42,14 @@ def run_demo(
     port in use or a corrupt keyset)."""
     out = console or make_console(soft_wrap=True)
     err = console or make_console(stderr=True, soft_wrap=True)
-    output: Output | None = None
-    try:
-        output = Output(out, err, open_log(log_file), quiet, ready=False)
-        return run_loop(_serve(output, proxy_port, issuer_port, backend_port))
-    except RrdevError as exc:
-        print_error(err, exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if output is not None:
-            output.close()
+    return run_foreground(
+        out,
+        err,
+        lambda output: _serve(output, proxy_port, issuer_port, backend_port),
+        log_file=log_file,
+        quiet=quiet,
+        ready=False,
+    )
 
 
 async def _serve(output: Output, proxy_port: int, issuer_port: int, backend_port: int) -> int:

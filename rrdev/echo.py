@@ -10,10 +10,10 @@ shown as ``[redacted]``: the echo proves *that* the proxy forwarded them, never
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rrdev.asgi import Receive, Scope, Send, answer_lifespan
 from rrdev.redact import Redactor
 
 __all__ = ["GREETING", "EchoApp"]
@@ -22,11 +22,6 @@ GREETING = (
     "Hello from the rrdev demo backend: the proxy verified your token, "
     "checked its rules and forwarded this request."
 )
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class EchoApp:
@@ -42,7 +37,7 @@ class EchoApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
         elif scope["type"] == "websocket":
             await receive()
             await send({"type": "websocket.close", "code": 1003})
@@ -90,13 +85,3 @@ class EchoApp:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -35,12 +35,13 @@ import hmac
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from rrdev.asgi import Receive, Scope, Send, answer_lifespan
 from rrdev.errors import KeysetError, ProfileError
 from rrdev.keyset import Keyset
 from rrdev.model import IssuerClient, IssuerConfig, Profile
@@ -75,10 +76,6 @@ _DRAIN_BYTES = 1024 * 1024
 #: "keyset_failed". Messages never hold a secret.
 EventCallback = Callable[[str, str], None]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _ISSUER_HINT = """add clients to the profile, e.g.
 
@@ -319,7 +316,7 @@ class IssuerApp:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
         elif kind == "websocket":
             await receive()
             await send({"type": "websocket.close", "code": 1008})
@@ -625,16 +622,6 @@ def _basic_credentials(header: str | None) -> tuple[str, tuple[str, ...]] | None
 
 
 # ------------------------------------------------------------------ responses
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _send_json(

@@ -46,7 +46,7 @@ import re
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from functools import lru_cache
@@ -57,6 +57,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
 import aiohttp
 from yarl import URL
 
+from rrdev.asgi import Receive, Scope, Send
 from rrdev.backend_token import BackendTokenSource
 from rrdev.errors import EnvVarError, ProfileError, RrdevError
 from rrdev.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
@@ -82,10 +83,6 @@ RecordSink = Callable[[RequestRecord], None]
 #: ``on_event(kind, message)``: "reloaded", "reload_failed", "record_failed".
 EventCallback = Callable[[str, str], None]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 #: RFC 9110 §7.6.1 hop-by-hop headers (plus the non-standard Proxy-Connection):
 #: dropped in both directions, as are any headers the Connection header names.

@@ -9,6 +9,7 @@ to ``--log-file``. Everything printed comes from already-redacted records.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from rich.console import Console
@@ -19,9 +20,7 @@ from rrdev.console import (
     Output,
     install_stop_handlers,
     make_console,
-    open_log,
-    print_error,
-    run_loop,
+    run_foreground,
 )
 from rrdev.errors import RrdevError
 
@@ -50,30 +49,38 @@ def run_up(
     """
     out = console or make_console()
     err = console or make_console(stderr=True)
-    output: Output | None = None
-    try:
-        from rrdev.profile import discover_profile, load_profile
-        from rrdev.proxy import Overrides, ProxyApp
+    return run_foreground(
+        out,
+        err,
+        lambda output: _start(output, profile_path, host, port, target, jwks, offline),
+        log_file=log_file,
+        quiet=quiet,
+    )
 
-        profile = load_profile(discover_profile(profile_path))
-        output = Output(out, err, open_log(log_file), quiet)
-        app = ProxyApp(
-            profile,
-            overrides=Overrides(target=target, jwks=jwks, offline=offline),
-            sink=output.record,
-            on_event=output.event,
-        )
-        listen_host = host or profile.proxy.listen_host
-        listen_port = profile.proxy.listen_port if port is None else port
-        return run_loop(_serve(app, listen_host, listen_port, output))
-    except RrdevError as exc:
-        print_error(err, exc)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if output is not None:
-            output.close()
+
+def _start(
+    output: Output,
+    profile_path: str | None,
+    host: str | None,
+    port: int | None,
+    target: str | None,
+    jwks: str | None,
+    offline: bool,
+) -> Coroutine[Any, Any, int]:
+    """Load the profile and build the app (errors surface before anything listens)."""
+    from rrdev.profile import discover_profile, load_profile
+    from rrdev.proxy import Overrides, ProxyApp
+
+    profile = load_profile(discover_profile(profile_path))
+    app = ProxyApp(
+        profile,
+        overrides=Overrides(target=target, jwks=jwks, offline=offline),
+        sink=output.record,
+        on_event=output.event,
+    )
+    listen_host = host or profile.proxy.listen_host
+    listen_port = profile.proxy.listen_port if port is None else port
+    return _serve(app, listen_host, listen_port, output)
 
 
 async def _serve(app: Any, host: str, port: int, output: Output) -> int:
