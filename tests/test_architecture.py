@@ -15,6 +15,7 @@ ENGINE_MODULES = [
     "rrdev.model",
     "rrdev.paths",
     "rrdev.netaddr",
+    "rrdev.asgi",
     "rrdev.profile",
     "rrdev.rules",
     "rrdev.tokens",
