@@ -26,13 +26,13 @@ import jwt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rrdev.explain import IncomingRequest, JwksVerifier, decide  # noqa: E402
-from rrdev.jwks import JwksCache  # noqa: E402
-from rrdev.keyset import Keyset, mint_token  # noqa: E402
-from rrdev.profile import load_profile  # noqa: E402
-from rrdev.records import RequestFacts  # noqa: E402
-from rrdev.rules import evaluate_profile  # noqa: E402
-from rrdev.verify import verify_token  # noqa: E402
+from rrdev.clients.jwks import JwksCache  # noqa: E402
+from rrdev.core.explain import IncomingRequest, JwksVerifier, decide  # noqa: E402
+from rrdev.core.keyset import Keyset, mint_token  # noqa: E402
+from rrdev.core.profile import load_profile  # noqa: E402
+from rrdev.core.records import RequestFacts  # noqa: E402
+from rrdev.core.rules import evaluate_profile  # noqa: E402
+from rrdev.core.verify import verify_token  # noqa: E402
 
 PROFILE = load_profile(ROOT / "profiles" / "auth0.toml")
 CRED = PROFILE.proxy_credential

@@ -1,3 +1,3 @@
-from rrdev.cli import main
+from rrdev.cli.app import main
 
 main()

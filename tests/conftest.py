@@ -20,7 +20,7 @@ def _keyset_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def keyset(_keyset_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """RRDEV_HOME pointed at a temporary directory holding the local keyset."""
     monkeypatch.setenv("RRDEV_HOME", str(_keyset_home))
-    from rrdev.keyset import Keyset
+    from rrdev.core.keyset import Keyset
 
     Keyset.load_or_create()
     yield _keyset_home

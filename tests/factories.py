@@ -18,10 +18,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
-from rrdev.jwks import JwksCache
-from rrdev.model import ProxyCredential
-from rrdev.records import Verification
-from rrdev.verify import verify_token
+from rrdev.clients.jwks import JwksCache
+from rrdev.core.model import ProxyCredential
+from rrdev.core.records import Verification
+from rrdev.core.verify import verify_token
 
 #: A fixed "now" for every test: 2027-01-15T08:00:00Z.
 NOW = 1_800_000_000

@@ -16,11 +16,11 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from rrdev.keyset import Keyset, mint_token
-from rrdev.profile import load_profile
-from rrdev.proxy import Overrides, ProxyApp
-from rrdev.records import RequestRecord
-from rrdev.server import ProxyServer
+from rrdev.core.keyset import Keyset, mint_token
+from rrdev.core.profile import load_profile
+from rrdev.core.records import RequestRecord
+from rrdev.servers.proxy import Overrides, ProxyApp
+from rrdev.servers.runner import ProxyServer
 
 ISSUER = "https://tenant.example.auth0.com/"
 AUDIENCE = "https://api.myapp.com"
@@ -306,7 +306,7 @@ async def wait_for(condition: Any, timeout: float = 2.0) -> None:
 
 _UP = (
     "import json, sys\n"
-    "from rrdev.up import run_up\n"
+    "from rrdev.cli.up import run_up\n"
     "sys.exit(run_up(json.loads(sys.argv[1]), **json.loads(sys.argv[2])))\n"
 )
 

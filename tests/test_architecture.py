@@ -9,24 +9,24 @@ import sys
 import pytest
 
 ENGINE_MODULES = [
-    "rrdev.errors",
-    "rrdev.records",
-    "rrdev.redact",
-    "rrdev.model",
-    "rrdev.paths",
-    "rrdev.netaddr",
-    "rrdev.asgi",
-    "rrdev.profile",
-    "rrdev.rules",
-    "rrdev.tokens",
-    "rrdev.backend_token",
-    "rrdev.keyset",
-    "rrdev.jwks",
-    "rrdev.verify",
-    "rrdev.explain",
-    "rrdev.proxy",
-    "rrdev.server",
-    "rrdev.checks",
+    "rrdev.core.errors",
+    "rrdev.core.records",
+    "rrdev.core.redact",
+    "rrdev.core.model",
+    "rrdev.core.paths",
+    "rrdev.core.netaddr",
+    "rrdev.servers.asgi",
+    "rrdev.core.profile",
+    "rrdev.core.rules",
+    "rrdev.core.tokens",
+    "rrdev.clients.backend_token",
+    "rrdev.core.keyset",
+    "rrdev.clients.jwks",
+    "rrdev.core.verify",
+    "rrdev.core.explain",
+    "rrdev.servers.proxy",
+    "rrdev.servers.runner",
+    "rrdev.checks.engine",
 ]
 FRONT_END_ONLY = ("textual", "typer", "rich")
 
@@ -47,10 +47,10 @@ def test_engine_module_imports_no_front_end(module: str) -> None:
 def test_cli_explain_does_not_import_textual_or_uvicorn() -> None:
     code = (
         "from typer.testing import CliRunner\n"
-        "from rrdev.cli import app\n"
+        "from rrdev.cli.app import app\n"
         "CliRunner().invoke(app, ['explain', '--help'])\n"
     )
     loaded = imported_after(code)
-    assert "rrdev.cli" in loaded
+    assert "rrdev.cli.app" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in ("textual", "uvicorn", "aiohttp"))
     assert heavy == []

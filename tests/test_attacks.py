@@ -42,8 +42,8 @@ from factories import (
 )
 from pytest_httpx import HTTPXMock
 
-from rrdev.errors import KeyNotFound
-from rrdev.jwks import JwksCache
+from rrdev.clients.jwks import JwksCache
+from rrdev.core.errors import KeyNotFound
 
 ATTACKER_URL = "https://attacker.example/.well-known/jwks.json"
 

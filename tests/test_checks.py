@@ -30,7 +30,7 @@ from proxy_support import (
 )
 from typer.testing import CliRunner
 
-from rrdev.checks import (
+from rrdev.checks.engine import (
     CheckOptions,
     CheckRun,
     Expectation,
@@ -38,9 +38,9 @@ from rrdev.checks import (
     outcome_from_response,
     run_checks,
 )
-from rrdev.cli import app
-from rrdev.errors import NetworkError, ProfileError, RrdevError
-from rrdev.profile import load_profile, parse_profile
+from rrdev.cli.app import app
+from rrdev.core.errors import NetworkError, ProfileError, RrdevError
+from rrdev.core.profile import load_profile, parse_profile
 
 pytestmark = pytest.mark.usefixtures("keyset")
 
@@ -591,7 +591,7 @@ def test_expectation_and_outcome_text() -> None:
 async def test_auth_token_is_fetched_from_an_auth0_shaped_endpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, httpx_mock: Any, keyset: Path
 ) -> None:
-    from rrdev.keyset import Keyset
+    from rrdev.core.keyset import Keyset
 
     monkeypatch.setenv("AUTH0_CLIENT_ID", "Zx8Qm2LkP0aB7cD9eF1gH3iJ5kL6mN4o")
     monkeypatch.setenv("AUTH0_CLIENT_SECRET", "s3cret-value")

@@ -15,7 +15,7 @@ import pytest
 from factories import CLIENT_ID, jwk_of, make_jwks, make_token, rsa_key
 from typer.testing import CliRunner
 
-from rrdev.cli import app
+from rrdev.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH0 = str(ROOT / "profiles" / "auth0.toml")

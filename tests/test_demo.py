@@ -23,7 +23,9 @@ import httpx
 import pytest
 from rich.console import Console
 
-from rrdev.demo import (
+from rrdev.cli.demo import banner_text, run_demo
+from rrdev.core.redact import REDACTED
+from rrdev.servers.demo import (
     DEMO_PROFILE_NAME,
     DemoHandle,
     demo_profile_text,
@@ -31,9 +33,7 @@ from rrdev.demo import (
     load_demo_profile,
     start_demo,
 )
-from rrdev.demo_cli import banner_text, run_demo
-from rrdev.echo import GREETING
-from rrdev.redact import REDACTED
+from rrdev.servers.echo import GREETING
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_a_port_in_use_is_one_line_and_exit_3(home: Path) -> None:
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
     env = {**os.environ, "RRDEV_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
     code = (
-        "from rrdev.demo_cli import run_demo\n"
+        "from rrdev.cli.demo import run_demo\n"
         "raise SystemExit(run_demo(proxy_port=0, issuer_port=0, backend_port=0))\n"
     )
     process = subprocess.Popen(
@@ -185,10 +185,10 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        ("rrdev.issuer", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
-        ("rrdev.echo", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
-        ("rrdev.demo", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
-        ("rrdev.issuer_cli", ("textual", "uvicorn", "aiohttp", "httpx")),
+        ("rrdev.servers.issuer", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
+        ("rrdev.servers.echo", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
+        ("rrdev.servers.demo", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
+        ("rrdev.cli.issuer", ("textual", "uvicorn", "aiohttp", "httpx")),
     ],
 )
 def test_imports_stay_light(module: str, forbidden: tuple[str, ...]) -> None:

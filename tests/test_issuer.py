@@ -21,14 +21,14 @@ import pytest
 import pytest_asyncio
 from typer.testing import CliRunner
 
-from rrdev.errors import EnvVarError, ProfileError
-from rrdev.issuer import IssuerApp, KeysetWatcher, issuer_config_for
-from rrdev.issuer_cli import issuer_app, issuer_banner
-from rrdev.keyset import Keyset
-from rrdev.model import IssuerClient, IssuerConfig, Secret
-from rrdev.profile import load_profile, parse_profile
-from rrdev.proxy import ProxyApp
-from rrdev.server import ProxyServer
+from rrdev.cli.issuer import issuer_app, issuer_banner
+from rrdev.core.errors import EnvVarError, ProfileError
+from rrdev.core.keyset import Keyset
+from rrdev.core.model import IssuerClient, IssuerConfig, Secret
+from rrdev.core.profile import load_profile, parse_profile
+from rrdev.servers.issuer import IssuerApp, KeysetWatcher, issuer_config_for
+from rrdev.servers.proxy import ProxyApp
+from rrdev.servers.runner import ProxyServer
 
 ISSUER = "https://rrdev.local/"
 AUD = "https://api.rrdev.local"
@@ -675,7 +675,7 @@ def test_serve_refuses_a_port_in_use(home: Path) -> None:
 
 
 def test_basic_credentials_are_decoded_like_rfc_6749() -> None:
-    from rrdev.issuer import _basic_credentials
+    from rrdev.servers.issuer import _basic_credentials
 
     encoded = base64.b64encode(b"reader:a%2Bb").decode()
     assert _basic_credentials(f"Basic {encoded}") == ("reader", ("a%2Bb", "a+b"))
@@ -685,7 +685,7 @@ def test_basic_credentials_are_decoded_like_rfc_6749() -> None:
 def test_serve_falls_back_to_the_demo_clients_only_without_a_profile(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rrdev.issuer_cli import _issuer_profile
+    from rrdev.cli.issuer import _issuer_profile
 
     monkeypatch.chdir(tmp_path)
     profile, demo = _issuer_profile(None)
@@ -696,8 +696,8 @@ def test_serve_falls_back_to_the_demo_clients_only_without_a_profile(
 
 
 def test_notes_say_how_a_profiles_proxy_accepts_local_tokens(tmp_path: Path) -> None:
-    from rrdev.issuer import IssuerUrls
-    from rrdev.issuer_cli import profile_notes
+    from rrdev.cli.issuer import profile_notes
+    from rrdev.servers.issuer import IssuerUrls
 
     path = tmp_path / "p.toml"
     path.write_text(

@@ -13,11 +13,11 @@ import jwt
 import pytest
 from factories import NOW, b64url, make_cred
 
-from rrdev.errors import KeysetError
-from rrdev.jwks import JwksCache
-from rrdev.keyset import KEYSET_FILE, Keyset, mint_token, rrdev_home
-from rrdev.tokens import decode_unverified
-from rrdev.verify import verify_token
+from rrdev.clients.jwks import JwksCache
+from rrdev.core.errors import KeysetError
+from rrdev.core.keyset import KEYSET_FILE, Keyset, mint_token, rrdev_home
+from rrdev.core.tokens import decode_unverified
+from rrdev.core.verify import verify_token
 
 LOCAL_ISS = "https://rrdev.local/"
 LOCAL_AUD = "https://api.myapp.com"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rrdev.paths import AmbiguousPath, parse_target
+from rrdev.core.paths import AmbiguousPath, parse_target
 
 ACCEPTED = [
     ("/api/v1/products", "/api/v1/products"),

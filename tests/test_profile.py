@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rrdev.errors import EnvVarError, ProfileError
-from rrdev.model import Profile, Secret, Target
-from rrdev.profile import (
+from rrdev.core.errors import EnvVarError, ProfileError
+from rrdev.core.model import Profile, Secret, Target
+from rrdev.core.profile import (
     build_line_index,
     discover_profile,
     line_of,
@@ -133,7 +133,7 @@ def test_auth0_profile_secrets_auth_and_checks(auth0: Profile) -> None:
 
 
 def test_auth0_profile_loads_without_environment() -> None:
-    code = f"from rrdev.profile import load_profile; load_profile({str(AUTH0)!r})"
+    code = f"from rrdev.core.profile import load_profile; load_profile({str(AUTH0)!r})"
     result = subprocess.run(
         [sys.executable, "-c", code], env={}, capture_output=True, text=True, check=False
     )
@@ -1043,7 +1043,7 @@ def test_profile_warnings_flag_nonstandard_methods(
 
 
 def test_shipped_profiles_warn_about_nothing_but_unset_variables(auth0: Profile) -> None:
-    from rrdev.demo import load_demo_profile
+    from rrdev.servers.demo import load_demo_profile
 
     assert profile_warnings(load_demo_profile(), env={}) == []
     assert all("environment variable" in w.message for w in profile_warnings(auth0, env={}))
@@ -1052,7 +1052,7 @@ def test_shipped_profiles_warn_about_nothing_but_unset_variables(auth0: Profile)
 def test_demo_refetches_the_local_jwks_quickly_after_a_rotation() -> None:
     """``rrdev issuer rotate`` in the demo: a token with the new kid must not be refused
     for the default 30 s refetch interval."""
-    from rrdev.demo import load_demo_profile
+    from rrdev.servers.demo import load_demo_profile
 
     cred = load_demo_profile().proxy_credential
     assert cred.jwks_refetch_interval_seconds == 1

@@ -184,7 +184,7 @@ async def test_unreachable_jwks_is_503(tmp_path: Path, backend: Backend) -> None
 async def test_jwks_override_from_a_saved_file(tmp_path: Path, backend: Backend) -> None:
     import json
 
-    from rrdev.keyset import Keyset
+    from rrdev.core.keyset import Keyset
 
     saved = tmp_path / "jwks.json"
     saved.write_text(json.dumps(Keyset.load_or_create().jwks()))
@@ -279,8 +279,8 @@ async def test_websocket_handshake_gets_501(profile: Path, backend: Backend) -> 
 async def test_upgrade_header_over_plain_http_gets_501_in_process(
     profile: Path, backend: Backend
 ) -> None:
-    from rrdev.profile import load_profile
-    from rrdev.proxy import Overrides, ProxyApp
+    from rrdev.core.profile import load_profile
+    from rrdev.servers.proxy import Overrides, ProxyApp
 
     async with ProxyApp(load_profile(profile), overrides=Overrides(offline=True)) as app:
         transport = httpx.ASGITransport(app=app)
@@ -295,8 +295,8 @@ async def test_upgrade_header_over_plain_http_gets_501_in_process(
 
 
 async def test_in_process_allowed_and_denied(profile: Path, backend: Backend) -> None:
-    from rrdev.profile import load_profile
-    from rrdev.proxy import Overrides, ProxyApp
+    from rrdev.core.profile import load_profile
+    from rrdev.servers.proxy import Overrides, ProxyApp
 
     records: list[Any] = []
     app = ProxyApp(load_profile(profile), overrides=Overrides(offline=True), sink=records.append)
@@ -329,7 +329,7 @@ def test_port_in_use_is_one_line_and_exit_3(profile: Path) -> None:
 
     from rich.console import Console
 
-    from rrdev.up import run_up
+    from rrdev.cli.up import run_up
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -347,7 +347,7 @@ def test_port_in_use_is_one_line_and_exit_3(profile: Path) -> None:
 
 def test_engine_modules_import_no_front_end() -> None:
     code = (
-        "import sys, rrdev.proxy, rrdev.server\n"
+        "import sys, rrdev.servers.proxy, rrdev.servers.runner\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('rich', 'typer', 'textual')]\n"
         "print(bad)"
     )

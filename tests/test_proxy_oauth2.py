@@ -28,12 +28,12 @@ from proxy_support import (
     wait_for,
 )
 
-from rrdev.issuer import IssuerApp
-from rrdev.model import IssuerClient, IssuerConfig, Secret
-from rrdev.profile import load_profile
-from rrdev.proxy import Overrides, ProxyApp
-from rrdev.records import RequestRecord
-from rrdev.server import ProxyServer
+from rrdev.core.model import IssuerClient, IssuerConfig, Secret
+from rrdev.core.profile import load_profile
+from rrdev.core.records import RequestRecord
+from rrdev.servers.issuer import IssuerApp
+from rrdev.servers.proxy import Overrides, ProxyApp
+from rrdev.servers.runner import ProxyServer
 
 BACKEND_ISSUER = "https://backend-idp.rrdev.local/"
 BACKEND_AUD = "https://orders.internal"

@@ -17,8 +17,8 @@ from proxy_support import (
     wait_for,
 )
 
-from rrdev.proxy import CachingVerifier
-from rrdev.records import Verification, VerifyStep
+from rrdev.core.records import Verification, VerifyStep
+from rrdev.servers.proxy import CachingVerifier
 
 pytestmark = pytest.mark.usefixtures("keyset")
 

@@ -83,9 +83,9 @@ async def test_upstream_tls(
 
 
 def test_unreadable_ca_bundle_is_a_profile_error(tmp_path: Path) -> None:
-    from rrdev.errors import ProfileError
-    from rrdev.profile import load_profile
-    from rrdev.proxy import ProxyApp
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import load_profile
+    from rrdev.servers.proxy import ProxyApp
 
     profile = tmp_path / "p.toml"
     profile.write_text(profile_text("https://127.0.0.1:1", target="ca_bundle = '/nonexistent.pem'"))

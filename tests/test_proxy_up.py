@@ -61,7 +61,7 @@ def test_profile_error_is_exit_3_without_traceback(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from rrdev.up import run_up
+    from rrdev.cli.up import run_up
 
     profile = tmp_path / "rrdev.toml"
     profile.write_text("[proxy]\ndefault_effect = 'maybe'\n")
@@ -77,7 +77,7 @@ def test_bad_target_override_is_a_usage_error(tmp_path: Path, backend: Backend) 
 
     from rich.console import Console
 
-    from rrdev.up import run_up
+    from rrdev.cli.up import run_up
 
     profile = tmp_path / "rrdev.toml"
     profile.write_text(profile_text(backend.url))
@@ -88,8 +88,8 @@ def test_bad_target_override_is_a_usage_error(tmp_path: Path, backend: Backend) 
 
 
 def test_request_line_carries_the_reason_of_a_refusal() -> None:
-    from rrdev.records import Explanation, RequestRecord
-    from rrdev.render import request_line
+    from rrdev.cli.render import request_line
+    from rrdev.core.records import Explanation, RequestRecord
 
     expl = Explanation(403, "rule_denied", "proxy rule 'scope-gate-delete' denies DELETE /x")
     record = RequestRecord(

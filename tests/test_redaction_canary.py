@@ -18,7 +18,7 @@ from proxy_support import (
     start_up,
 )
 
-from rrdev.redact import fingerprint
+from rrdev.core.redact import fingerprint
 
 pytestmark = pytest.mark.usefixtures("keyset")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rrdev.model import (
+from rrdev.core.model import (
     PairCondition,
     PathCondition,
     Pattern,
@@ -19,8 +19,8 @@ from rrdev.model import (
     Target,
     TargetCredential,
 )
-from rrdev.records import Decision, RequestFacts, RuleOutcome
-from rrdev.rules import evaluate, evaluate_profile
+from rrdev.core.records import Decision, RequestFacts, RuleOutcome
+from rrdev.core.rules import evaluate, evaluate_profile
 
 _FLAGS = {"i": re.I, "m": re.M, "s": re.S}
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"

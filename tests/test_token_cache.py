@@ -1,4 +1,4 @@
-"""The on-disk token cache (rrdev.tokens.TokenCache): file modes, atomic writes,
+"""The on-disk token cache (rrdev.core.tokens.TokenCache): file modes, atomic writes,
 expiry, corruption, symlinks, clearing."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rrdev.tokens import (
+from rrdev.core.tokens import (
     CACHE_DIR_ENV,
     FetchedToken,
     TokenCache,
@@ -206,7 +206,7 @@ def test_without_a_callback_warnings_go_to_the_logger(
     cache = TokenCache(tmp_path / "tokens")
     cache.put(KEY, token())
     cache.path_for(KEY).write_text("garbage")
-    with caplog.at_level(logging.WARNING, logger="rrdev.tokens"):
+    with caplog.at_level(logging.WARNING, logger="rrdev.core.tokens"):
         assert cache.get(KEY, NOW) is None
     assert "corrupted" in caplog.text
 

@@ -1,4 +1,4 @@
-"""Client-credentials fetch (rrdev.tokens): Auth0 and generic OAuth2 token endpoints
+"""Client-credentials fetch (rrdev.core.tokens): Auth0 and generic OAuth2 token endpoints
 mocked with pytest-httpx, every refusal and every kind of garbage, the secret never
 shown; `rrdev token fetch`/`clear` and `explain --auth` through Typer's CliRunner; and
 the same against the local issuer's /oauth/token over a real socket.
@@ -21,12 +21,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from rrdev.cli import app
-from rrdev.errors import EnvVarError, ProfileError
-from rrdev.keyset import Keyset, mint_token
-from rrdev.model import OAuth2Client, Secret
-from rrdev.profile import load_profile
-from rrdev.tokens import (
+from rrdev.cli.app import app
+from rrdev.core.errors import EnvVarError, ProfileError
+from rrdev.core.keyset import Keyset, mint_token
+from rrdev.core.model import OAuth2Client, Secret
+from rrdev.core.profile import load_profile
+from rrdev.core.tokens import (
     FetchedToken,
     TokenCache,
     TokenFetchError,
@@ -725,9 +725,9 @@ class ThreadedIssuer:
 def local_issuer(keyset: Path) -> Iterator[ThreadedIssuer]:
     """The local issuer on 127.0.0.1:<free port>, in a thread with its own loop (the
     CLI runs asyncio.run on this one). No httpx_mock here: the socket is real."""
-    from rrdev.issuer import IssuerApp
-    from rrdev.model import IssuerClient, IssuerConfig
-    from rrdev.server import ProxyServer
+    from rrdev.core.model import IssuerClient, IssuerConfig
+    from rrdev.servers.issuer import IssuerApp
+    from rrdev.servers.runner import ProxyServer
 
     config = IssuerConfig(
         issuer=ISSUER,

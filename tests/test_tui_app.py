@@ -17,8 +17,8 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
 
-from rrdev.jwks import JwksStatus
-from rrdev.records import Explanation, RequestRecord
+from rrdev.clients.jwks import JwksStatus
+from rrdev.core.records import Explanation, RequestRecord
 from rrdev.tui.app import RrdevApp
 from rrdev.tui.runtime import DemoRuntime, ProfileRuntime, RuntimeInfo
 from rrdev.tui.widgets.detail import RequestScreen

@@ -13,7 +13,7 @@ import pytest
 from proxy_support import profile_text
 from typer.testing import CliRunner
 
-from rrdev.cli import app
+from rrdev.cli.app import app
 
 runner = CliRunner()
 
@@ -44,7 +44,7 @@ def test_a_broken_profile_fails_before_textual_loads(tmp_path: Path) -> None:
     code = (
         "import sys, json\n"
         "from typer.testing import CliRunner\n"
-        "from rrdev.cli import app\n"
+        "from rrdev.cli.app import app\n"
         f"result = CliRunner().invoke(app, ['tui', {str(profile)!r}])\n"
         "print(json.dumps([result.exit_code, result.output,"
         " [m for m in sys.modules if m.split('.')[0] == 'textual']]))\n"

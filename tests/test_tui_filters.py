@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rrdev.records import Explanation, RequestRecord
+from rrdev.core.records import Explanation, RequestRecord
 from rrdev.tui.filters import FilterError, parse_filter
 from rrdev.tui.store import TrafficStore
 
@@ -126,7 +126,7 @@ def test_store_is_bounded_and_numbers_records() -> None:
 
 
 def test_tui_helpers_import_no_textual() -> None:
-    """rrdev.cli imports rrdev.tui (and its runtime) before deciding to run the app."""
+    """rrdev.cli.app imports rrdev.tui (and its runtime) before deciding to run the app."""
     code = (
         "import sys, json\n"
         "import rrdev.tui, rrdev.tui.filters, rrdev.tui.store, rrdev.tui.runtime\n"

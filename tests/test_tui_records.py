@@ -14,8 +14,8 @@ import pytest
 from proxy_support import SEED_RULES, Backend, bearer, mint, profile_text, run_proxy, wait_for
 from rich.console import Console
 
-from rrdev.records import PREVIEW_BYTES, RequestRecord
-from rrdev.redact import REDACTED
+from rrdev.core.records import PREVIEW_BYTES, RequestRecord
+from rrdev.core.redact import REDACTED
 from rrdev.tui.views import explain_view, jwks_text, request_view, response_view, token_view
 
 pytestmark = pytest.mark.usefixtures("keyset")
@@ -96,8 +96,8 @@ def test_views_render_a_denial_without_exchange_fields(tmp_path: Path) -> None:
     """The tab views over a record without headers (``record_exchange`` off) say so."""
     import asyncio
 
-    from rrdev.explain import IncomingRequest, decide
-    from rrdev.profile import load_profile
+    from rrdev.core.explain import IncomingRequest, decide
+    from rrdev.core.profile import load_profile
 
     profile = tmp_path / "rrdev.toml"
     profile.write_text(profile_text("http://127.0.0.1:9", proxy_credential='auth_type = "none"\n'))

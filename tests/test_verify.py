@@ -31,11 +31,11 @@ from factories import (
 )
 from pytest_httpx import HTTPXMock
 
-from rrdev.errors import JwksUnavailable, KeyNotFound, TokenInputError
-from rrdev.jwks import JwksCache
-from rrdev.redact import fingerprint
-from rrdev.tokens import decode_unverified, humanize_delta
-from rrdev.verify import step_names
+from rrdev.clients.jwks import JwksCache
+from rrdev.core.errors import JwksUnavailable, KeyNotFound, TokenInputError
+from rrdev.core.redact import fingerprint
+from rrdev.core.tokens import decode_unverified, humanize_delta
+from rrdev.core.verify import step_names
 
 DEFAULT_STEPS = (
     "format",
@@ -749,7 +749,7 @@ def test_humanize_delta(seconds: float, text: str) -> None:
 
 
 def test_fixture_now_is_what_the_messages_assume() -> None:
-    from rrdev.verify import iso_time
+    from rrdev.core.verify import iso_time
 
     assert iso_time(NOW) == "2027-01-15T08:00:00Z"
 
@@ -765,6 +765,6 @@ def test_fixture_now_is_what_the_messages_assume() -> None:
     ],
 )
 def test_loopback_jwks_bypasses_proxy_environment(source: str, loopback: bool) -> None:
-    from rrdev.netaddr import is_loopback_url
+    from rrdev.core.netaddr import is_loopback_url
 
     assert is_loopback_url(source) is loopback

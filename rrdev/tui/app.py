@@ -22,8 +22,8 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Header, Input, Static
 
-from rrdev.errors import RrdevError
-from rrdev.records import RequestRecord
+from rrdev.core.errors import RrdevError
+from rrdev.core.records import RequestRecord
 from rrdev.tui.filters import RecordFilter
 from rrdev.tui.messages import (
     DemoTrafficSent,

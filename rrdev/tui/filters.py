@@ -23,7 +23,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from rrdev.records import RequestRecord
+from rrdev.core.records import RequestRecord
 
 __all__ = ["FIELDS", "FilterError", "RecordFilter", "Term", "parse_filter"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from rrdev.records import RequestRecord
+from rrdev.core.records import RequestRecord
 from rrdev.tui.filters import RecordFilter
 from rrdev.tui.runtime import RuntimeInfo
 

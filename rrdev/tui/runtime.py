@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from rrdev.demo import DemoHandle, DemoRequest
-    from rrdev.jwks import JwksStatus
-    from rrdev.model import Profile
-    from rrdev.proxy import EventCallback, Overrides, ProxyApp, RecordSink
-    from rrdev.server import ProxyServer
+    from rrdev.clients.jwks import JwksStatus
+    from rrdev.core.model import Profile
+    from rrdev.servers.demo import DemoHandle, DemoRequest
+    from rrdev.servers.proxy import EventCallback, Overrides, ProxyApp, RecordSink
+    from rrdev.servers.runner import ProxyServer
 
 __all__ = ["DemoRuntime", "ProfileRuntime", "Runtime", "RuntimeInfo"]
 
@@ -89,7 +89,7 @@ class ProfileRuntime:
         port: int | None = None,
         reload_interval: float = 0.5,
     ) -> None:
-        from rrdev.proxy import ProxyApp
+        from rrdev.servers.proxy import ProxyApp
 
         self.app = ProxyApp(
             profile, overrides=overrides, reload_interval=reload_interval, record_exchange=True
@@ -109,7 +109,7 @@ class ProfileRuntime:
         reload_interval: float = 0.5,
     ) -> ProfileRuntime:
         """Discover and load the profile (``None``: ``$RRDEV_PROFILE``, ./rrdev.toml)."""
-        from rrdev.profile import discover_profile, load_profile
+        from rrdev.core.profile import discover_profile, load_profile
 
         profile = load_profile(discover_profile(str(path) if path is not None else None))
         return cls(
@@ -117,7 +117,7 @@ class ProfileRuntime:
         )
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
-        from rrdev.server import ProxyServer
+        from rrdev.servers.runner import ProxyServer
 
         self.app.sink = sink
         self.app.on_event = on_event
@@ -168,7 +168,7 @@ class DemoRuntime:
         self.handle: DemoHandle | None = None
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
-        from rrdev.demo import start_demo
+        from rrdev.servers.demo import start_demo
 
         handle = await start_demo(
             host=self.host,
@@ -197,6 +197,6 @@ class DemoRuntime:
         return self.handle.proxy_app.jwks_status() if self.handle else None
 
     def demo_requests(self) -> list[DemoRequest]:
-        from rrdev.demo import demo_requests
+        from rrdev.servers.demo import demo_requests
 
         return demo_requests(self.handle) if self.handle else []

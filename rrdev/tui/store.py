@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from rrdev.records import RequestRecord
+from rrdev.core.records import RequestRecord
 from rrdev.tui.filters import RecordFilter
 
 __all__ = ["DEFAULT_MAX_RECORDS", "TrafficStore"]

@@ -1,5 +1,5 @@
 """Rich renderables for the TUI's panes: one function per tab, plus the table row and
-the status line. Built from ``rrdev.render`` (the same drawing the CLI prints) and
+the status line. Built from ``rrdev.cli.render`` (the same drawing the CLI prints) and
 the record's own fields; nothing here decides anything, and nothing imports Textual.
 """
 
@@ -16,16 +16,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rrdev.jwks import JwksStatus
-from rrdev.records import PREVIEW_BYTES, ConditionOutcome, RequestRecord, RuleOutcome
-from rrdev.render import (
+from rrdev.cli.render import (
     SCOPE_LABELS,
     claims_table,
     outcome_text,
     render_explanation,
     status_style,
 )
-from rrdev.tokens import humanize_delta
+from rrdev.clients.jwks import JwksStatus
+from rrdev.core.records import PREVIEW_BYTES, ConditionOutcome, RequestRecord, RuleOutcome
+from rrdev.core.tokens import humanize_delta
 from rrdev.tui.runtime import RuntimeInfo
 
 __all__ = [

@@ -18,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from rrdev.records import RequestRecord
+from rrdev.core.records import RequestRecord
 from rrdev.tui.views import (
     explain_view,
     request_view,

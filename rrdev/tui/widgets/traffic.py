@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from rrdev.records import RequestRecord
+from rrdev.core.records import RequestRecord
 from rrdev.tui.messages import RequestChosen, RequestHighlighted
 from rrdev.tui.views import row_cells
 

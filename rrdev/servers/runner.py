@@ -9,7 +9,7 @@ the parser rejects get the app's answer (``ProxyApp.refuse_unparsed``: JSON body
 gateway headers) instead of uvicorn's bare text/plain 400. ``stop()`` is uvicorn's
 graceful shutdown: stop accepting, let in-flight requests finish, run the app's
 lifespan shutdown. It installs no signal handlers: the front end decides what Ctrl+C
-means (``rrdev.up`` maps it to ``request_stop``), and the TUI and tests run it on their
+means (``rrdev.cli.up`` maps it to ``request_stop``), and the TUI and tests run it on their
 own loop.
 """
 
@@ -26,16 +26,16 @@ from typing import Any
 
 import uvicorn
 
-from rrdev.errors import RrdevError
-from rrdev.netaddr import is_loopback
-from rrdev.proxy import MAX_HEADER_BYTES, REQUEST_TARGET
+from rrdev.core.errors import RrdevError
+from rrdev.core.netaddr import is_loopback
+from rrdev.servers.proxy import MAX_HEADER_BYTES, REQUEST_TARGET
 
 __all__ = ["MAX_HEAD_BYTES", "PortInUse", "ProxyServer", "is_loopback"]
 
 #: The request line and headers together, as received: past this the connection is
 #: answered 431 and closed while the head is still arriving (httptools has no limit of
 #: its own and would buffer a header of any size). The app's own, exact limits
-#: (``rrdev.proxy.MAX_HEADER_BYTES``/``MAX_HEADER_LINES``) are below this.
+#: (``rrdev.servers.proxy.MAX_HEADER_BYTES``/``MAX_HEADER_LINES``) are below this.
 MAX_HEAD_BYTES = 2 * MAX_HEADER_BYTES
 #: After a refusal the connection stops sending and discards what still arrives for
 #: this long before closing: closing with unread input would reset the connection and
@@ -228,7 +228,7 @@ def _write(protocol: Any, status: int, body: bytes, headers: list[tuple[bytes, b
 
 
 class ProxyServer:
-    """Serve an ASGI app (normally ``rrdev.proxy.ProxyApp``) on ``host:port``.
+    """Serve an ASGI app (normally ``rrdev.servers.proxy.ProxyApp``) on ``host:port``.
 
     ``graceful_timeout`` (seconds, None: wait as long as it takes) bounds how long
     ``stop()`` waits for in-flight requests before cancelling them.

@@ -31,12 +31,12 @@ from typing import Any
 from jwt import PyJWK, PyJWS
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
-from rrdev.errors import JwksUnavailable, KeyNotFound, TokenInputError
-from rrdev.jwks import ALGORITHM_KEY_TYPES, JwksCache
-from rrdev.model import ProxyCredential
-from rrdev.records import Verification, VerifyStep
-from rrdev.redact import fingerprint
-from rrdev.tokens import DecodedToken, clip, decode_unverified, humanize_delta
+from rrdev.clients.jwks import ALGORITHM_KEY_TYPES, JwksCache
+from rrdev.core.errors import JwksUnavailable, KeyNotFound, TokenInputError
+from rrdev.core.model import ProxyCredential
+from rrdev.core.records import Verification, VerifyStep
+from rrdev.core.redact import fingerprint
+from rrdev.core.tokens import DecodedToken, clip, decode_unverified, humanize_delta
 
 __all__ = ["FORBIDDEN_HEADERS", "cognito_mode", "iso_time", "step_names", "verify_token"]
 

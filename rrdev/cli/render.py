@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from rrdev.records import (
+from rrdev.core.records import (
     Decision,
     Explanation,
     RequestRecord,
@@ -149,7 +149,7 @@ def _add_rule(branch: Tree, rule: RuleOutcome, deciding: bool) -> None:
 
 def humanize_time(value: Any, now: float | None = None) -> str:
     """'2026-11-28T23:10:00Z (in 4m12s)' for a NumericDate claim."""
-    from rrdev.tokens import humanize_delta
+    from rrdev.core.tokens import humanize_delta
 
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return json.dumps(value)

@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 import tomlkit
 from tomlkit.exceptions import ParseError, TOMLKitError
 
-from rrdev.errors import ProfileError
-from rrdev.model import (
+from rrdev.core.errors import ProfileError
+from rrdev.core.model import (
     ENV_REF,
     AuthConfig,
     CheckSpec,
@@ -55,7 +55,7 @@ from rrdev.model import (
     Target,
     TargetCredential,
 )
-from rrdev.records import Scope
+from rrdev.core.records import Scope
 
 __all__ = [
     "ProfileWarning",
@@ -94,7 +94,7 @@ HEADER_NAME_HINT = (
     "a header name is an RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~ "
     "(no spaces, colons or control characters)"
 )
-#: What rrdev.proxy substitutes (the same expression); everything else is literal text.
+#: What rrdev.servers.proxy substitutes (the same expression); everything else is literal text.
 CLAIM_PLACEHOLDER = re.compile(r"\{claims\.[^{}\s]+\}")
 #: Literal text that was meant as a claim placeholder: ``{claims.}``, ``{claims.sub``,
 #: ``{ claims.sub }``, ``{Claims.sub}``, ``{claim.sub}``, ``{claims}``.
@@ -218,7 +218,7 @@ STANDARD_METHODS = (
 )
 #: The name a check's ``expect.rule`` uses when a scope's default_effect decided.
 DEFAULT_RULE_NAME = "default"
-#: ``token = { mint = { ... } }``: what rrdev.checks passes on to ``keyset.mint_token``.
+#: ``token = { mint = { ... } }``: what rrdev.checks.engine passes on to ``keyset.mint_token``.
 MINT_KEYS = ("scope", "expires_in", "not_before", "claims", "sub", "aud", "iss")
 
 NO_PROFILE_HINT = (
@@ -863,7 +863,7 @@ def _additional_headers(t: _Table) -> tuple[tuple[str, HeaderValue], ...]:
 
 
 def _header_template(ctx: _Ctx, key: str, template: str) -> None:
-    """Refuse what rrdev.proxy would send broken: control characters in the literal
+    """Refuse what rrdev.servers.proxy would send broken: control characters in the literal
     text (CR/LF/NUL make every forwarded request fail) and placeholder typos (sent as
     literal text)."""
     literals = CLAIM_PLACEHOLDER.split(template)
@@ -943,7 +943,7 @@ def _target(t: _Table | None) -> Target:
 
 
 def _base_url(t: _Table) -> str:
-    """The rules rrdev.proxy applies before it listens (``_upstream_of``), here, so
+    """The rules rrdev.servers.proxy applies before it listens (``_upstream_of``), here, so
     ``validate`` refuses what ``up`` would. The URL is not echoed once it might hold a
     password."""
     base_url = t.req_str("base_url", "e.g. base_url = 'https://api.example.com'")

@@ -28,9 +28,9 @@ from urllib.parse import unquote, urlparse
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from rrdev.errors import JwksUnavailable, KeyNotFound
-from rrdev.netaddr import is_loopback_url
-from rrdev.tokens import clip
+from rrdev.core.errors import JwksUnavailable, KeyNotFound
+from rrdev.core.netaddr import is_loopback_url
+from rrdev.core.tokens import clip
 
 if TYPE_CHECKING:
     # Imported lazily at run time: when rich/click are installed (they are, for

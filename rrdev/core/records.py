@@ -257,7 +257,7 @@ def _token_summary(ver: Verification | None) -> dict[str, Any] | None:
 def redact_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
     """Claims for display: values under secret-looking names (``client_secret``,
     ``access_token``, ...) are replaced, at any depth."""
-    from rrdev.redact import REDACTED, SECRET_FIELDS
+    from rrdev.core.redact import REDACTED, SECRET_FIELDS
 
     def scrub(value: Any) -> Any:
         if isinstance(value, Mapping):

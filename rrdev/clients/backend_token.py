@@ -2,7 +2,7 @@
 
 The proxy asks ``BackendTokenSource.token()`` on every forwarded request. The token is
 kept in memory (one source per loaded profile: a hot reload starts a new one) and
-fetched with the same code as ``rrdev token fetch`` (``rrdev.tokens.request_token``):
+fetched with the same code as ``rrdev token fetch`` (``rrdev.core.tokens.request_token``):
 
 * no token yet, or the token has expired: the request waits for a fetch. Concurrent
   requests share that one fetch.
@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from rrdev.model import OAuth2Client
-from rrdev.tokens import (
+from rrdev.core.model import OAuth2Client
+from rrdev.core.tokens import (
     DEFAULT_TIMEOUT_SECONDS,
     FetchedToken,
     TokenFetchError,

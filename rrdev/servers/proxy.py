@@ -25,7 +25,7 @@ Before any of that, requests a forwarding proxy must not pass on are refused: mo
 than ``MAX_HEADER_LINES`` header lines or ``MAX_HEADER_BYTES`` of header names and
 values (431 ``headers_too_large``), and a request transfer coding other than plain
 ``chunked`` (501 ``transfer_coding_unsupported``). Requests the HTTP parser itself
-rejects are answered by ``rrdev.server`` with ``ProxyApp.refuse_unparsed``.
+rejects are answered by ``rrdev.servers.runner`` with ``ProxyApp.refuse_unparsed``.
 
 The profile is re-read when its file changes (a ``stat`` at most every
 ``reload_interval`` seconds); the new profile is loaded in a worker thread, and the
@@ -57,15 +57,15 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
 import aiohttp
 from yarl import URL
 
-from rrdev.asgi import Receive, Scope, Send
-from rrdev.backend_token import BackendTokenSource
-from rrdev.errors import EnvVarError, ProfileError, RrdevError
-from rrdev.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
-from rrdev.jwks import JwksCache, JwksStatus
-from rrdev.model import Profile, Secret, TargetCredential
-from rrdev.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
-from rrdev.redact import REDACTED, Redactor
-from rrdev.tokens import TokenFetchError
+from rrdev.clients.backend_token import BackendTokenSource
+from rrdev.clients.jwks import JwksCache, JwksStatus
+from rrdev.core.errors import EnvVarError, ProfileError, RrdevError
+from rrdev.core.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
+from rrdev.core.model import Profile, Secret, TargetCredential
+from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
+from rrdev.core.redact import REDACTED, Redactor
+from rrdev.core.tokens import TokenFetchError
+from rrdev.servers.asgi import Receive, Scope, Send
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -127,7 +127,7 @@ _TOKEN_UNAVAILABLE_HINT = (
 MAX_HEADER_LINES = 200
 MAX_HEADER_BYTES = 64 * 1024
 
-#: Scope extension (set by rrdev.server) with the request target exactly as sent.
+#: Scope extension (set by rrdev.servers.runner) with the request target exactly as sent.
 REQUEST_TARGET = "rrdev.request_target"
 #: Start watching for a vanished caller once a download passes this many bytes.
 _WATCH_AFTER_BYTES = 256 * 1024
@@ -314,7 +314,7 @@ class ProxyApp:
 
     Construct it with a loaded ``Profile``; errors in the profile or the overrides
     (an unreadable ``ca_bundle``, a bad ``--target``) raise ``RrdevError`` here, before
-    anything listens. Run it under ``rrdev.server.ProxyServer`` (lifespan creates and
+    anything listens. Run it under ``rrdev.servers.runner.ProxyServer`` (lifespan creates and
     closes the client session) or drive it in-process with ``httpx.ASGITransport``
     (then use ``async with app:`` or let the first request create the session).
 
@@ -450,7 +450,7 @@ class ProxyApp:
         target: bytes = b"",
         record: bool = True,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """The answer to a request the HTTP parser refused (``rrdev.server`` calls
+        """The answer to a request the HTTP parser refused (``rrdev.servers.runner`` calls
         this, writes the answer and closes the connection): status, JSON body and
         headers, like every answer rrdev makes. The refusal is recorded unless
         ``record`` is false (the app had already started on the request and records
@@ -1086,7 +1086,7 @@ def _transfer_coding_unsupported(what: str) -> Explanation:
 
 
 def _unparsed_request(problem: str, detail: str, target: bytes = b"") -> Explanation:
-    """The answer to a request the HTTP parser refused (``rrdev.server``).
+    """The answer to a request the HTTP parser refused (``rrdev.servers.runner``).
 
     ``problem``: "target" (an authority-form, CONNECT or unparseable request target:
     400 ``ambiguous_path``), "transfer_coding" (501), "headers_too_large" (431), or
@@ -1498,7 +1498,7 @@ def _load_state(
 ) -> _State:
     """Load the profile at ``path`` and build its state (blocking file I/O: run it in a
     worker thread). Raises ``RrdevError`` for a broken profile."""
-    from rrdev.profile import load_profile
+    from rrdev.core.profile import load_profile
 
     return _build_state(load_profile(path), overrides, previous, clock)
 
@@ -1614,7 +1614,7 @@ def _jwks_for(
         source, label = overrides.jwks, f"{overrides.jwks} (--jwks)"
         identity: Any = overrides.jwks
     elif overrides.offline:
-        from rrdev.keyset import Keyset
+        from rrdev.core.keyset import Keyset
 
         keyset = Keyset.load_or_create()
         source = keyset.jwks()

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
-    from rrdev.model import Profile
-    from rrdev.records import Explanation
+    from rrdev.core.model import Profile
+    from rrdev.core.records import Explanation
 
 app = typer.Typer(
     name="rrdev",
@@ -53,7 +53,7 @@ def _main(
 
 def _add_issuer_commands() -> None:
     # issuer_cli imports only Typer at module level; the issuer loads when a command runs.
-    from rrdev.issuer_cli import issuer_app
+    from rrdev.cli.issuer import issuer_app
 
     app.add_typer(issuer_app, name="issuer")
 
@@ -67,13 +67,13 @@ DEMO_AUDIENCE = "https://api.rrdev.local"
 
 
 def _stdout() -> Any:
-    from rrdev.console import make_console
+    from rrdev.cli.console import make_console
 
     return make_console()
 
 
 def _stderr() -> Any:
-    from rrdev.console import make_console
+    from rrdev.cli.console import make_console
 
     return make_console(stderr=True)
 
@@ -95,7 +95,7 @@ def friendly(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rrdev.errors import RrdevError
+        from rrdev.core.errors import RrdevError
 
         try:
             return func(*args, **kwargs)
@@ -210,7 +210,7 @@ def parse_time(text: str | None, now: float | None = None) -> float:
 
 
 def load(profile: str | None) -> Profile:
-    from rrdev.profile import discover_profile, load_profile
+    from rrdev.core.profile import discover_profile, load_profile
 
     return load_profile(discover_profile(profile))
 
@@ -220,7 +220,7 @@ def jwks_source(profile: Profile, jwks: str | None, offline: bool) -> Any:
     if jwks:
         return jwks
     if offline:
-        from rrdev.keyset import Keyset
+        from rrdev.core.keyset import Keyset
 
         return Keyset.load_or_create().jwks()
     return profile.proxy_credential.jwks_uri
@@ -310,7 +310,7 @@ def explain(
     if use_auth:
         if bearer:
             raise fail("pass a TOKEN or --auth, not both", "--auth fetches the token itself")
-        from rrdev.token_cli import auth_token_for_explain
+        from rrdev.cli.token import auth_token_for_explain
 
         bearer = auth_token_for_explain(prof, offline=offline, now=now)
     if bearer:
@@ -333,8 +333,8 @@ def _run_explain(
 ) -> Explanation:
     import asyncio
 
-    from rrdev.explain import IncomingRequest, JwksVerifier, decide
-    from rrdev.jwks import JwksCache
+    from rrdev.clients.jwks import JwksCache
+    from rrdev.core.explain import IncomingRequest, JwksVerifier, decide
 
     async def run() -> Explanation:
         cache = JwksCache(source) if source is not None else None
@@ -359,7 +359,7 @@ def _print_explanation(expl: Explanation, json_out: bool) -> None:
     if json_out:
         sys.stdout.write(json.dumps(expl.to_dict(), indent=2, default=str) + "\n")
         return
-    from rrdev.render import render_explanation
+    from rrdev.cli.render import render_explanation
 
     _stdout().print(render_explanation(expl))
 
@@ -434,7 +434,7 @@ def up(
                 log_file=log_file,
             )
         )
-    from rrdev.up import run_up
+    from rrdev.cli.up import run_up
 
     code = run_up(
         profile_arg or profile,
@@ -452,7 +452,7 @@ def up(
 def _run_demo(
     *, port: int | None, issuer_port: int, backend_port: int, quiet: bool, log_file: str | None
 ) -> int:
-    from rrdev.demo_cli import run_demo
+    from rrdev.cli.demo import run_demo
 
     return run_demo(
         proxy_port=8787 if port is None else port,
@@ -544,7 +544,7 @@ def _run_tui(
             backend_port=backend_port,
         )
     else:
-        from rrdev.proxy import Overrides
+        from rrdev.servers.proxy import Overrides
 
         runtime = ProfileRuntime.from_path(
             profile_path,
@@ -568,8 +568,8 @@ def token_decode(
 
     Exit code 1 when the token is not a decodable JWT.
     """
-    from rrdev.redact import fingerprint
-    from rrdev.tokens import decode_unverified
+    from rrdev.core.redact import fingerprint
+    from rrdev.core.tokens import decode_unverified
 
     raw = read_token_arg(token)
     if not raw:
@@ -584,7 +584,7 @@ def token_decode(
         }
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
         return
-    from rrdev.render import render_token
+    from rrdev.cli.render import render_token
 
     _stdout().print(render_token(decoded.header, decoded.claims, fingerprint(raw)))
 
@@ -619,7 +619,7 @@ def token_mint(
     iss/aud default to the profile's proxy credential, else the demo's. Verify it with
     `rrdev explain --offline`, which trusts the same keyset.
     """
-    from rrdev.keyset import Keyset, mint_token
+    from rrdev.core.keyset import Keyset, mint_token
 
     default_iss, default_aud = _mint_defaults(profile)
     extra = {}
@@ -644,8 +644,8 @@ def token_mint(
 
 def _mint_defaults(profile: str | None) -> tuple[str, str]:
     """The profile's issuer and first audience; the demo's when no profile is around."""
-    from rrdev.errors import ProfileError
-    from rrdev.profile import discover_profile, load_profile
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import discover_profile, load_profile
 
     try:
         path = discover_profile(profile)
@@ -688,7 +688,7 @@ def token_fetch(
     """
     if timeout <= 0:
         raise fail("--timeout must be a positive number of seconds")
-    from rrdev.token_cli import run_token_fetch
+    from rrdev.cli.token import run_token_fetch
 
     code = run_token_fetch(
         load(profile),
@@ -704,7 +704,7 @@ def token_fetch(
 @friendly
 def token_clear() -> None:
     """Remove every cached token (from `rrdev token fetch`, `explain --auth`, checks)."""
-    from rrdev.token_cli import run_token_clear
+    from rrdev.cli.token import run_token_clear
 
     raise typer.Exit(run_token_clear())
 
@@ -725,8 +725,8 @@ def validate(
 
     Exit code 0 when every profile is usable, 3 otherwise.
     """
-    from rrdev.errors import ProfileError
-    from rrdev.profile import discover_profile, load_profile, profile_warnings
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import discover_profile, load_profile, profile_warnings
 
     paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
     results, failed = [], False
@@ -806,8 +806,8 @@ def check(
 
     Example (CI, no secrets): rrdev check --offline profiles/*.toml --junit report.xml
     """
-    from rrdev.checks import CheckOptions
-    from rrdev.checks_cli import run_check_command
+    from rrdev.checks.engine import CheckOptions
+    from rrdev.cli.check import run_check_command
 
     if live and against:
         raise fail("--live and --against cannot be combined", "pick one")

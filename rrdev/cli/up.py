@@ -1,9 +1,10 @@
 """``rrdev up``: the proxy in the foreground, one line per request.
 
-The front end around ``rrdev.proxy.ProxyApp`` and ``rrdev.server.ProxyServer``: load the
-profile, print a banner, serve until Ctrl+C (which drains in-flight requests, then
-exits 0), print a ``request_line`` per request and append one JSON object per request
-to ``--log-file``. Everything printed comes from already-redacted records.
+The front end around ``rrdev.servers.proxy.ProxyApp`` and
+``rrdev.servers.runner.ProxyServer``: load the profile, print a banner, serve until
+Ctrl+C (which drains in-flight requests, then exits 0), print a ``request_line`` per
+request and append one JSON object per request to ``--log-file``. Everything printed
+comes from already-redacted records.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from rrdev.console import (
+from rrdev.cli.console import (
     STOP_NOTICE,
     Output,
     install_stop_handlers,
     make_console,
     run_foreground,
 )
-from rrdev.errors import RrdevError
+from rrdev.core.errors import RrdevError
 
 __all__ = ["run_up"]
 
@@ -68,8 +69,8 @@ def _start(
     offline: bool,
 ) -> Coroutine[Any, Any, int]:
     """Load the profile and build the app (errors surface before anything listens)."""
-    from rrdev.profile import discover_profile, load_profile
-    from rrdev.proxy import Overrides, ProxyApp
+    from rrdev.core.profile import discover_profile, load_profile
+    from rrdev.servers.proxy import Overrides, ProxyApp
 
     profile = load_profile(discover_profile(profile_path))
     app = ProxyApp(
@@ -84,7 +85,7 @@ def _start(
 
 
 async def _serve(app: Any, host: str, port: int, output: Output) -> int:
-    from rrdev.server import ProxyServer
+    from rrdev.servers.runner import ProxyServer
 
     server = ProxyServer(app, host, port)
     try:
@@ -107,7 +108,7 @@ async def _serve(app: Any, host: str, port: int, output: Output) -> int:
 
 
 def _banner(out: Console, info: Any, server: Any) -> None:
-    from rrdev.server import is_loopback
+    from rrdev.servers.runner import is_loopback
 
     title = Text("rrdev up  ", style="bold")
     title.append(info.profile_name, style="bold cyan")

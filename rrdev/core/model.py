@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rrdev.errors import EnvVarError
-from rrdev.records import SCOPES, Effect, Scope
+from rrdev.core.errors import EnvVarError
+from rrdev.core.records import SCOPES, Effect, Scope
 
 Presence = Literal["must_exist", "must_absent"]
 TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]

@@ -1,6 +1,6 @@
 """``rrdev up --demo``: the offline demo in the foreground, with a banner to follow.
 
-The front end around ``rrdev.demo.start_demo``: start the issuer, the echo backend and
+The front end around ``rrdev.servers.demo.start_demo``: start the issuer, the echo backend and
 the proxy, print where each listens and four ready-to-paste requests (their curl
 lines are printed unwrapped, so a token is always one line), then one line per request
 until Ctrl+C (which drains in-flight requests and exits 0). A port in use is a one-line
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from rrdev.console import (
+from rrdev.cli.console import (
     STOP_NOTICE,
     Output,
     install_stop_handlers,
@@ -24,7 +24,7 @@ from rrdev.console import (
 )
 
 if TYPE_CHECKING:
-    from rrdev.demo import DemoHandle
+    from rrdev.servers.demo import DemoHandle
 
 __all__ = ["banner_text", "run_demo"]
 
@@ -53,7 +53,7 @@ def run_demo(
 
 
 async def _serve(output: Output, proxy_port: int, issuer_port: int, backend_port: int) -> int:
-    from rrdev.demo import start_demo
+    from rrdev.servers.demo import start_demo
 
     handle = await start_demo(
         proxy_port=proxy_port,
@@ -84,7 +84,7 @@ async def _serve(output: Output, proxy_port: int, issuer_port: int, backend_port
 
 def banner_text(handle: DemoHandle) -> str:
     """The banner as plain text: printed as is, so nothing (a token) is ever wrapped."""
-    from rrdev.demo import ADMIN_CLIENT, demo_requests
+    from rrdev.servers.demo import ADMIN_CLIENT, demo_requests
 
     admin = handle.issuer_app.clients[ADMIN_CLIENT]
     lines = [

@@ -1,6 +1,6 @@
 """``rrdev issuer serve|rotate|jwks``: the local Auth0-compatible issuer's commands.
 
-Mounted by ``rrdev.cli`` as ``app.add_typer(issuer_app, name="issuer")``. Engine and
+Mounted by ``rrdev.cli.app`` as ``app.add_typer(issuer_app, name="issuer")``. Engine and
 server modules are imported inside the commands, so importing this module costs only
 Typer. Data (the JWKS, a new kid) goes to stdout, messages to stderr; expected failures
 print one message and exit with the documented code (3: a corrupt keyset, a port in
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from rrdev.issuer import IssuerUrls
-    from rrdev.model import IssuerConfig, Profile, Secret
+    from rrdev.core.model import IssuerConfig, Profile, Secret
+    from rrdev.servers.issuer import IssuerUrls
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -50,7 +50,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _stderr() -> Console:
-    from rrdev.console import make_console
+    from rrdev.cli.console import make_console
 
     return make_console(stderr=True, soft_wrap=True)
 
@@ -60,12 +60,12 @@ def _friendly(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rrdev.errors import RrdevError
+        from rrdev.core.errors import RrdevError
 
         try:
             return func(*args, **kwargs)
         except RrdevError as exc:
-            from rrdev.console import print_error
+            from rrdev.cli.console import print_error
 
             print_error(_stderr(), exc)
             raise typer.Exit(exc.exit_code) from None
@@ -116,8 +116,8 @@ def run_serve(
     """Serve the issuer in the foreground; returns the exit code (0 after Ctrl+C)."""
     from dataclasses import replace
 
-    from rrdev.console import run_loop
-    from rrdev.issuer import IssuerApp, KeysetWatcher, issuer_config_for
+    from rrdev.cli.console import run_loop
+    from rrdev.servers.issuer import IssuerApp, KeysetWatcher, issuer_config_for
 
     profile, demo = _issuer_profile(profile_path)
     config = issuer_config_for(profile)
@@ -133,9 +133,9 @@ def run_serve(
 
 def _issuer_profile(profile_path: str | None) -> tuple[Profile, bool]:
     """The profile whose [issuer] to serve, and whether it is the demo's."""
-    from rrdev.demo import load_demo_profile
-    from rrdev.errors import ProfileError
-    from rrdev.profile import discover_profile, load_profile
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import discover_profile, load_profile
+    from rrdev.servers.demo import load_demo_profile
 
     try:
         path = discover_profile(profile_path)
@@ -151,8 +151,8 @@ async def _serve(
 ) -> int:
     import asyncio
 
-    from rrdev.console import install_stop_handlers
-    from rrdev.server import ProxyServer, is_loopback
+    from rrdev.cli.console import install_stop_handlers
+    from rrdev.servers.runner import ProxyServer, is_loopback
 
     server = ProxyServer(app, host, port, graceful_timeout=5)
     await server.start()
@@ -332,7 +332,7 @@ def rotate(
     change up without a restart. A corrupt keyset is reported, never replaced, unless
     you ask with --reset.
     """
-    from rrdev.keyset import Keyset
+    from rrdev.core.keyset import Keyset
 
     err = _stderr()
     if reset:
@@ -376,6 +376,6 @@ def jwks() -> None:
     What the issuer serves at /.well-known/jwks.json; save it to a file for
     `--jwks FILE` on another machine.
     """
-    from rrdev.keyset import Keyset
+    from rrdev.core.keyset import Keyset
 
     sys.stdout.write(json.dumps(Keyset.load_or_create().jwks(), indent=2) + "\n")

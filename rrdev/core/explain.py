@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from rrdev.model import Profile, ProxyCredential, Rule
-from rrdev.paths import AmbiguousPath, parse_target
-from rrdev.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
-from rrdev.redact import Redactor, fingerprint
-from rrdev.rules import evaluate_profile
+from rrdev.core.model import Profile, ProxyCredential, Rule
+from rrdev.core.paths import AmbiguousPath, parse_target
+from rrdev.core.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
+from rrdev.core.redact import Redactor, fingerprint
+from rrdev.core.rules import evaluate_profile
 
 REALM = "rrdev"
 _BEARER = re.compile(r"^bearer[ \t]+(\S+)[ \t]*$", re.IGNORECASE)
@@ -290,7 +290,7 @@ class JwksVerifier:
         self.jwks = jwks
 
     async def verify(self, token: str, now: float) -> Verification:
-        from rrdev.verify import verify_token
+        from rrdev.core.verify import verify_token
 
         return await verify_token(token, self.cred, self.jwks, now=now)  # type: ignore[arg-type]
 

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.utils import base64url_encode, to_base64url_uint
 
-from rrdev.errors import KeysetError
+from rrdev.core.errors import KeysetError
 
 KEYSET_FILE = "keyset.json"
 FORMAT = "rrdev-keyset"

@@ -13,8 +13,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from rrdev.asgi import Receive, Scope, Send, answer_lifespan
-from rrdev.redact import Redactor
+from rrdev.core.redact import Redactor
+from rrdev.servers.asgi import Receive, Scope, Send, answer_lifespan
 
 __all__ = ["GREETING", "EchoApp"]
 

@@ -1,7 +1,7 @@
 """The offline demo: the local issuer, an echo backend and the proxy, in one process.
 
 ``start_demo`` runs the three on the caller's event loop, each on its own loopback
-port (uvicorn via ``rrdev.server.ProxyServer``), from the demo profile shipped in the
+port (uvicorn via ``rrdev.servers.runner.ProxyServer``), from the demo profile shipped in the
 package (``rrdev/data/demo.toml``, read with ``importlib.resources`` so a wheel install
 works). The profile's issuer and backend URLs are the default ports'; the real ones
 replace them at start (``with_demo_urls``), so port 0 works.
@@ -9,7 +9,7 @@ replace them at start (``with_demo_urls``), so port 0 works.
 ``demo_requests`` gives the four requests the banner shows: allowed (200), no token
 (401), expired token (401) and a DELETE without the scope (403), each with a curl line.
 
-Nothing here prints: ``rrdev.demo_cli`` is the front end. Heavy imports (uvicorn,
+Nothing here prints: ``rrdev.cli.demo`` is the front end. Heavy imports (uvicorn,
 aiohttp, httpx) happen inside the functions.
 """
 
@@ -24,14 +24,20 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rrdev.errors import NetworkError, RrdevError
-from rrdev.issuer import JWKS_PATH, EventCallback, IssuerApp, KeysetWatcher, issuer_config_for
-from rrdev.keyset import mint_token
-from rrdev.model import Profile
+from rrdev.core.errors import NetworkError, RrdevError
+from rrdev.core.keyset import mint_token
+from rrdev.core.model import Profile
+from rrdev.servers.issuer import (
+    JWKS_PATH,
+    EventCallback,
+    IssuerApp,
+    KeysetWatcher,
+    issuer_config_for,
+)
 
 if TYPE_CHECKING:
-    from rrdev.proxy import ProxyApp, RecordSink
-    from rrdev.server import ProxyServer
+    from rrdev.servers.proxy import ProxyApp, RecordSink
+    from rrdev.servers.runner import ProxyServer
 
 __all__ = [
     "ADMIN_CLIENT",
@@ -72,7 +78,7 @@ def demo_profile_text() -> str:
 
 def load_demo_profile(*, issuer_url: str | None = None, backend_url: str | None = None) -> Profile:
     """The demo profile, with the real issuer and backend URLs when given."""
-    from rrdev.profile import parse_profile
+    from rrdev.core.profile import parse_profile
 
     profile = parse_profile(demo_profile_text(), DEMO_PROFILE_NAME)
     return with_demo_urls(profile, issuer_url=issuer_url, backend_url=backend_url)
@@ -189,9 +195,9 @@ async def start_demo(
     (exit 3) naming the part whose port is taken, ``KeysetError`` for a corrupt
     keyset; whatever had started is stopped first.
     """
-    from rrdev.echo import EchoApp
-    from rrdev.proxy import ProxyApp
-    from rrdev.server import ProxyServer
+    from rrdev.servers.echo import EchoApp
+    from rrdev.servers.proxy import ProxyApp
+    from rrdev.servers.runner import ProxyServer
 
     profile = load_demo_profile()
     issuer_app = IssuerApp(
@@ -238,7 +244,7 @@ async def start_demo(
 
 
 async def _start(server: ProxyServer, what: str, option: str) -> None:
-    from rrdev.server import PortInUse
+    from rrdev.servers.runner import PortInUse
 
     try:
         await server.start()

@@ -15,10 +15,10 @@ from typing import IO, TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from rrdev.errors import RrdevError
+from rrdev.core.errors import RrdevError
 
 if TYPE_CHECKING:
-    from rrdev.records import RequestRecord
+    from rrdev.core.records import RequestRecord
 
 __all__ = [
     "Output",
@@ -160,7 +160,7 @@ class Output:
         if self.log is not None:
             self.log.write(json.dumps(record.to_dict(), default=str) + "\n")
         if not self.quiet:
-            from rrdev.render import request_line
+            from rrdev.cli.render import request_line
 
             self.out.print(request_line(record))
 

@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
-from rrdev.errors import NetworkError, ProfileError, RrdevError, TokenInputError
-from rrdev.model import OAuth2Client, Secret
-from rrdev.netaddr import is_loopback_url
-from rrdev.redact import REDACTED, SECRET_FIELDS, Redactor
+from rrdev.core.errors import NetworkError, ProfileError, RrdevError, TokenInputError
+from rrdev.core.model import OAuth2Client, Secret
+from rrdev.core.netaddr import is_loopback_url
+from rrdev.core.redact import REDACTED, SECRET_FIELDS, Redactor
 
 if TYPE_CHECKING:
     # Imported lazily at run time, as in jwks.py: ``import httpx`` can pull in rich.
     import httpx
 
-    from rrdev.model import AuthConfig, Profile
+    from rrdev.core.model import AuthConfig, Profile
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -254,7 +254,7 @@ MAX_RESPONSE_BYTES = 256 * 1024
 _QUOTE_LIMIT = 300
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
-_log = logging.getLogger("rrdev.tokens")
+_log = logging.getLogger("rrdev.core.tokens")
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -1144,7 +1144,7 @@ class TokenCache:
     Files are 0600 in a 0700 directory, written atomically (a temp file, then
     ``os.replace``); a symlinked directory or file is refused. A token is reused
     while ``FetchedToken.fresh`` says so. A corrupt, foreign or world-readable file
-    is discarded with a warning (``on_warning``, else the ``rrdev.tokens`` logger),
+    is discarded with a warning (``on_warning``, else the ``rrdev.core.tokens`` logger),
     never trusted. A cache that cannot be written only warns: fetching still works.
     """
 

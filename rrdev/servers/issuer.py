@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from rrdev.asgi import Receive, Scope, Send, answer_lifespan
-from rrdev.errors import KeysetError, ProfileError
-from rrdev.keyset import Keyset
-from rrdev.model import IssuerClient, IssuerConfig, Profile
-from rrdev.tokens import clip
+from rrdev.core.errors import KeysetError, ProfileError
+from rrdev.core.keyset import Keyset
+from rrdev.core.model import IssuerClient, IssuerConfig, Profile
+from rrdev.core.tokens import clip
+from rrdev.servers.asgi import Receive, Scope, Send, answer_lifespan
 
 __all__ = [
     "DEFAULT_ISSUER",

@@ -43,18 +43,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
-from rrdev.errors import NetworkError, ProfileError, RrdevError
-from rrdev.explain import IncomingRequest, JwksVerifier, decide
-from rrdev.model import CheckSpec, Profile, Rule, Secret
-from rrdev.netaddr import is_loopback_url
-from rrdev.profile import line_of
-from rrdev.records import Explanation, Scope
+from rrdev.core.errors import NetworkError, ProfileError, RrdevError
+from rrdev.core.explain import IncomingRequest, JwksVerifier, decide
+from rrdev.core.model import CheckSpec, Profile, Rule, Secret
+from rrdev.core.netaddr import is_loopback_url
+from rrdev.core.profile import line_of
+from rrdev.core.records import Explanation, Scope
 
 if TYPE_CHECKING:
     import httpx
 
-    from rrdev.keyset import Keyset
-    from rrdev.records import RequestRecord
+    from rrdev.core.keyset import Keyset
+    from rrdev.core.records import RequestRecord
 
 __all__ = [
     "AgainstRunner",
@@ -451,7 +451,7 @@ class CheckRun:
 class TokenSource:
     """Turns a check's ``token`` into a bearer token (or None for "none").
 
-    ``"auth"`` is fetched once per profile with ``[auth]`` (``rrdev.tokens.caller_token``)
+    ``"auth"`` is fetched once per profile with ``[auth]`` (``rrdev.core.tokens.caller_token``)
     -- or, ``offline``, minted from ``[auth].scope``. ``{ mint = {...} }`` is signed by
     the local keyset with the profile's ``iss``/``aud``. Anything else is a literal
     token, ``${ENV}`` references resolved. The keyset is loaded on first use.
@@ -474,7 +474,7 @@ class TokenSource:
     @property
     def keyset(self) -> Keyset:
         if self._keyset is None:
-            from rrdev.keyset import Keyset
+            from rrdev.core.keyset import Keyset
 
             self._keyset = Keyset.load_or_create()
         return self._keyset
@@ -493,7 +493,7 @@ class TokenSource:
 
     def mint(self, profile: Profile, spec: Mapping[str, Any], now: float) -> str:
         """A token from the local keyset; ``spec`` keys as in ``profile.MINT_KEYS``."""
-        from rrdev.keyset import mint_token
+        from rrdev.core.keyset import mint_token
 
         issuer, audience, extra = mint_identity(profile)
         claims = {**extra, **dict(spec.get("claims") or {})}
@@ -531,7 +531,7 @@ class TokenSource:
 
 
 async def _fetch_caller_token(profile: Profile, http: httpx.AsyncClient | None) -> str:
-    from rrdev.tokens import caller_token
+    from rrdev.core.tokens import caller_token
 
     return await caller_token(profile, use_cache=True, http=http)
 
@@ -753,7 +753,7 @@ async def open_runner(
 async def _dry_runner(
     profile: Profile, options: CheckOptions, tokens: TokenSource, now: float
 ) -> AsyncIterator[DryRunner]:
-    from rrdev.jwks import JwksCache
+    from rrdev.clients.jwks import JwksCache
 
     cache = None
     source = jwks_source(profile, options, tokens)
@@ -791,8 +791,8 @@ async def _http_client(options: CheckOptions, *, trust_env: bool) -> AsyncIterat
 async def _live_runner(profile: Profile, options: CheckOptions) -> AsyncIterator[LiveRunner]:
     import asyncio
 
-    from rrdev.proxy import Overrides, ProxyApp
-    from rrdev.server import ProxyServer
+    from rrdev.servers.proxy import Overrides, ProxyApp
+    from rrdev.servers.runner import ProxyServer
 
     records: asyncio.Queue[RequestRecord] = asyncio.Queue()
     overrides = Overrides(target=options.target, jwks=options.jwks, offline=options.offline)

@@ -1,4 +1,4 @@
-"""``rrdev check``'s front end: load profiles, run ``rrdev.checks``, print the report.
+"""``rrdev check``'s front end: load profiles, run ``rrdev.checks.engine``, print the report.
 
 A table per profile (check, expected, got, reason, result), then each failed check with
 rrdev's explanation (``render.render_explanation``), then rule coverage. ``--json``
@@ -23,11 +23,11 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from rrdev.checks import CheckOptions, CheckResult, CheckRun, ProfileReport, run_checks
-from rrdev.console import make_console
-from rrdev.errors import ProfileError
-from rrdev.model import Profile
-from rrdev.render import render_explanation, status_style
+from rrdev.checks.engine import CheckOptions, CheckResult, CheckRun, ProfileReport, run_checks
+from rrdev.cli.console import make_console
+from rrdev.cli.render import render_explanation, status_style
+from rrdev.core.errors import ProfileError
+from rrdev.core.model import Profile
 
 __all__ = ["load_profiles", "print_report", "run_check_command"]
 
@@ -57,7 +57,7 @@ def run_check_command(
         return 3
     run = asyncio.run(run_checks(profiles, options))
     if junit:
-        from rrdev.checks import write_junit
+        from rrdev.checks.engine import write_junit
 
         write_junit(run, junit, details=failure_text)
     if json_out:
@@ -69,7 +69,7 @@ def run_check_command(
 
 def load_profiles(paths: Sequence[str], err: Console) -> list[Profile] | None:
     """Every profile, or None after printing each one's error (like ``validate``)."""
-    from rrdev.profile import discover_profile, load_profile
+    from rrdev.core.profile import discover_profile, load_profile
 
     if not paths:
         return [load_profile(discover_profile(None))]

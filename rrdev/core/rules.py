@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from rrdev.model import PairCondition, PathCondition, Profile, Rule
-from rrdev.records import (
+from rrdev.core.model import PairCondition, PathCondition, Profile, Rule
+from rrdev.core.records import (
     ConditionKind,
     ConditionOutcome,
     Decision,
@@ -27,7 +27,7 @@ from rrdev.records import (
     Scope,
     ScopeOutcome,
 )
-from rrdev.redact import DEFAULT_REDACTOR, Redactor
+from rrdev.core.redact import DEFAULT_REDACTOR, Redactor
 
 __all__ = ["evaluate", "evaluate_profile"]
 

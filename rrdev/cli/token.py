@@ -1,7 +1,7 @@
 """``rrdev token fetch`` / ``token clear`` and ``explain --auth``: the front-end side.
 
-``rrdev.cli`` parses the options and calls one function here; the engine work is
-``rrdev.tokens`` (fetch, cache). stdout gets only the token (so ``$(rrdev token
+``rrdev.cli.app`` parses the options and calls one function here; the engine work is
+``rrdev.core.tokens`` (fetch, cache). stdout gets only the token (so ``$(rrdev token
 fetch)`` works) or, with ``--json``, the token response with the token redacted
 unless ``--show-token``. Messages (cache warnings, the expiry note on a terminal) go
 to stderr. Errors propagate as ``RrdevError`` for ``cli.friendly``: exit 3 for the
@@ -19,11 +19,11 @@ from typing import Any
 
 from rich.console import Console
 
-from rrdev.console import make_console
-from rrdev.errors import TokenInputError
-from rrdev.model import Profile
-from rrdev.redact import REDACTED, SECRET_FIELDS, fingerprint
-from rrdev.tokens import (
+from rrdev.cli.console import make_console
+from rrdev.core.errors import TokenInputError
+from rrdev.core.model import Profile
+from rrdev.core.redact import REDACTED, SECRET_FIELDS, fingerprint
+from rrdev.core.tokens import (
     FetchedToken,
     TokenCache,
     decode_unverified,
@@ -152,8 +152,8 @@ def auth_token_for_explain(profile: Profile, *, offline: bool, now: float) -> st
     scope instead, as ``rrdev check --offline`` does for ``token = "auth"``."""
     if not offline:
         return fetch_for_profile(profile, use_cache=True, timeout=10.0).access_token
-    from rrdev.checks import mint_identity
-    from rrdev.keyset import Keyset, mint_token
+    from rrdev.checks.engine import mint_identity
+    from rrdev.core.keyset import Keyset, mint_token
 
     auth = require_auth(profile)
     issuer, audience, extra = mint_identity(profile)

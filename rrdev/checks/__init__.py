@@ -1,0 +1,1 @@
+"""Smoke checks: dry, live and against a running gateway, and their reports."""

@@ -1,0 +1,1 @@
+"""The policy engine: pure, no network, no front-end libraries."""
