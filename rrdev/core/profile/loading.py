@@ -1,0 +1,140 @@
+"""Finding and loading a profile: ``discover_profile`` (which file a command uses),
+``load_profile`` (read it) and ``parse_profile`` (TOML -> frozen ``Profile``: every
+section parsed, then the checks that span sections)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, cast
+
+import tomlkit
+from tomlkit.exceptions import ParseError, TOMLKitError
+
+from rrdev.core.errors import ProfileError
+from rrdev.core.model import Profile
+from rrdev.core.profile.checks import CHECK_KEYS, _check, _check_expected_rules
+from rrdev.core.profile.credentials import (
+    AUTH_KEYS,
+    PROXY_CREDENTIAL_KEYS,
+    TARGET_CREDENTIAL_KEYS,
+    _auth,
+    _proxy_credential,
+    _target_credential,
+)
+from rrdev.core.profile.headers import _check_api_key_header_unclaimed
+from rrdev.core.profile.line_index import build_line_index
+from rrdev.core.profile.reading import _Ctx, _Table
+from rrdev.core.profile.rules import _check_unique_rule_ids
+from rrdev.core.profile.sections import (
+    ISSUER_KEYS,
+    PROXY_KEYS,
+    TARGET_KEYS,
+    _issuer,
+    _proxy,
+    _target,
+)
+
+PROFILE_ENV = "RRDEV_PROFILE"
+DEFAULT_PROFILE_NAME = "rrdev.toml"
+SECTIONS = ("proxy", "target", "target_credential", "proxy_credential", "auth", "issuer", "checks")
+
+NO_PROFILE_HINT = (
+    "pass one with --profile PATH (or as the positional argument), "
+    f"set {PROFILE_ENV}=PATH, or create ./{DEFAULT_PROFILE_NAME} (rrdev init)"
+)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and parse the profile at ``path``; every failure is a ``ProfileError``."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError("profile file not found", file=name, hint=NO_PROFILE_HINT) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ProfileError(f"cannot read profile: {reason}", file=name) from None
+    return parse_profile(text, name)
+
+
+def parse_profile(text: str, path: str = "<profile>") -> Profile:
+    """Parse profile text (``path`` only names it in errors) into a frozen ``Profile``."""
+    data = _parse_toml(text, path)
+    ctx = _Ctx(path, build_line_index(text))
+    return _build_profile(ctx, data)
+
+
+def discover_profile(
+    explicit: str | None,
+    env: Mapping[str, str] = os.environ,
+    cwd: Path | None = None,
+) -> Path:
+    """Which profile a command uses: ``explicit``, else ``$RRDEV_PROFILE``, else
+    ``./rrdev.toml``. A named file that does not exist is an error, not a fallthrough:
+    silently using another profile than the one asked for would be worse."""
+    base = Path.cwd() if cwd is None else cwd
+    if explicit:
+        return _existing(base / explicit, f"profile {explicit} not found")
+    from_env = env.get(PROFILE_ENV)
+    if from_env:
+        return _existing(base / from_env, f"profile {from_env} (from {PROFILE_ENV}) not found")
+    default = base / DEFAULT_PROFILE_NAME
+    if default.is_file():
+        return default
+    raise ProfileError("no profile given", hint=NO_PROFILE_HINT)
+
+
+def _parse_toml(text: str, path: str) -> dict[str, Any]:
+    try:
+        return cast("dict[str, Any]", tomlkit.parse(text).unwrap())
+    except ParseError as exc:
+        message = re.sub(r" at line \d+ col \d+$", "", str(exc))
+        raise ProfileError(f"invalid TOML: {message}", file=path, line=exc.line) from None
+    except TOMLKitError as exc:
+        raise ProfileError(f"invalid TOML: {exc}", file=path) from None
+
+
+def _build_profile(ctx: _Ctx, data: dict[str, Any]) -> Profile:
+    root = _Table.make(ctx, "", data, SECTIONS)
+    auth = root.child("auth", AUTH_KEYS)
+    issuer = root.child("issuer", ISSUER_KEYS)
+    profile = Profile(
+        path=ctx.file,
+        proxy=_proxy(root.child("proxy", PROXY_KEYS)),
+        target=_target(root.child("target", TARGET_KEYS)),
+        target_credential=_target_credential(
+            root.child("target_credential", TARGET_CREDENTIAL_KEYS)
+        ),
+        proxy_credential=_proxy_credential(_required_proxy_credential(root)),
+        auth=None if auth is None else _auth(auth),
+        issuer=None if issuer is None else _issuer(issuer),
+        checks=tuple(_check(t) for t in root.children("checks", CHECK_KEYS)),
+        lines=MappingProxyType(dict(ctx.lines)),
+    )
+    _check_api_key_header_unclaimed(ctx, profile)
+    _check_unique_rule_ids(ctx, profile.all_rules())
+    _check_expected_rules(ctx, profile)
+    return profile
+
+
+def _required_proxy_credential(root: _Table) -> _Table:
+    """No section is not "no authentication": that must be said (auth_type = "none")."""
+    t = root.child("proxy_credential", PROXY_CREDENTIAL_KEYS)
+    if t is None:
+        root.fail(
+            "proxy_credential",
+            "the profile has no [proxy_credential] section",
+            'add one with auth_type = "jwtVerify" (jwks_uri, issuer, audience), '
+            'or auth_type = "none" to accept unauthenticated requests',
+        )
+    return t
+
+
+def _existing(path: Path, message: str) -> Path:
+    if not path.is_file():
+        raise ProfileError(message, file=str(path), hint=NO_PROFILE_HINT)
+    return path

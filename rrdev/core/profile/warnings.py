@@ -1,0 +1,105 @@
+"""What ``rrdev validate`` reports without refusing the profile.
+
+``${NAME}`` references in secret fields stay unresolved (``Secret``); ``profile_warnings``
+lists the ones whose variable is unset, methods outside ``STANDARD_METHODS`` (likely
+typos) and ``verify = false`` on the target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rrdev.core.model import ENV_REF, CheckSpec, Profile, Secret
+from rrdev.core.profile.line_index import line_of
+from rrdev.core.profile.reading import _did_you_mean
+
+#: Methods a rule or check may name without a warning: RFC 9110's, PATCH and common
+#: WebDAV. Others are allowed (custom methods exist) but are usually typos (``GETT``).
+STANDARD_METHODS = (
+    *("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"),
+    *("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH"),
+)
+
+
+@dataclass(frozen=True)
+class ProfileWarning:
+    """Something ``rrdev validate`` reports without refusing the profile."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<profile>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f": {self.key}"
+        return f"{where}: {self.message}"
+
+
+def profile_warnings(profile: Profile, env: Mapping[str, str] = os.environ) -> list[ProfileWarning]:
+    """Every ``${NAME}`` reference whose variable is unset or empty (secrets resolve
+    lazily, so these are warnings until a command needs the value), every rule or
+    check method outside ``STANDARD_METHODS`` (likely a typo), plus ``verify = false``
+    on the target."""
+    found: list[ProfileWarning] = []
+    for secret in _secrets(profile):
+        for name in secret.references:
+            if not env.get(name):
+                message = f"environment variable {name} is not set"
+                found.append(ProfileWarning(message, secret.file, secret.line, secret.key))
+    found.extend(_method_warnings(profile))
+    for index, check in enumerate(profile.checks):
+        found.extend(_check_token_warnings(profile, index, check, env))
+    if not profile.target.verify:
+        key = "target.verify"
+        message = "TLS verification of the backend is off (verify = false); development only"
+        found.append(ProfileWarning(message, profile.path, line_of(profile, key), key))
+    return found
+
+
+def _secrets(value: Any) -> Iterator[Secret]:
+    """Every ``Secret`` anywhere in the profile's dataclass tree."""
+    if isinstance(value, Secret):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _secrets(getattr(value, f.name))
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _secrets(item)
+
+
+def _method_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """Rule and check methods outside ``STANDARD_METHODS``: ``methods = ["GETT"]``
+    loads, but the rule never matches a real client's request."""
+    named: list[tuple[str, str, str]] = []  # (dotted key, method, what it means)
+    for rule in profile.all_rules():
+        for n, method in enumerate(rule.methods):
+            key = f"{rule.scope}.rules[{rule.index}].methods[{n}]"
+            named.append((key, method, f"rule {rule.name!r} matches only {method} requests"))
+    for index, check in enumerate(profile.checks):
+        named.append((f"checks[{index}].method", check.method, f"check {check.name!r}"))
+    for key, method, what in named:
+        if method not in STANDARD_METHODS:
+            guess = _did_you_mean(method, STANDARD_METHODS)
+            message = f"{method!r} is not a standard HTTP method{guess} ({what})"
+            yield ProfileWarning(message, profile.path, line_of(profile, key), key)
+
+
+def _check_token_warnings(
+    profile: Profile, index: int, check: CheckSpec, env: Mapping[str, str]
+) -> Iterator[ProfileWarning]:
+    if not isinstance(check.token, str):
+        return
+    key = f"checks[{index}].token"
+    for name in ENV_REF.findall(check.token):
+        if not env.get(name):
+            message = f"environment variable {name} is not set (check {check.name!r})"
+            yield ProfileWarning(message, profile.path, line_of(profile, key), key)
