@@ -36,7 +36,8 @@ from proxy_support import (
     wait_for,
 )
 
-import rrdev.servers.proxy
+import rrdev.servers.proxy.answers
+import rrdev.servers.proxy.reload
 from rrdev.servers.proxy import MAX_HEADER_BYTES, MAX_HEADER_LINES
 
 pytestmark = pytest.mark.usefixtures("keyset")
@@ -341,9 +342,11 @@ async def test_plain_chunked_still_streams_to_the_backend(profile: Path, backend
 async def test_transfer_coding_refusal_in_process() -> None:
     """The app's own check (any ASGI server), not only the HTTP parser's."""
     scope_headers = [(b"host", b"x"), (b"transfer-encoding", b"gzip, chunked")]
-    refusal = rrdev.servers.proxy._framing_problem(scope_headers)
+    refusal = rrdev.servers.proxy.answers._framing_problem(scope_headers)
     assert refusal is not None and refusal.status == 501
-    assert rrdev.servers.proxy._framing_problem([(b"transfer-encoding", b"chunked")]) is None
+    assert (
+        rrdev.servers.proxy.answers._framing_problem([(b"transfer-encoding", b"chunked")]) is None
+    )
 
 
 # ------------------------------------------------------------------ 5. header limits
@@ -494,7 +497,7 @@ path = { pattern = "^/api/v1/products" }
 async def test_a_reload_loads_in_a_worker_thread_and_the_loop_keeps_running(
     profile: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = rrdev.servers.proxy._load_state
+    real = rrdev.servers.proxy.reload._load_state
     threads: list[threading.Thread] = []
     entered = threading.Event()
 
@@ -504,7 +507,7 @@ async def test_a_reload_loads_in_a_worker_thread_and_the_loop_keeps_running(
         time.sleep(0.4)  # a slow disk, a big keyset, ...
         return real(*args)
 
-    monkeypatch.setattr(rrdev.servers.proxy, "_load_state", slow_load)
+    monkeypatch.setattr(rrdev.servers.proxy.reload, "_load_state", slow_load)
     token = mint()
     async with run_proxy(profile) as proxy, httpx.AsyncClient() as client:
         assert (await client.get(f"{proxy.url}{PATH}", headers=bearer(token))).status_code == 200

@@ -1,0 +1,307 @@
+"""The forwarding ASGI app behind ``rrdev up``: authenticate -> rules -> forward -> record.
+
+One request, DESIGN.md §2 end to end:
+
+1. ``explain.decide`` answers it (400 ``ambiguous_path`` / ``duplicate_authorization``,
+   401 ``token_*``, 503 ``jwks_unavailable``, 403 from the rules, or "allowed"; CORS
+   preflights pass without authentication). This module never decides access itself.
+2. An allowed request is forwarded with the one pooled aiohttp ``ClientSession``: the
+   path and query bytes exactly as received, headers rewritten (hop-by-hop dropped both
+   ways, ``Host`` the target's, ``X-Forwarded-*``, the target credential, the
+   Authorization rule of §2.5, ``additional_headers``, ``header_filters``). Bodies
+   stream both ways with back-pressure; nothing is buffered whole.
+3. The backend's answer passes through (any status). An unreachable backend is 502
+   ``upstream_unreachable``, a slow one 504 ``upstream_timeout``. With an ``oauth2``
+   target credential the backend token comes from a ``BackendTokenSource`` (fetched,
+   kept and refreshed before expiry); a token endpoint that fails is 502
+   ``upstream_token_unavailable`` (the caller gets a fixed message; the token
+   endpoint's answer, redacted, is in the record only).
+4. Every response carries ``requestrocket-proxy-code``/``-message`` (a backend's own
+   headers of those names are dropped); every answer rrdev makes itself has the JSON
+   error body. After the response, one ``RequestRecord`` (redacted) goes to the
+   injected sink.
+
+Before any of that, requests a forwarding proxy must not pass on are refused: more
+than ``MAX_HEADER_LINES`` header lines or ``MAX_HEADER_BYTES`` of header names and
+values (431 ``headers_too_large``), and a request transfer coding other than plain
+``chunked`` (501 ``transfer_coding_unsupported``). Requests the HTTP parser itself
+rejects are answered by ``rrdev.servers.runner`` with ``ProxyApp.refuse_unparsed``.
+
+The profile is re-read when its file changes (a ``stat`` at most every
+``reload_interval`` seconds); the new profile is loaded in a worker thread, and the
+request that noticed the change (and any arriving meanwhile) waits for it, so an edit
+applies to the next request without blocking the event loop. A broken edit keeps the
+last good profile. Reloads are reported through ``on_event(kind, message)`` with kind
+"reloaded" or "reload_failed".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from rrdev.clients.jwks import JwksStatus
+from rrdev.core.explain import IncomingRequest, decide
+from rrdev.core.model import Profile
+from rrdev.core.records import Explanation, RequestRecord
+from rrdev.servers.asgi import Receive, Scope, Send
+from rrdev.servers.proxy.answers import (
+    _clip_text,
+    _error_payload,
+    _framing_problem,
+    _send_error,
+    _send_websocket_refusal,
+    _unparsed_request,
+    _websocket_refusal,
+)
+from rrdev.servers.proxy.forward import Forwarder, _backend_authorization, _forward_problem
+from rrdev.servers.proxy.records import _make_record, _Progress
+from rrdev.servers.proxy.reload import ProfileReloader
+from rrdev.servers.proxy.request import _escaped, _header_value, _target_text
+from rrdev.servers.proxy.state import Overrides, ProxyInfo, _State
+from rrdev.servers.proxy.verifiers import _TimedVerifier
+
+#: Receives one record per request, after the response has completed.
+RecordSink = Callable[[RequestRecord], None]
+#: ``on_event(kind, message)``: "reloaded", "reload_failed", "record_failed".
+EventCallback = Callable[[str, str], None]
+
+
+class ProxyApp:
+    """The ASGI application of ``rrdev up`` (HTTP, WebSocket refusal, lifespan).
+
+    Construct it with a loaded ``Profile``; errors in the profile or the overrides
+    (an unreadable ``ca_bundle``, a bad ``--target``) raise ``RrdevError`` here, before
+    anything listens. Run it under ``rrdev.servers.runner.ProxyServer`` (lifespan creates and
+    closes the client session) or drive it in-process with ``httpx.ASGITransport``
+    (then use ``async with app:`` or let the first request create the session).
+
+    ``sink`` receives each ``RequestRecord``; ``on_event`` reload notices; ``clock``
+    the epoch time used for token checks and records. ``reload_interval`` (seconds,
+    0 disables) bounds how often the profile file is checked for changes.
+    ``record_exchange`` (an attribute too; may change at any time) also puts the
+    redacted request and response headers and a JSON response preview in each record
+    (the TUI turns it on; ``rrdev up`` leaves it off, so its logs stay lean).
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        overrides: Overrides | None = None,
+        sink: RecordSink | None = None,
+        on_event: EventCallback | None = None,
+        clock: Callable[[], float] = time.time,
+        reload_interval: float = 0.5,
+        record_exchange: bool = False,
+    ) -> None:
+        self.overrides = overrides or Overrides()
+        self.sink = sink
+        self.on_event = on_event
+        self.clock = clock
+        self.reload_interval = reload_interval
+        self.record_exchange = record_exchange
+        self._forwarder = Forwarder()
+        # Reads overrides, clock and reload_interval from here at each use.
+        self._reloader = ProfileReloader(profile, self, self._emit)
+
+    @property
+    def _state(self) -> _State:
+        """The state in force; a request keeps the one it started with."""
+        return self._reloader.state
+
+    # -------------------------------------------------------------- public API
+
+    @property
+    def profile(self) -> Profile:
+        """The profile currently in force (changes on reload)."""
+        return self._state.profile
+
+    def info(self) -> ProxyInfo:
+        state = self._state
+        return ProxyInfo(
+            profile_path=state.profile.path,
+            profile_name=state.profile.display_name,
+            target=state.upstream.label,
+            target_overridden=state.target_overridden,
+            jwks=state.jwks_label,
+            credential=state.credential.label,
+            warnings=state.warnings,
+        )
+
+    def jwks_status(self) -> JwksStatus | None:
+        """The key cache of the profile in force (keys, age, last error), for a status
+        line; None when the proxy credential verifies no JWTs."""
+        jwks = self._state.jwks
+        return jwks.status() if jwks is not None else None
+
+    async def startup(self) -> None:
+        """Create the pooled client session and start watching the profile file."""
+        self._forwarder.open()
+        self._reloader.watch()
+
+    async def aclose(self) -> None:
+        """Close the client session and the JWKS caches. Safe to call twice."""
+        await self._reloader.stop()
+        await self._forwarder.aclose()
+        await self._reloader.aclose()
+
+    async def __aenter__(self) -> ProxyApp:
+        await self.startup()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def check_reload(self, *, force: bool = False) -> bool:
+        """Re-read the profile if its file changed; True when a new profile took effect.
+
+        Called on every request (cheap: a clock read, and a ``stat`` at most every
+        ``reload_interval``) and by the background watcher. The profile is loaded
+        (and its state built: CA bundle, local keyset) in a worker thread; while that
+        runs, every request waits for it instead of using the old profile.
+        """
+        return await self._reloader.check(force=force)
+
+    def refuse_unparsed(
+        self,
+        problem: str,
+        detail: str,
+        *,
+        method: str = "-",
+        target: bytes = b"",
+        record: bool = True,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer to a request the HTTP parser refused (``rrdev.servers.runner`` calls
+        this, writes the answer and closes the connection): status, JSON body and
+        headers, like every answer rrdev makes. The refusal is recorded unless
+        ``record`` is false (the app had already started on the request and records
+        it itself).
+
+        ``problem`` and ``detail``: see ``_unparsed_request``. ``method`` and ``target``
+        are what the parser got of the request line ("-" and b"" when nothing).
+        """
+        expl = _unparsed_request(problem, detail, target)
+        body, headers = _error_payload(expl)
+        if not any(name == b"connection" for name, _ in headers):
+            headers.append((b"connection", b"close"))
+        progress = _Progress(self.clock(), time.perf_counter(), _clip_text(method, 20) or "-")
+        progress.bytes_out = len(body)
+        if record:
+            path, _, query = target.partition(b"?")
+            self._record(progress, self._state, _escaped(path), _escaped(query), expl)
+        return expl.status, body, headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    def _emit(self, kind: str, message: str) -> None:
+        if self.on_event is None:
+            return
+        with contextlib.suppress(Exception):
+            self.on_event(kind, message)
+
+    # -------------------------------------------------------------- lifespan
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -------------------------------------------------------------- websocket
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = self.clock()
+        t0 = time.perf_counter()
+        await receive()  # websocket.connect
+        state = self._state
+        expl = _websocket_refusal()
+        sent = await _send_websocket_refusal(scope, send, expl)
+        raw_path, raw_query = _target_text(scope)
+        self._record(
+            _Progress(started, t0, "GET"),
+            state,
+            raw_path,
+            raw_query,
+            expl,
+            bytes_out=sent,
+        )
+
+    # -------------------------------------------------------------- http
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        progress = _Progress(self.clock(), time.perf_counter(), scope["method"])
+        if self.reload_interval > 0:
+            await self.check_reload()
+        state = self._state
+        raw_path, raw_query = _target_text(scope)
+        refused = _framing_problem(scope["headers"])
+        if refused is not None:
+            progress.bytes_out = await _send_error(send, refused)
+            self._record(progress, state, raw_path, raw_query, refused)
+            return
+        headers = [(k.decode("latin-1"), _header_value(v)) for k, v in scope["headers"]]
+        if self.record_exchange:
+            progress.exchange = True
+            progress.request_headers = headers
+        if any(k == "upgrade" and "websocket" in v.lower() for k, v in headers):
+            expl = _websocket_refusal()
+            progress.bytes_out = await _send_error(send, expl)
+            self._record(progress, state, raw_path, raw_query, expl)
+            return
+        timed = _TimedVerifier(state.verifier) if state.verifier is not None else None
+        expl = await decide(
+            state.profile,
+            IncomingRequest(progress.method, raw_path, raw_query, tuple(headers)),
+            timed,
+            now=progress.started,
+            redactor=state.redactor,
+        )
+        progress.decided(timed)
+        if expl.allowed:
+            expl = _forward_problem(state, expl) or expl
+        authorization = None
+        if expl.allowed and state.credential.source is not None:
+            authorization, expl = await _backend_authorization(state, expl, progress)
+        if not expl.allowed:
+            progress.bytes_out = await _send_error(send, expl)
+        else:
+            if self._forwarder.session is None:
+                await self.startup()
+            target = (raw_path, raw_query)
+            expl = await self._forwarder.forward(
+                state, scope, receive, send, target, headers, expl, progress, authorization
+            )
+        self._record(progress, state, raw_path, raw_query, expl)
+
+    # -------------------------------------------------------------- records
+
+    def _record(
+        self,
+        progress: _Progress,
+        state: _State,
+        raw_path: str,
+        raw_query: str,
+        expl: Explanation,
+        *,
+        bytes_out: int | None = None,
+    ) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink(_make_record(progress, state, raw_path, raw_query, expl, bytes_out))
+        except Exception as exc:  # a broken sink must not break the proxy
+            self._emit("record_failed", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,240 @@
+"""Forwarding an allowed request: the one pooled aiohttp session, the body streamed up,
+the backend's answer streamed back (with back-pressure both ways; nothing is buffered
+whole).
+
+Before the request leaves: a target credential rrdev cannot produce is 502
+``upstream_credential_unavailable``, and an ``oauth2`` target credential's backend token
+is fetched (502 ``upstream_token_unavailable`` when the token endpoint fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import aiohttp
+
+from rrdev.core.records import PREVIEW_BYTES, Explanation
+from rrdev.core.tokens import TokenFetchError
+from rrdev.servers.asgi import Receive, Scope, Send
+from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
+from rrdev.servers.proxy.headers import _downstream_headers, _upstream_headers, _upstream_query
+from rrdev.servers.proxy.records import _Progress, _start_preview
+from rrdev.servers.proxy.state import _State
+
+#: Start watching for a vanished caller once a download passes this many bytes.
+_WATCH_AFTER_BYTES = 256 * 1024
+
+
+class Forwarder:
+    """The pooled client session and the requests that go through it.
+
+    ``open`` creates the session (``ProxyApp.startup``); ``forward`` sends one allowed
+    request and relays the answer; ``aclose`` closes the session (safe to call twice).
+    """
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        if self.session is None:
+            self.session = _new_session()
+
+    async def aclose(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.close()
+
+    async def forward(
+        self,
+        state: _State,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: tuple[str, str],
+        headers: list[tuple[str, str]],
+        expl: Explanation,
+        progress: _Progress,
+        authorization: str | None = None,
+    ) -> Explanation:
+        """Forward an allowed request; returns the explanation to record (an upstream
+        failure replaces "allowed" with 502/504). ``authorization`` is the backend
+        token's header value (``oauth2`` target credentials)."""
+        assert self.session is not None
+        raw_path, raw_query = target
+        query = _upstream_query(state, raw_query)
+        claims = expl.verification.claims if expl.verification else None
+        out_headers = _upstream_headers(
+            state, scope, headers, claims, progress.notes, authorization
+        )
+        body = _RequestBody(receive, headers)
+        t_up = time.perf_counter()
+        try:
+            response = await self.session.request(
+                progress.method,
+                state.upstream.url(raw_path, query),
+                headers=out_headers,
+                data=body.chunks() if body.expected else None,
+                allow_redirects=False,
+                timeout=state.timeout,
+                ssl=state.ssl,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            progress.upstream_ms = (time.perf_counter() - t_up) * 1000
+            progress.bytes_in = body.received
+            if body.client_gone:
+                progress.notes.append("the caller went away during the upload")
+            failed = _upstream_failure(exc, state, expl)
+            progress.bytes_out = await _send_error(send, failed)
+            return failed
+        progress.upstream_ms = (time.perf_counter() - t_up) * 1000
+        progress.upstream_status = response.status
+        try:
+            await self._relay(response, send, receive, body, expl, progress)
+        finally:
+            progress.bytes_in = body.received
+        return expl
+
+    async def _relay(
+        self,
+        response: aiohttp.ClientResponse,
+        send: Send,
+        receive: Receive,
+        body: _RequestBody,
+        expl: Explanation,
+        progress: _Progress,
+    ) -> None:
+        """Stream the backend's response to the caller, with back-pressure both ways."""
+        headers = _downstream_headers(response.raw_headers)
+        headers.append((b"requestrocket-proxy-code", CODE_GRANTED))
+        headers.append((b"requestrocket-proxy-message", _header_text(expl.message)))
+        preview = _start_preview(progress, headers) if progress.exchange else None
+        watcher: asyncio.Task[None] | None = None
+        complete = False
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            async for chunk in response.content.iter_any():
+                if progress.client_gone:
+                    progress.notes.append("the caller went away; the response was not finished")
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                progress.bytes_out += len(chunk)
+                if preview is not None and len(preview) < PREVIEW_BYTES:
+                    preview += chunk[: PREVIEW_BYTES - len(preview)]
+                if watcher is None and body.done and progress.bytes_out > _WATCH_AFTER_BYTES:
+                    watcher = asyncio.create_task(_watch_disconnect(receive, progress))
+            else:
+                complete = True
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            progress.notes.append(f"the backend's response was cut short ({type(exc).__name__})")
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if complete:
+                response.release()
+            else:
+                response.close()
+        if complete:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+# ------------------------------------------------------------------ before forwarding
+
+
+def _forward_problem(state: _State, expl: Explanation) -> Explanation | None:
+    """An allowed request rrdev still cannot forward: a target credential it cannot
+    produce (an unset ${VAR}, or a kind not supported yet)."""
+    cred = state.credential
+    if cred.error is not None:
+        return replace(
+            expl,
+            status=502,
+            reason="upstream_credential_unavailable",
+            message=cred.error,
+            hint=cred.hint,
+        )
+    return None
+
+
+async def _backend_authorization(
+    state: _State, expl: Explanation, progress: _Progress
+) -> tuple[str | None, Explanation]:
+    """The ``oauth2`` backend token as an Authorization value, or 502
+    ``upstream_token_unavailable`` saying what the token endpoint answered."""
+    source = state.credential.source
+    assert source is not None
+    fetches = source.fetches
+    try:
+        token = await source.token()
+    except TokenFetchError as exc:
+        failed = replace(
+            expl,
+            status=502,
+            reason="upstream_token_unavailable",
+            message=state.redactor.text(f"no backend token: {exc.message}"),
+            hint=state.redactor.text(exc.hint),
+        )
+        return None, failed
+    if source.fetches != fetches:
+        progress.notes.append(f"fetched a backend token from {source.token_url}")
+    return f"Bearer {token.access_token}", expl
+
+
+# ------------------------------------------------------------------ streaming
+
+
+class _RequestBody:
+    """The caller's body as an async iterator for aiohttp, counting bytes as they pass."""
+
+    __slots__ = ("client_gone", "done", "expected", "receive", "received")
+
+    def __init__(self, receive: Receive, headers: list[tuple[str, str]]) -> None:
+        self.receive = receive
+        self.received = 0
+        self.client_gone = False
+        self.expected = any(
+            (k == "content-length" and v.strip() not in ("", "0")) or k == "transfer-encoding"
+            for k, v in headers
+        )
+        self.done = not self.expected
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                raise ConnectionResetError("the caller disconnected during the upload")
+            chunk = message.get("body", b"")
+            self.done = not message.get("more_body", False)
+            if chunk:
+                self.received += len(chunk)
+                yield chunk
+
+
+async def _watch_disconnect(receive: Receive, progress: _Progress) -> None:
+    """After the request body is in, the server's next message is the disconnect."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            progress.client_gone = True
+            return
+
+
+def _new_session() -> aiohttp.ClientSession:
+    """The one pooled client: no cookie jar (callers must not share cookies), no
+    decompression (bytes pass as sent), no headers of aiohttp's own."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=10),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        timeout=aiohttp.ClientTimeout(total=None),
+        max_line_size=65536,
+        max_field_size=65536,
+        requote_redirect_url=False,
+        trust_env=False,
+    )

@@ -1,0 +1,248 @@
+"""What the backend gets and what the caller gets back: header and query rewriting.
+
+Upstream (DESIGN.md §2.5): hop-by-hop headers dropped, ``Host`` the target's,
+``X-Forwarded-*``, exactly one Authorization, the target credential (header or query
+parameter), ``additional_headers`` rendered from the token's claims, ``header_filters``.
+Downstream: hop-by-hop headers and the backend's own ``requestrocket-proxy-*`` dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from rrdev.servers.asgi import Scope
+
+if TYPE_CHECKING:  # state.py builds its drop set from HOP_BY_HOP: no import cycle at run time
+    from rrdev.servers.proxy.state import _State
+
+#: RFC 9110 §7.6.1 hop-by-hop headers (plus the non-standard Proxy-Connection):
+#: dropped in both directions, as are any headers the Connection header names.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Caller headers rrdev replaces (Host is the target's; X-Forwarded-Proto/-Host are
+#: rrdev's to set; Expect was already answered to the caller by the server).
+_REPLACED = frozenset({"host", "x-forwarded-proto", "x-forwarded-host", "expect"})
+_HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+#: rrdev's own response headers: a backend's headers of these names are dropped.
+_GATEWAY_HEADERS = frozenset({b"requestrocket-proxy-code", b"requestrocket-proxy-message"})
+_CLAIM_PLACEHOLDER = re.compile(r"\{claims\.([^{}\s]+)\}")
+_UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_MISSING = object()
+
+
+# ------------------------------------------------------------------ upstream
+
+
+def _upstream_query(state: _State, raw_query: str) -> str:
+    """The caller's query bytes as received, plus the api-key parameter when the target
+    credential uses one. Caller-sent parameters of that name are dropped first, so a
+    caller can never shadow the backend credential: the name is compared decoded and
+    case-insensitively (``KEY``, ``%4Bey``), and ``;`` counts as a separator too
+    (some backends split on it, so ``a=1;key=x`` would carry a second ``key``)."""
+    cred = state.credential
+    if cred.query_piece is None or cred.query_name is None:
+        return raw_query
+    name = _param_key(cred.query_name)
+    kept: list[str] = []
+    separator = ""
+    for piece in _QUERY_SPLIT.split(raw_query):
+        if piece in ("&", ";"):
+            separator = separator or piece
+            continue
+        if piece and _param_key(unquote_plus(piece.partition("=")[0])) != name:
+            kept.append(separator + piece if kept else piece)
+        separator = ""
+    return "".join(kept) + ("&" if kept else "") + cred.query_piece
+
+
+#: Splits a raw query into pieces, keeping the separators (``&`` and ``;``).
+_QUERY_SPLIT = re.compile(r"([&;])")
+
+
+def _param_key(name: str) -> str:
+    """A parameter name as frameworks that fold case or trim spaces read it."""
+    return name.strip().casefold()
+
+
+def _upstream_headers(
+    state: _State,
+    scope: Scope,
+    headers: list[tuple[str, str]],
+    claims: Mapping[str, Any] | None,
+    notes: list[str],
+    authorization: str | None = None,
+) -> list[tuple[str, str]]:
+    """The headers sent to the backend (DESIGN.md §2.5)."""
+    drop = state.drop
+    named: set[str] = set()
+    for name, value in headers:
+        if name == "connection":
+            named.update(t.strip().lower() for t in value.split(","))
+    out: list[tuple[str, str]] = []
+    caller_auth: str | None = None
+    forwarded_for: list[str] = []
+    forwarded_host: str | None = None
+    for name, value in headers:
+        if name == "host":
+            forwarded_host = value
+        if name in drop or name in named:
+            continue
+        if name == "authorization":
+            caller_auth = value
+        elif name == "x-forwarded-for":
+            forwarded_for.append(value)
+        else:
+            out.append((name, value))
+    _authorization(state, caller_auth, out, authorization)
+    filters = state.filters
+    for template in state.templates:
+        value, note = template.render(claims)
+        if value is None:
+            notes.append(note or f"additional header {template.name} omitted")
+        else:
+            out.append((template.name, value))
+    if "x-forwarded-for" not in filters:
+        client = scope.get("client")
+        forwarded_for.append(client[0] if client else "unknown")
+        out.append(("X-Forwarded-For", ", ".join(forwarded_for)))
+    if "x-forwarded-proto" not in filters:
+        out.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+    if forwarded_host is not None and "x-forwarded-host" not in filters:
+        out.append(("X-Forwarded-Host", forwarded_host))
+    return out
+
+
+def _authorization(
+    state: _State,
+    caller_auth: str | None,
+    out: list[tuple[str, str]],
+    backend_auth: str | None = None,
+) -> None:
+    """Exactly one Authorization upstream (or none). ``caller_auth`` is None when the
+    caller sent none or a header filter stripped it; ``backend_auth`` is the ``oauth2``
+    credential's value for this request."""
+    cred = state.credential
+    proxy = state.profile.proxy
+    if cred.source is not None:
+        # oauth2 writes Authorization: the caller's header is never forwarded as itself.
+        if backend_auth is not None:
+            out.append(("Authorization", backend_auth))
+    elif cred.authorization is not None:
+        out.append(("Authorization", cred.authorization))
+    elif caller_auth is not None and proxy.forward_authorization:
+        out.append(("Authorization", caller_auth))
+        caller_auth = None  # forwarded as itself: nothing to pass on under another name
+    if caller_auth is not None and state.forward_as is not None:
+        out.append((state.forward_as, caller_auth))
+    if cred.header is not None:
+        out.append(cred.header)
+
+
+# ------------------------------------------------------------------ downstream
+
+
+def _downstream_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+    """The backend's response headers minus hop-by-hop ones (and any named in its
+    Connection header) and minus ``requestrocket-proxy-code``/``-message``, which only
+    rrdev sets. Names are lower-cased for ASGI; values are untouched."""
+    named: set[bytes] = set()
+    for name, value in raw:
+        if name.lower() == b"connection":
+            named.update(t.strip().lower() for t in value.split(b","))
+    out = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP_BYTES or lower in named or lower in _GATEWAY_HEADERS:
+            continue
+        out.append((lower, value))
+    return out
+
+
+# ------------------------------------------------------------------ additional_headers templates
+
+
+@dataclass(frozen=True)
+class _Template:
+    """One ``additional_headers`` entry, split once: literals and claim paths."""
+
+    name: str
+    parts: tuple[str | tuple[str], ...]
+    static: str | None
+
+    def render(self, claims: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+        """(value, None), or (None, why the header was left out)."""
+        if self.static is not None:
+            return self.static, None
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = _claim_at(claims, part[0]) if claims is not None else _MISSING
+            if value is _MISSING or value is None:
+                why = "no verified token" if claims is None else f"no claim '{part[0]}'"
+                return None, f"additional header {self.name} omitted: {why}"
+            out.append(_claim_text(value))
+        text = "".join(out)
+        if _UNSAFE_HEADER_VALUE.search(text):
+            return None, f"additional header {self.name} omitted: control characters in the claim"
+        return text, None
+
+
+def _template(name: str, template: str) -> _Template:
+    if "{claims." not in template:
+        return _Template(name, (template,), template)
+    parts: list[str | tuple[str]] = []
+    last = 0
+    for match in _CLAIM_PLACEHOLDER.finditer(template):
+        if match.start() > last:
+            parts.append(template[last : match.start()])
+        parts.append((match.group(1),))
+        last = match.end()
+    if last < len(template):
+        parts.append(template[last:])
+    return _Template(name, tuple(parts), None)
+
+
+def _claim_at(claims: Any, path: str) -> Any:
+    """A claim by name, else by dotted path into nested objects. A top-level name is
+    tried whole first, so ``https://example.com/roles`` is one claim."""
+    if not isinstance(claims, Mapping):
+        return _MISSING
+    if path in claims:
+        return claims[path]
+    head, dot, rest = path.partition(".")
+    while dot:
+        if head in claims:
+            found = _claim_at(claims[head], rest)
+            if found is not _MISSING:
+                return found
+        step, dot, rest = rest.partition(".")
+        head = f"{head}.{step}"
+    return _MISSING
+
+
+def _claim_text(value: Any) -> str:
+    """Strings as they are; numbers and booleans as JSON; arrays comma-joined; objects
+    as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(_claim_text(v) for v in value)
+    return json.dumps(value, separators=(",", ":"))
