@@ -806,7 +806,7 @@ def check(
 
     Example (CI, no secrets): rrdev check --offline profiles/*.toml --junit report.xml
     """
-    from rrdev.checks.engine import CheckOptions
+    from rrdev.checks.model import CheckOptions
     from rrdev.cli.check import run_check_command
 
     if live and against:

@@ -152,7 +152,7 @@ def auth_token_for_explain(profile: Profile, *, offline: bool, now: float) -> st
     scope instead, as ``rrdev check --offline`` does for ``token = "auth"``."""
     if not offline:
         return fetch_for_profile(profile, use_cache=True, timeout=10.0).access_token
-    from rrdev.checks.engine import mint_identity
+    from rrdev.checks.tokens import mint_identity
     from rrdev.core.keyset import Keyset, mint_token
 
     auth = require_auth(profile)
