@@ -5,7 +5,7 @@ rrdev's explanation (``render.render_explanation``), then rule coverage. ``--jso
 prints ``CheckRun.to_dict()`` instead; ``--junit FILE`` writes JUnit XML as well.
 Exit codes (DESIGN.md §4): 0 all passed, 1 a check failed (or, with
 ``--require-coverage``, a rule was never exercised), 3 a profile error, 4 a network
-error -- the last two raised as ``RrdevError`` for ``cli.friendly`` to report once.
+error -- the last two raised as ``RrdevError`` for ``cli.common.friendly`` to report once.
 """
 
 from __future__ import annotations
