@@ -30,14 +30,9 @@ from proxy_support import (
 )
 from typer.testing import CliRunner
 
-from rrdev.checks.engine import (
-    CheckOptions,
-    CheckRun,
-    Expectation,
-    Outcome,
-    outcome_from_response,
-    run_checks,
-)
+from rrdev.checks.against import outcome_from_response
+from rrdev.checks.engine import run_checks
+from rrdev.checks.model import CheckOptions, CheckRun, Expectation, Outcome
 from rrdev.cli.app import app
 from rrdev.core.errors import NetworkError, ProfileError, RrdevError
 from rrdev.core.profile import load_profile, parse_profile

@@ -185,7 +185,7 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        ("rrdev.servers.issuer", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
+        ("rrdev.servers.issuer.app", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
         ("rrdev.servers.echo", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
         ("rrdev.servers.demo", ("typer", "rich", "textual", "uvicorn", "aiohttp", "httpx")),
         ("rrdev.cli.issuer", ("textual", "uvicorn", "aiohttp", "httpx")),

@@ -26,7 +26,9 @@ from rrdev.core.errors import EnvVarError, ProfileError
 from rrdev.core.keyset import Keyset
 from rrdev.core.model import IssuerClient, IssuerConfig, Secret
 from rrdev.core.profile import load_profile, parse_profile
-from rrdev.servers.issuer import IssuerApp, KeysetWatcher, issuer_config_for
+from rrdev.servers.issuer.app import IssuerApp
+from rrdev.servers.issuer.config import issuer_config_for
+from rrdev.servers.issuer.keys import KeysetWatcher
 from rrdev.servers.proxy import ProxyApp
 from rrdev.servers.runner import ProxyServer
 
@@ -675,7 +677,7 @@ def test_serve_refuses_a_port_in_use(home: Path) -> None:
 
 
 def test_basic_credentials_are_decoded_like_rfc_6749() -> None:
-    from rrdev.servers.issuer import _basic_credentials
+    from rrdev.servers.issuer.grant import _basic_credentials
 
     encoded = base64.b64encode(b"reader:a%2Bb").decode()
     assert _basic_credentials(f"Basic {encoded}") == ("reader", ("a%2Bb", "a+b"))
@@ -697,7 +699,7 @@ def test_serve_falls_back_to_the_demo_clients_only_without_a_profile(
 
 def test_notes_say_how_a_profiles_proxy_accepts_local_tokens(tmp_path: Path) -> None:
     from rrdev.cli.issuer import profile_notes
-    from rrdev.servers.issuer import IssuerUrls
+    from rrdev.servers.issuer.config import IssuerUrls
 
     path = tmp_path / "p.toml"
     path.write_text(

@@ -31,7 +31,7 @@ from proxy_support import (
 from rrdev.core.model import IssuerClient, IssuerConfig, Secret
 from rrdev.core.profile import load_profile
 from rrdev.core.records import RequestRecord
-from rrdev.servers.issuer import IssuerApp
+from rrdev.servers.issuer.app import IssuerApp
 from rrdev.servers.proxy import Overrides, ProxyApp
 from rrdev.servers.runner import ProxyServer
 

@@ -726,7 +726,7 @@ def local_issuer(keyset: Path) -> Iterator[ThreadedIssuer]:
     """The local issuer on 127.0.0.1:<free port>, in a thread with its own loop (the
     CLI runs asyncio.run on this one). No httpx_mock here: the socket is real."""
     from rrdev.core.model import IssuerClient, IssuerConfig
-    from rrdev.servers.issuer import IssuerApp
+    from rrdev.servers.issuer.app import IssuerApp
     from rrdev.servers.runner import ProxyServer
 
     config = IssuerConfig(

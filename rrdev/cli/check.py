@@ -5,7 +5,7 @@ rrdev's explanation (``render.render_explanation``), then rule coverage. ``--jso
 prints ``CheckRun.to_dict()`` instead; ``--junit FILE`` writes JUnit XML as well.
 Exit codes (DESIGN.md §4): 0 all passed, 1 a check failed (or, with
 ``--require-coverage``, a rule was never exercised), 3 a profile error, 4 a network
-error -- the last two raised as ``RrdevError`` for ``cli.friendly`` to report once.
+error -- the last two raised as ``RrdevError`` for ``cli.common.friendly`` to report once.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from rrdev.checks.engine import CheckOptions, CheckResult, CheckRun, ProfileReport, run_checks
+from rrdev.checks.engine import run_checks
+from rrdev.checks.model import CheckOptions, CheckResult, CheckRun, ProfileReport
 from rrdev.cli.console import make_console
 from rrdev.cli.render import render_explanation, status_style
 from rrdev.core.errors import ProfileError
@@ -57,7 +58,7 @@ def run_check_command(
         return 3
     run = asyncio.run(run_checks(profiles, options))
     if junit:
-        from rrdev.checks.engine import write_junit
+        from rrdev.checks.junit import write_junit
 
         write_junit(run, junit, details=failure_text)
     if json_out:

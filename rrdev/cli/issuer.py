@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from rrdev.core.model import IssuerConfig, Profile, Secret
-    from rrdev.servers.issuer import IssuerUrls
+    from rrdev.servers.issuer.config import IssuerUrls
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -117,7 +117,9 @@ def run_serve(
     from dataclasses import replace
 
     from rrdev.cli.console import run_loop
-    from rrdev.servers.issuer import IssuerApp, KeysetWatcher, issuer_config_for
+    from rrdev.servers.issuer.app import IssuerApp
+    from rrdev.servers.issuer.config import issuer_config_for
+    from rrdev.servers.issuer.keys import KeysetWatcher
 
     profile, demo = _issuer_profile(profile_path)
     config = issuer_config_for(profile)

@@ -1,11 +1,12 @@
 """``rrdev token fetch`` / ``token clear`` and ``explain --auth``: the front-end side.
 
-``rrdev.cli.app`` parses the options and calls one function here; the engine work is
-``rrdev.core.tokens`` (fetch, cache). stdout gets only the token (so ``$(rrdev token
-fetch)`` works) or, with ``--json``, the token response with the token redacted
-unless ``--show-token``. Messages (cache warnings, the expiry note on a terminal) go
-to stderr. Errors propagate as ``RrdevError`` for ``cli.friendly``: exit 3 for the
-profile (no ``[auth]``, an unset ``${VAR}``), 4 for the token endpoint.
+``rrdev.cli.token_app`` (or ``rrdev.cli.explain``) parses the options and calls one
+function here; the engine work is ``rrdev.core.tokens`` (fetch, cache). stdout gets
+only the token (so ``$(rrdev token fetch)`` works) or, with ``--json``, the token
+response with the token redacted unless ``--show-token``. Messages (cache warnings, the
+expiry note on a terminal) go to stderr. Errors propagate as ``RrdevError`` for
+``cli.common.friendly``: exit 3 for the profile (no ``[auth]``, an unset ``${VAR}``), 4
+for the token endpoint.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def auth_token_for_explain(profile: Profile, *, offline: bool, now: float) -> st
     scope instead, as ``rrdev check --offline`` does for ``token = "auth"``."""
     if not offline:
         return fetch_for_profile(profile, use_cache=True, timeout=10.0).access_token
-    from rrdev.checks.engine import mint_identity
+    from rrdev.checks.tokens import mint_identity
     from rrdev.core.keyset import Keyset, mint_token
 
     auth = require_auth(profile)

@@ -27,13 +27,9 @@ from typing import TYPE_CHECKING, Any
 from rrdev.core.errors import NetworkError, RrdevError
 from rrdev.core.keyset import mint_token
 from rrdev.core.model import Profile
-from rrdev.servers.issuer import (
-    JWKS_PATH,
-    EventCallback,
-    IssuerApp,
-    KeysetWatcher,
-    issuer_config_for,
-)
+from rrdev.servers.issuer.app import IssuerApp
+from rrdev.servers.issuer.config import JWKS_PATH, EventCallback, issuer_config_for
+from rrdev.servers.issuer.keys import KeysetWatcher
 
 if TYPE_CHECKING:
     from rrdev.servers.proxy import ProxyApp, RecordSink

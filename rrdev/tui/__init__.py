@@ -1,7 +1,8 @@
 """``rrdev tui``: the interactive inspector (Textual).
 
 Textual is imported only by this package's modules, and only when a command needs
-them: ``rrdev.cli.app`` calls ``run_tui`` lazily, so ``rrdev explain`` never pays for it.
+them: ``rrdev.cli.gateway`` calls ``run_tui`` lazily, so ``rrdev explain`` never pays for
+it.
 ``rrdev.tui.filters``, ``.store``, ``.runtime`` and ``.views`` import no Textual.
 """
 

@@ -1,0 +1,200 @@
+"""``rrdev up`` and ``rrdev tui``: the gateway in the foreground, plain or in the inspector.
+
+The commands check their options here and hand over to ``rrdev.cli.up`` (``up``),
+``rrdev.cli.demo`` (``up --demo``) or ``rrdev.tui`` (``tui``, ``up --tui``), each
+imported only when it runs: uvicorn and Textual load with them, never for ``--help``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rrdev.cli.common import fail, friendly
+from rrdev.cli.options import HostOpt, JwksOpt, OfflineOpt, ProfileArg, ProfileOpt, TargetOpt
+
+__all__ = ["tui", "up"]
+
+
+@friendly
+def up(
+    profile_arg: ProfileArg = None,
+    profile: ProfileOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Run the embedded offline demo: issuer, echo backend, proxy."),
+    ] = False,
+    host: HostOpt = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Listen port (default: profile's).")
+    ] = None,
+    target: TargetOpt = None,
+    jwks: JwksOpt = None,
+    offline: OfflineOpt = False,
+    log_file: Annotated[
+        str | None, typer.Option("--log-file", help="Append one JSON object per request.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per request.")] = False,
+    issuer_port: Annotated[
+        int, typer.Option("--issuer-port", help="With --demo: the local issuer's port.")
+    ] = 8788,
+    backend_port: Annotated[
+        int, typer.Option("--backend-port", help="With --demo: the echo backend's port.")
+    ] = 8789,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Watch the traffic in the interactive inspector.")
+    ] = False,
+) -> None:
+    """Run the profile's gateway in front of your backend, explaining every refusal.
+
+    Each request prints one line; 401 and 403 lines say why. Editing the profile takes
+    effect on the next request (a broken edit keeps the last good one). Ctrl+C drains
+    in-flight requests and exits 0; a port in use exits 3. --tui shows the traffic in
+    the inspector instead (as `rrdev tui`).
+
+    Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
+    """
+    if tui:
+        if log_file:
+            raise fail("--log-file cannot be combined with --tui", "drop one of them")
+        raise typer.Exit(
+            _run_tui(
+                profile_arg or profile,
+                demo=demo,
+                host=host,
+                port=port,
+                target=target,
+                jwks=jwks,
+                offline=offline,
+                issuer_port=issuer_port,
+                backend_port=backend_port,
+            )
+        )
+    if demo:
+        if profile_arg or profile:
+            raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
+        raise typer.Exit(
+            _run_demo(
+                port=port,
+                issuer_port=issuer_port,
+                backend_port=backend_port,
+                quiet=quiet,
+                log_file=log_file,
+            )
+        )
+    from rrdev.cli.up import run_up
+
+    code = run_up(
+        profile_arg or profile,
+        host=host,
+        port=port,
+        target=target,
+        jwks=jwks,
+        offline=offline,
+        log_file=log_file,
+        quiet=quiet,
+    )
+    raise typer.Exit(code)
+
+
+def _run_demo(
+    *, port: int | None, issuer_port: int, backend_port: int, quiet: bool, log_file: str | None
+) -> int:
+    from rrdev.cli.demo import run_demo
+
+    return run_demo(
+        proxy_port=8787 if port is None else port,
+        issuer_port=issuer_port,
+        backend_port=backend_port,
+        quiet=quiet,
+        log_file=log_file,
+    )
+
+
+@friendly
+def tui(
+    profile_arg: ProfileArg = None,
+    profile: ProfileOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Run the embedded offline demo and send it one request of each kind."
+        ),
+    ] = False,
+    host: HostOpt = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Listen port (default: profile's; 8787 with --demo)."),
+    ] = None,
+    target: TargetOpt = None,
+    jwks: JwksOpt = None,
+    offline: OfflineOpt = False,
+    issuer_port: Annotated[
+        int, typer.Option("--issuer-port", help="With --demo: the local issuer's port (0: any).")
+    ] = 0,
+    backend_port: Annotated[
+        int, typer.Option("--backend-port", help="With --demo: the echo backend's port (0: any).")
+    ] = 0,
+) -> None:
+    """Run the proxy with a live inspector: every request, and why it was allowed or refused.
+
+    Keys: / filter (status:403, method:DELETE, reason:..., rule:..., path:...), Enter
+    explain the selected request, Esc back or clear, ? help, q quit. Exit code 3 when
+    the profile is broken or the port is in use.
+
+    Example: rrdev tui --demo
+    """
+    raise typer.Exit(
+        _run_tui(
+            profile_arg or profile,
+            demo=demo,
+            host=host,
+            port=port,
+            target=target,
+            jwks=jwks,
+            offline=offline,
+            issuer_port=issuer_port,
+            backend_port=backend_port,
+        )
+    )
+
+
+def _run_tui(
+    profile_path: str | None,
+    *,
+    demo: bool,
+    host: str | None,
+    port: int | None,
+    target: str | None,
+    jwks: str | None,
+    offline: bool,
+    issuer_port: int = 0,
+    backend_port: int = 0,
+) -> int:
+    # rrdev.tui and its runtime import no Textual: the app loads inside run_tui.
+    from rrdev.tui import run_tui
+    from rrdev.tui.runtime import DemoRuntime, ProfileRuntime
+
+    runtime: DemoRuntime | ProfileRuntime
+    if demo:
+        if profile_path:
+            raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
+        if target or jwks or offline:
+            raise fail("--demo brings its own issuer and backend: drop --target/--jwks/--offline")
+        runtime = DemoRuntime(
+            host=host or "127.0.0.1",
+            proxy_port=8787 if port is None else port,
+            issuer_port=issuer_port,
+            backend_port=backend_port,
+        )
+    else:
+        from rrdev.servers.proxy import Overrides
+
+        runtime = ProfileRuntime.from_path(
+            profile_path,
+            overrides=Overrides(target=target, jwks=jwks, offline=offline),
+            host=host,
+            port=port,
+        )
+    return run_tui(runtime)

@@ -1,0 +1,150 @@
+"""``rrdev init``, ``rrdev validate`` and ``rrdev check``: write, lint and test profiles.
+
+``check``'s report is ``rrdev.cli.check``'s and its run ``rrdev.checks.engine``'s, both
+imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rrdev.cli.common import fail, friendly, stderr_console, stdout_console
+from rrdev.cli.options import AtOpt, JsonOpt, JwksOpt, OfflineOpt, parse_time
+
+__all__ = ["check", "init", "validate"]
+
+
+@friendly
+def validate(
+    profiles: Annotated[
+        list[str] | None, typer.Argument(help="Profiles to check (default: the discovered one).")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Unset ${VARS} are errors.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
+
+    Exit code 0 when every profile is usable, 3 otherwise.
+    """
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import discover_profile, load_profile, profile_warnings
+
+    paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
+    results, failed = [], False
+    for path in paths:
+        entry: dict[str, Any] = {"profile": str(path), "errors": [], "warnings": []}
+        try:
+            prof = load_profile(path)
+            entry["warnings"] = [str(w) for w in profile_warnings(prof)]
+            entry["rules"] = len(prof.all_rules())
+        except ProfileError as exc:
+            entry["errors"].append(str(exc))
+        failed |= bool(entry["errors"]) or (strict and bool(entry["warnings"]))
+        results.append(entry)
+    _print_validation(results, json_out)
+    raise typer.Exit(3 if failed else 0)
+
+
+def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
+    if json_out:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    from rich.text import Text
+
+    out = stdout_console()
+    for entry in results:  # Text, not markup: messages quote the user's own "[...]"
+        if entry["errors"]:
+            out.print(Text.assemble(("✗ ", "red"), entry["profile"]))
+            for error in entry["errors"]:
+                out.print(Text.assemble(("  error: ", "red"), error))
+        else:
+            out.print(
+                Text.assemble(("✓ ", "green"), f"{entry['profile']} ({entry['rules']} rules)")
+            )
+        for warning in entry["warnings"]:
+            out.print(Text.assemble(("  warning: ", "yellow"), warning))
+
+
+@friendly
+def check(
+    profiles: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="PROFILE", help="Profiles (default: the discovered one)."),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Run the proxy in-process and send each check to the target."),
+    ] = False,
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Send each check to this running proxy or gateway."),
+    ] = None,
+    offline: OfflineOpt = False,
+    target: Annotated[
+        str | None, typer.Option("--target", help="With --live: forward to this base URL.")
+    ] = None,
+    jwks: JwksOpt = None,
+    json_out: JsonOpt = False,
+    junit: Annotated[
+        str | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")
+    ] = None,
+    require_coverage: Annotated[
+        bool,
+        typer.Option("--require-coverage", help="Fail when a rule decides no check."),
+    ] = False,
+    at: AtOpt = None,
+) -> None:
+    """Run the profiles' smoke checks: expected answers (denials too) tested like code.
+
+    Default: a dry run (verification and rules, nothing forwarded). --live runs the
+    proxy in-process in front of the real target; --against URL asks a running proxy
+    or the deployed gateway. Exit code: 0 all passed, 1 a check failed (or a rule is
+    unexercised with --require-coverage), 3 profile error, 4 network error.
+
+    Example (CI, no secrets): rrdev check --offline profiles/*.toml --junit report.xml
+    """
+    from rrdev.checks.model import CheckOptions
+    from rrdev.cli.check import run_check_command
+
+    if live and against:
+        raise fail("--live and --against cannot be combined", "pick one")
+    options = CheckOptions(
+        mode="live" if live else "against" if against else "dry",
+        against=against,
+        offline=offline,
+        target=target,
+        jwks=jwks,
+        now=parse_time(at) if at else None,
+        require_coverage=require_coverage,
+    )
+    raise typer.Exit(run_check_command(profiles or [], options, json_out=json_out, junit=junit))
+
+
+@friendly
+def init(
+    path: Annotated[str, typer.Argument(help="Where to write the profile.")] = "rrdev.toml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter profile (default ./rrdev.toml, found by every command).
+
+    It has a target, a jwtVerify proxy credential, a default-deny proxy with a read rule,
+    a scope gate and a write rule, and [[checks]] that pass with `rrdev check --offline`.
+    Exit code 3 when the file exists (use --force).
+    """
+    from importlib.resources import files
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise fail(f"{target} already exists", "pass --force to overwrite it", 3)
+    text = files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {target}: {exc.strerror}", code=3) from None
+    err = stderr_console()
+    err.print(f"wrote {target}: fill in the TODOs, then `rrdev validate {target}`", markup=False)
