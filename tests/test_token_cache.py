@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rrdev.core.tokens import (
+from rrdev.clients.oauth2 import (
     CACHE_DIR_ENV,
     FetchedToken,
     TokenCache,

@@ -22,11 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rrdev.cli.app import app
-from rrdev.core.errors import EnvVarError, ProfileError
-from rrdev.core.keyset import Keyset, mint_token
-from rrdev.core.model import OAuth2Client, Secret
-from rrdev.core.profile import load_profile
-from rrdev.core.tokens import (
+from rrdev.clients.oauth2 import (
     FetchedToken,
     TokenCache,
     TokenFetchError,
@@ -35,6 +31,10 @@ from rrdev.core.tokens import (
     fetch_token,
     token_request,
 )
+from rrdev.core.errors import EnvVarError, ProfileError
+from rrdev.core.keyset import Keyset, mint_token
+from rrdev.core.model import OAuth2Client, Secret
+from rrdev.core.profile import load_profile
 
 SECRET = "MARKER-s3cr3t-Value+/=:&x"  # characters that need encoding, and a marker
 CLIENT_ID = "Zx8Qm2LkP0aB7cD9eF1gH3iJ5kL6mN4o"

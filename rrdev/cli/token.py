@@ -20,18 +20,17 @@ from typing import Any
 from rich.console import Console
 
 from rrdev.cli.console import make_console
-from rrdev.core.errors import TokenInputError
-from rrdev.core.model import Profile
-from rrdev.core.redact import REDACTED, SECRET_FIELDS, fingerprint
-from rrdev.core.tokens import (
+from rrdev.clients.oauth2 import (
     FetchedToken,
     TokenCache,
-    decode_unverified,
     fetch_caller_token,
-    humanize_delta,
     require_auth,
     token_url_of,
 )
+from rrdev.core.errors import TokenInputError
+from rrdev.core.model import Profile
+from rrdev.core.redact import REDACTED, SECRET_FIELDS, fingerprint
+from rrdev.core.tokens import decode_unverified, humanize_delta
 
 __all__ = ["auth_token_for_explain", "run_token_clear", "run_token_fetch", "token_summary"]
 

@@ -26,8 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from rrdev.core.model import OAuth2Client
-from rrdev.core.tokens import (
+from rrdev.clients.oauth2 import (
     DEFAULT_TIMEOUT_SECONDS,
     FetchedToken,
     TokenFetchError,
@@ -35,6 +34,7 @@ from rrdev.core.tokens import (
     request_token,
     token_request,
 )
+from rrdev.core.model import OAuth2Client
 
 if TYPE_CHECKING:
     import httpx

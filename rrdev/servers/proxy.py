@@ -59,12 +59,12 @@ from yarl import URL
 
 from rrdev.clients.backend_token import BackendTokenSource
 from rrdev.clients.jwks import JwksCache, JwksStatus
+from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.errors import EnvVarError, ProfileError, RrdevError
 from rrdev.core.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
 from rrdev.core.model import Profile, Secret, TargetCredential
 from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
 from rrdev.core.redact import REDACTED, Redactor
-from rrdev.core.tokens import TokenFetchError
 from rrdev.servers.asgi import Receive, Scope, Send
 
 __all__ = [
