@@ -22,12 +22,11 @@ import pytest
 from typer.testing import CliRunner
 
 from rrdev.cli.app import app
+from rrdev.clients.caller import caller_token, fetch_caller_token
 from rrdev.clients.oauth2 import (
     FetchedToken,
     TokenCache,
     TokenFetchError,
-    caller_token,
-    fetch_caller_token,
     fetch_token,
     token_request,
 )

@@ -531,7 +531,7 @@ class TokenSource:
 
 
 async def _fetch_caller_token(profile: Profile, http: httpx.AsyncClient | None) -> str:
-    from rrdev.clients.oauth2 import caller_token
+    from rrdev.clients.caller import caller_token
 
     return await caller_token(profile, use_cache=True, http=http)
 

@@ -5,7 +5,7 @@ and the ``oauth2`` target credential): Auth0 (``domain``: ``POST
 <domain>/oauth/token`` with a JSON body) or any OAuth2 server (``token_url``: a form
 body, ``client_secret_post`` or ``client_secret_basic``). A provider's refusal is
 reported as the provider sent it, with a hint for the common mistakes.
-``caller_token`` does it for a profile's ``[auth]``. ``TokenCache`` keeps fetched
+``rrdev.clients.caller`` does it for a profile's ``[auth]``. ``TokenCache`` keeps fetched
 tokens on disk (``$RRDEV_CACHE_DIR`` or the user cache directory, ``tokens/``),
 one 0600 file per (token URL, client, audience, resource, scope), named by a hash.
 The client secret is never stored, logged, or put in a message or a repr.
@@ -25,7 +25,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote_plus, urlencode
@@ -40,24 +40,18 @@ if TYPE_CHECKING:
     # Imported lazily at run time, as in jwks.py: ``import httpx`` can pull in rich.
     import httpx
 
-    from rrdev.core.model import AuthConfig, Profile
-
 __all__ = [
     "CACHE_DIR_ENV",
+    "CONTROL_OR_SPACE",
     "DEFAULT_TIMEOUT_SECONDS",
-    "LOCAL_ISSUER_URL",
     "FetchedToken",
     "TokenCache",
     "TokenCacheError",
     "TokenFetchError",
     "TokenRequest",
-    "auth_client",
-    "caller_token",
-    "fetch_caller_token",
     "fetch_token",
     "refresh_margin",
     "request_token",
-    "require_auth",
     "token_cache_dir",
     "token_request",
     "token_url_of",
@@ -68,13 +62,12 @@ __all__ = [
 
 #: How long a token endpoint gets to answer, unless the caller says otherwise.
 DEFAULT_TIMEOUT_SECONDS = 10.0
-#: ``[auth] kind = "local"`` without ``domain``: where ``rrdev issuer serve`` listens.
-LOCAL_ISSUER_URL = "http://127.0.0.1:8788"
 #: A token response is a few KiB; anything past this is refused while reading.
 MAX_RESPONSE_BYTES = 256 * 1024
 #: Provider text quoted in a message is cut to this many characters.
 _QUOTE_LIMIT = 300
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+#: What an access token must not contain: it goes into an Authorization header.
+CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 _log = logging.getLogger("rrdev.core.tokens")
 
@@ -415,7 +408,7 @@ def _parse_answer(
             _where_hint(request),
             status=status,
         )
-    if _CONTROL_OR_SPACE.search(token):
+    if CONTROL_OR_SPACE.search(token):
         raise _fetch_error(
             request,
             "the access_token has whitespace or control characters; it cannot be sent "
@@ -806,137 +799,6 @@ _HINTS: tuple[Callable[[TokenRequest, int, str, str], str], ...] = (
 )
 
 
-# ------------------------------------------------------------------ the caller token
-
-_AUTH_HINT = """add an [auth] section, e.g.
-
-[auth]
-domain = "YOUR_TENANT.us.auth0.com"
-client_id = "${AUTH0_CLIENT_ID}"
-client_secret = "${AUTH0_CLIENT_SECRET}"
-audience = "https://api.example.com\""""
-
-
-def auth_client(profile: Profile) -> OAuth2Client:
-    """The client-credentials settings of ``profile``'s ``[auth]`` (``auth0``,
-    ``oauth2`` or ``local``). ``local`` fills what it leaves out from the local
-    issuer: ``domain`` (``LOCAL_ISSUER_URL``), the first ``[[issuer.clients]]``
-    entry, and the proxy credential's first audience."""
-    auth = require_auth(profile)
-    if auth.kind == "static":
-        raise ProfileError(
-            "[auth] kind = 'static' has a token, not client credentials",
-            file=profile.path,
-            key="auth.kind",
-        )
-    client = auth.client
-    if auth.kind != "local":
-        return client
-    if client.domain is None and client.token_url is None:
-        client = replace(client, domain=LOCAL_ISSUER_URL)
-    if client.client_id is None or client.client_secret is None:
-        issuer_clients = profile.issuer.clients if profile.issuer is not None else ()
-        if not issuer_clients:
-            raise ProfileError(
-                "[auth] kind = 'local' needs client_id and client_secret, or an "
-                "[[issuer.clients]] entry to take them from",
-                file=profile.path,
-                key="auth",
-            )
-        first = issuer_clients[0]
-        client = replace(
-            client,
-            client_id=Secret(first.client_id, key="issuer.clients[0].client_id"),
-            client_secret=first.client_secret,
-        )
-    audiences = profile.proxy_credential.audience
-    if client.audience is None and audiences:
-        client = replace(client, audience=audiences[0])
-    return client
-
-
-def require_auth(profile: Profile) -> AuthConfig:
-    """``profile.auth``, or a ``ProfileError`` with an example ``[auth]``."""
-    if profile.auth is None:
-        raise ProfileError(
-            "the profile has no [auth] section, so rrdev cannot get a caller token",
-            file=profile.path,
-            hint=_AUTH_HINT,
-        )
-    return profile.auth
-
-
-async def fetch_caller_token(
-    profile: Profile,
-    *,
-    use_cache: bool = True,
-    http: httpx.AsyncClient | None = None,
-    cache: TokenCache | None = None,
-    now: float | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    env: Mapping[str, str] | None = None,
-) -> FetchedToken:
-    """The caller token per ``profile``'s ``[auth]``, with its expiry.
-
-    ``static``: the ``token`` secret (expiry from its ``exp`` when it is a JWT).
-    Otherwise a client-credentials fetch, cached in ``cache`` (default: the user's
-    ``TokenCache``) unless ``use_cache`` is false. Raises ``ProfileError`` without
-    ``[auth]``, ``EnvVarError`` for an unset secret, ``TokenFetchError`` (exit 4).
-    """
-    auth = require_auth(profile)
-    if auth.kind == "static":
-        return _static_token(profile, auth, env)
-    client = auth_client(profile)
-    if use_cache and cache is None:
-        cache = TokenCache()
-    return await fetch_token(
-        client,
-        http=http,
-        cache=cache if use_cache else None,
-        now=now,
-        timeout=timeout,
-        env=env,
-    )
-
-
-async def caller_token(
-    profile: Profile, *, use_cache: bool = True, http: httpx.AsyncClient | None = None
-) -> str:
-    """The caller's access token per ``profile``'s ``[auth]`` (see
-    ``fetch_caller_token``): what ``rrdev check`` and ``explain --auth`` send."""
-    fetched = await fetch_caller_token(profile, use_cache=use_cache, http=http)
-    return fetched.access_token
-
-
-def _static_token(
-    profile: Profile, auth: AuthConfig, env: Mapping[str, str] | None
-) -> FetchedToken:
-    if auth.token is None:  # the loader requires it
-        raise ProfileError("[auth] kind = 'static' needs 'token'", file=profile.path, key="auth")
-    token = auth.token.resolve(env).strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip()
-    if not token or _CONTROL_OR_SPACE.search(token):
-        raise ProfileError(
-            "the static token is empty or has whitespace in it",
-            file=auth.token.file,
-            line=auth.token.line,
-            key=auth.token.key or "auth.token",
-        )
-    expires_at: float | None = None
-    scope: str | None = None
-    try:
-        claims = decode_unverified(token).claims
-    except TokenInputError:
-        claims = {}
-    exp = claims.get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        expires_at = float(exp)
-    if isinstance(claims.get("scope"), str):
-        scope = claims["scope"]
-    return FetchedToken(access_token=token, expires_at=expires_at, scope=scope)
-
-
 # ================================================================== the token cache
 
 CACHE_DIR_ENV = "RRDEV_CACHE_DIR"
@@ -1153,7 +1015,7 @@ def _entry_token(entry: Any, key: str) -> FetchedToken:
     if entry.get("version") != _CACHE_VERSION or entry.get("key") != key:
         raise ValueError("another version or key")
     token = entry["access_token"]
-    if not isinstance(token, str) or not token or _CONTROL_OR_SPACE.search(token):
+    if not isinstance(token, str) or not token or CONTROL_OR_SPACE.search(token):
         raise ValueError("bad access_token")
     times = [entry["obtained_at"], entry["expires_at"]]
     if not all(
