@@ -25,11 +25,11 @@ from rrdev.cli.app import app
 from rrdev.clients.caller import caller_token, fetch_caller_token
 from rrdev.clients.oauth2 import (
     FetchedToken,
-    TokenCache,
     TokenFetchError,
     fetch_token,
     token_request,
 )
+from rrdev.clients.token_cache import TokenCache
 from rrdev.core.errors import EnvVarError, ProfileError
 from rrdev.core.keyset import Keyset, mint_token
 from rrdev.core.model import OAuth2Client, Secret

@@ -21,7 +21,8 @@ from rich.console import Console
 
 from rrdev.cli.console import make_console
 from rrdev.clients.caller import fetch_caller_token, require_auth
-from rrdev.clients.oauth2 import FetchedToken, TokenCache, token_url_of
+from rrdev.clients.oauth2 import FetchedToken, token_url_of
+from rrdev.clients.token_cache import TokenCache
 from rrdev.core.errors import TokenInputError
 from rrdev.core.model import Profile
 from rrdev.core.redact import REDACTED, SECRET_FIELDS, fingerprint
