@@ -26,10 +26,10 @@ from rrdev.clients.caller import caller_token, fetch_caller_token
 from rrdev.clients.oauth2 import (
     FetchedToken,
     TokenFetchError,
-    fetch_token,
     token_request,
 )
 from rrdev.clients.token_cache import TokenCache
+from rrdev.clients.token_fetch import fetch_token
 from rrdev.core.errors import EnvVarError, ProfileError
 from rrdev.core.keyset import Keyset, mint_token
 from rrdev.core.model import OAuth2Client, Secret

@@ -31,9 +31,9 @@ from rrdev.clients.oauth2 import (
     FetchedToken,
     TokenFetchError,
     refresh_margin,
-    request_token,
     token_request,
 )
+from rrdev.clients.token_fetch import request_token
 from rrdev.core.model import OAuth2Client
 
 if TYPE_CHECKING:

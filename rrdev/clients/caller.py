@@ -16,9 +16,9 @@ from rrdev.clients.oauth2 import (
     CONTROL_OR_SPACE,
     DEFAULT_TIMEOUT_SECONDS,
     FetchedToken,
-    fetch_token,
 )
 from rrdev.clients.token_cache import TokenCache
+from rrdev.clients.token_fetch import fetch_token
 from rrdev.core.errors import ProfileError, TokenInputError
 from rrdev.core.model import OAuth2Client, Secret
 from rrdev.core.tokens import decode_unverified

@@ -1,13 +1,13 @@
-"""The OAuth2 client-credentials client.
+"""The OAuth2 client-credentials client: the request, its answer, and its errors.
 
-``fetch_token`` runs the OAuth2 client-credentials grant (DESIGN.md §1 ``[auth]``
-and the ``oauth2`` target credential): Auth0 (``domain``: ``POST
-<domain>/oauth/token`` with a JSON body) or any OAuth2 server (``token_url``: a form
-body, ``client_secret_post`` or ``client_secret_basic``). A provider's refusal is
-reported as the provider sent it, with a hint for the common mistakes.
-``rrdev.clients.caller`` does it for a profile's ``[auth]``; fetched tokens are
-cached by ``rrdev.clients.token_cache``. The client secret is never stored, logged,
-or put in a message or a repr.
+``rrdev.clients.token_fetch.fetch_token`` runs the OAuth2 client-credentials grant
+(DESIGN.md §1 ``[auth]`` and the ``oauth2`` target credential): Auth0 (``domain``:
+``POST <domain>/oauth/token`` with a JSON body) or any OAuth2 server (``token_url``: a
+form body, ``client_secret_post`` or ``client_secret_basic``) with the request built
+here. A provider's refusal is reported as the provider sent it, with a hint for the
+common mistakes. ``rrdev.clients.caller`` does it for a profile's ``[auth]``; fetched
+tokens are cached by ``rrdev.clients.token_cache``. The client secret is never
+stored, logged, or put in a message or a repr.
 """
 
 from __future__ import annotations
@@ -17,23 +17,15 @@ import hashlib
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from rrdev.core.errors import NetworkError, ProfileError, TokenInputError
 from rrdev.core.model import OAuth2Client, Secret
-from rrdev.core.netaddr import is_loopback_url
 from rrdev.core.redact import REDACTED, SECRET_FIELDS, Redactor
 from rrdev.core.tokens import clip, decode_unverified
-
-if TYPE_CHECKING:
-    # Imported lazily at run time, as in jwks.py: ``import httpx`` can pull in rich.
-    import httpx
-
-    from rrdev.clients.token_cache import TokenCache
 
 __all__ = [
     "CONTROL_OR_SPACE",
@@ -41,11 +33,12 @@ __all__ = [
     "FetchedToken",
     "TokenFetchError",
     "TokenRequest",
-    "fetch_token",
+    "fetch_error",
+    "parse_answer",
     "refresh_margin",
-    "request_token",
     "token_request",
     "token_url_of",
+    "where_hint",
 ]
 
 
@@ -53,8 +46,6 @@ __all__ = [
 
 #: How long a token endpoint gets to answer, unless the caller says otherwise.
 DEFAULT_TIMEOUT_SECONDS = 10.0
-#: A token response is a few KiB; anything past this is refused while reading.
-MAX_RESPONSE_BYTES = 256 * 1024
 #: Provider text quoted in a message is cut to this many characters.
 _QUOTE_LIMIT = 300
 #: What an access token must not contain: it goes into an Authorization header.
@@ -224,116 +215,7 @@ def _cache_key(url: str, client_id: str, client: OAuth2Client) -> str:
     return hashlib.sha256(json.dumps(material).encode("utf-8")).hexdigest()
 
 
-async def fetch_token(
-    client: OAuth2Client,
-    *,
-    http: httpx.AsyncClient | None = None,
-    cache: TokenCache | None = None,
-    now: float | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    env: Mapping[str, str] | None = None,
-) -> FetchedToken:
-    """A client-credentials token for ``client``: from ``cache`` while it is fresh,
-    else from the token endpoint (and then cached).
-
-    ``http`` (an ``httpx.AsyncClient``) is used when given, else a client that honours
-    the proxy environment variables (not for a loopback token URL). ``now`` (epoch
-    seconds) dates the token. Raises ``EnvVarError`` for an unset secret and
-    ``TokenFetchError`` (exit 4) when the endpoint fails; nothing is cached then.
-    """
-    request = token_request(client, env)
-    now = time.time() if now is None else now
-    if cache is not None:
-        hit = cache.get(request.cache_key, now)
-        if hit is not None:
-            return hit
-    token = await request_token(request, http=http, now=now, timeout=timeout)
-    if cache is not None:
-        cache.put(request.cache_key, token)
-    return token
-
-
-async def request_token(
-    request: TokenRequest,
-    *,
-    http: httpx.AsyncClient | None = None,
-    now: float | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-) -> FetchedToken:
-    """Send ``request`` to its token endpoint and check the answer (no cache)."""
-    now = time.time() if now is None else now
-    status, headers, body = await _post(request, http, timeout)
-    return _parse_answer(request, status, headers, body, now)
-
-
-async def _post(
-    request: TokenRequest, http: httpx.AsyncClient | None, timeout: float
-) -> tuple[int, Mapping[str, str], bytes]:
-    import httpx
-
-    try:
-        if http is not None:
-            return await _send(http, request, timeout)
-        # Redirects are not followed: the body holds the client secret. A loopback
-        # token URL (the local issuer) never goes through HTTP(S)_PROXY.
-        async with httpx.AsyncClient(
-            timeout=timeout, trust_env=not is_loopback_url(request.url)
-        ) as client:
-            return await _send(client, request, timeout)
-    except httpx.TimeoutException:
-        raise _fetch_error(
-            request,
-            f"the token endpoint {request.url} did not answer within {timeout:g}s",
-            "the provider may be slow or unreachable from here; check your network "
-            "and HTTPS_PROXY/NO_PROXY settings (rrdev token fetch --timeout raises the limit)",
-        ) from None
-    except httpx.ConnectError as exc:
-        raise _fetch_error(
-            request,
-            f"cannot connect to the token endpoint {request.url}: {_why(exc, request)}",
-            _where_hint(request),
-        ) from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise _fetch_error(
-            request,
-            f"the request to the token endpoint {request.url} failed: {_why(exc, request)}",
-            _where_hint(request),
-        ) from None
-
-
-async def _send(
-    client: httpx.AsyncClient, request: TokenRequest, timeout: float
-) -> tuple[int, Mapping[str, str], bytes]:
-    async with client.stream(
-        "POST",
-        request.url,
-        content=request.body,
-        headers=list(request.headers),
-        timeout=timeout,
-        follow_redirects=False,
-    ) as response:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise _fetch_error(
-                    request,
-                    f"the token endpoint {request.url} answered more than "
-                    f"{MAX_RESPONSE_BYTES} bytes",
-                    _where_hint(request),
-                    status=response.status_code,
-                )
-            chunks.append(chunk)
-        return response.status_code, dict(response.headers), b"".join(chunks)
-
-
-def _why(exc: BaseException, request: TokenRequest) -> str:
-    text = request.scrub(str(exc))[:200]
-    return text or type(exc).__name__
-
-
-def _fetch_error(
+def fetch_error(
     request: TokenRequest,
     message: str,
     hint: str = "",
@@ -352,7 +234,7 @@ def _fetch_error(
     )
 
 
-def _where_hint(request: TokenRequest) -> str:
+def where_hint(request: TokenRequest) -> str:
     if request.style == "auth0":
         return (
             "check domain in the profile: Auth0 takes YOUR_TENANT.REGION.auth0.com "
@@ -364,12 +246,12 @@ def _where_hint(request: TokenRequest) -> str:
 # ------------------------------------------------------------------ the answer
 
 
-def _parse_answer(
+def parse_answer(
     request: TokenRequest, status: int, headers: Mapping[str, str], body: bytes, now: float
 ) -> FetchedToken:
     if 300 <= status < 400:
         location = headers.get("location", "")
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status}, a redirect"
             + (
@@ -385,14 +267,14 @@ def _parse_answer(
     document = _json_document(request, status, headers, body)
     token = document.get("access_token")
     if not isinstance(token, str) or not token:
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status} without an access_token",
-            _where_hint(request),
+            where_hint(request),
             status=status,
         )
     if CONTROL_OR_SPACE.search(token):
-        raise _fetch_error(
+        raise fetch_error(
             request,
             "the access_token has whitespace or control characters; it cannot be sent "
             "in an Authorization header",
@@ -419,11 +301,11 @@ def _json_document(
     """The 2xx answer as a JSON object. A success body may hold the token in any
     shape, so it is never quoted: a message says only its size and content type."""
     if _looks_like_html(headers, body):
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status} with an HTML page, "
             "not a token",
-            _where_hint(request),
+            where_hint(request),
             status=status,
         )
     try:
@@ -431,14 +313,14 @@ def _json_document(
     except (ValueError, RecursionError):
         media = _media_type(headers)
         kind = media or "a body without a content type"
-        hint = _where_hint(request)
+        hint = where_hint(request)
         if media == "application/x-www-form-urlencoded":
             hint = (
                 "this endpoint answers form-encoded tokens (like GitHub's OAuth apps) even "
                 "though rrdev asks for JSON (Accept: application/json); rrdev needs an "
                 "OAuth2 token endpoint that answers JSON"
             )
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status} with {len(body)} "
             f"bytes of {kind}, not JSON",
@@ -446,11 +328,11 @@ def _json_document(
             status=status,
         ) from None
     if not isinstance(document, dict):
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status} with JSON that is "
             "not an object",
-            _where_hint(request),
+            where_hint(request),
             status=status,
         )
     return document
@@ -552,7 +434,7 @@ def _expires_in(request: TokenRequest, value: Any, status: int) -> float:
             number = None
     if number is None:
         problem = "without expires_in" if value is None else f"with expires_in = {clip(value)}"
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered HTTP {status} {problem}: rrdev "
             "cannot tell how long the token lasts, so it does not use or cache it",
@@ -561,7 +443,7 @@ def _expires_in(request: TokenRequest, value: Any, status: int) -> float:
             status=status,
         )
     if not math.isfinite(number) or number <= 0:
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"the token endpoint {request.url} answered expires_in = {clip(value)}, "
             "not a positive number of seconds",
@@ -581,7 +463,7 @@ def _check_auth0_shape(request: TokenRequest, token: str, status: int) -> None:
     except TokenInputError:
         pass
     if token.count(".") == 4:
-        raise _fetch_error(
+        raise fetch_error(
             request,
             f"{request.url} returned an encrypted access token (a JWE), not a signed JWT",
             "the API has JSON Web Encryption turned on in Auth0 (APIs -> your API -> "
@@ -599,7 +481,7 @@ def _check_auth0_shape(request: TokenRequest, token: str, status: int) -> None:
             "endpoint: set audience in [auth] to your API's Identifier (the same value "
             "as proxy_credential.audience)"
         )
-    raise _fetch_error(
+    raise fetch_error(
         request,
         f"{request.url} returned an opaque access token, not a JWT",
         hint,
@@ -618,12 +500,12 @@ def _provider_error(
     has its secret-named fields blanked and known secrets scrubbed."""
     where = f"the token endpoint {request.url} answered HTTP {status}"
     if _looks_like_html(headers, body):
-        hint = _status_hint(request, status, "", "") or _where_hint(request)
-        return _fetch_error(request, f"{where} with an HTML page", hint, status=status)
+        hint = _status_hint(request, status, "", "") or where_hint(request)
+        return fetch_error(request, f"{where} with an HTML page", hint, status=status)
     document = _error_document(body)
     if document is None:
         hint = _status_hint(request, status, "", "")
-        return _fetch_error(request, f"{where}: {_quote(request, body)}", hint, status=status)
+        return fetch_error(request, f"{where}: {_quote(request, body)}", hint, status=status)
     error = _text(document.get("error")) or _text(document.get("code"))
     description = (
         _text(document.get("error_description"))
@@ -636,7 +518,7 @@ def _provider_error(
     description = _blank_secrets_in_text(description)
     error = _blank_secrets_in_text(error)
     said = " ".join(p for p in (error, description and f"({description})") if p)
-    return _fetch_error(
+    return fetch_error(
         request,
         f"{where}: {said or _quote(request, body)}",
         hint,
@@ -761,7 +643,7 @@ def _hint_oauth_error(request: TokenRequest, status: int, error: str, text: str)
 
 def _hint_status(request: TokenRequest, status: int, error: str, text: str) -> str:
     if status == 404:
-        return _where_hint(request)
+        return where_hint(request)
     if status == 429:
         return (
             "the provider is rate-limiting token requests (Auth0 also counts M2M tokens "
