@@ -17,10 +17,10 @@ from rrdev.clients.oauth2 import (
     FetchedToken,
     TokenRequest,
     fetch_error,
-    parse_answer,
     token_request,
     where_hint,
 )
+from rrdev.clients.oauth2_answer import parse_answer
 from rrdev.core.model import OAuth2Client
 from rrdev.core.netaddr import is_loopback_url
 
