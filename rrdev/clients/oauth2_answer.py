@@ -24,9 +24,8 @@ from rrdev.clients.oauth2 import (
     TokenFetchError,
     TokenRequest,
     fetch_error,
-    status_hint,
-    where_hint,
 )
+from rrdev.clients.provider_hints import status_hint, where_hint
 from rrdev.core.errors import TokenInputError
 from rrdev.core.redact import REDACTED, SECRET_FIELDS
 from rrdev.core.tokens import clip, decode_unverified

@@ -18,9 +18,9 @@ from rrdev.clients.oauth2 import (
     TokenRequest,
     fetch_error,
     token_request,
-    where_hint,
 )
 from rrdev.clients.oauth2_answer import parse_answer
+from rrdev.clients.provider_hints import where_hint
 from rrdev.core.model import OAuth2Client
 from rrdev.core.netaddr import is_loopback_url
 
