@@ -1,11 +1,11 @@
 """``rrdev token fetch`` / ``token clear`` and ``explain --auth``: the front-end side.
 
 ``rrdev.cli.app`` parses the options and calls one function here; the engine work is
-``rrdev.core.tokens`` (fetch, cache). stdout gets only the token (so ``$(rrdev token
-fetch)`` works) or, with ``--json``, the token response with the token redacted
-unless ``--show-token``. Messages (cache warnings, the expiry note on a terminal) go
-to stderr. Errors propagate as ``RrdevError`` for ``cli.friendly``: exit 3 for the
-profile (no ``[auth]``, an unset ``${VAR}``), 4 for the token endpoint.
+in ``rrdev.clients`` (``caller``: fetch, ``token_cache``: cache). stdout gets only the
+token (so ``$(rrdev token fetch)`` works) or, with ``--json``, the token response with
+the token redacted unless ``--show-token``. Messages (cache warnings, the expiry note
+on a terminal) go to stderr. Errors propagate as ``RrdevError`` for ``cli.friendly``:
+exit 3 for the profile (no ``[auth]``, an unset ``${VAR}``), 4 for the token endpoint.
 """
 
 from __future__ import annotations
