@@ -31,8 +31,8 @@ from typing import Any
 from jwt import PyJWK, PyJWS
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
-from rrdev.clients.jwks import ALGORITHM_KEY_TYPES, JwksCache
 from rrdev.core.errors import JwksUnavailable, KeyNotFound, TokenInputError
+from rrdev.core.jwk import ALGORITHM_KEY_TYPES, KeySource
 from rrdev.core.model import ProxyCredential
 from rrdev.core.records import Verification, VerifyStep
 from rrdev.core.redact import fingerprint
@@ -101,7 +101,7 @@ def step_names(cred: ProxyCredential) -> tuple[str, ...]:
 async def verify_token(
     token: str,
     cred: ProxyCredential,
-    jwks: JwksCache,
+    jwks: KeySource,
     *,
     now: float | None = None,
 ) -> Verification:
@@ -151,7 +151,7 @@ def _check_format(token: str, cred: ProxyCredential, steps: list[VerifyStep]) ->
 
 
 async def _check_signed(
-    decoded: DecodedToken, cred: ProxyCredential, jwks: JwksCache, steps: list[VerifyStep]
+    decoded: DecodedToken, cred: ProxyCredential, jwks: KeySource, steps: list[VerifyStep]
 ) -> None:
     steps.append(_check_header(decoded.header))
     alg = _check_algorithm(decoded.header, cred)
@@ -260,7 +260,7 @@ _HMAC_HINT = (
 
 
 async def _find_key(
-    decoded: DecodedToken, alg: str, cred: ProxyCredential, jwks: JwksCache
+    decoded: DecodedToken, alg: str, cred: ProxyCredential, jwks: KeySource
 ) -> tuple[PyJWK, VerifyStep]:
     kid = decoded.header.get("kid")
     expected = (
@@ -291,7 +291,7 @@ async def _find_key(
 
 
 def _key_hint(
-    error: KeyNotFound, claims: Mapping[str, Any], cred: ProxyCredential, jwks: JwksCache
+    error: KeyNotFound, claims: Mapping[str, Any], cred: ProxyCredential, jwks: KeySource
 ) -> str:
     kids = error.known_kids
     hint = "the JWKS has kids: " + ", ".join(kids) if kids else "the JWKS has no usable keys"
@@ -303,7 +303,7 @@ def _key_hint(
     return f"{hint}; the token may come from another tenant or issuer, or from a rotated key"
 
 
-def _refetch_declined(retry_in: float, jwks: JwksCache) -> str:
+def _refetch_declined(retry_in: float, jwks: KeySource) -> str:
     """Why the JWKS was not refetched for this unknown kid, and when it will be."""
     interval = jwks.refetch_interval
     ago = math.floor(max(0.0, interval - retry_in))  # since the last fetch attempt

@@ -58,10 +58,11 @@ import aiohttp
 from yarl import URL
 
 from rrdev.clients.backend_token import BackendTokenSource
-from rrdev.clients.jwks import JwksCache, JwksStatus
+from rrdev.clients.jwks import JwksCache
 from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.errors import EnvVarError, ProfileError, RrdevError
 from rrdev.core.explain import IncomingRequest, JwksVerifier, Verifier, decide, redactor_for
+from rrdev.core.jwk import JwksStatus
 from rrdev.core.model import Profile, Secret, TargetCredential
 from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
 from rrdev.core.redact import REDACTED, Redactor
