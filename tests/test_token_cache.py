@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rrdev.core.tokens import (
+from rrdev.clients.oauth2 import FetchedToken, refresh_margin
+from rrdev.clients.token_cache import (
     CACHE_DIR_ENV,
-    FetchedToken,
     TokenCache,
     TokenCacheError,
-    refresh_margin,
     token_cache_dir,
 )
 
@@ -206,7 +205,7 @@ def test_without_a_callback_warnings_go_to_the_logger(
     cache = TokenCache(tmp_path / "tokens")
     cache.put(KEY, token())
     cache.path_for(KEY).write_text("garbage")
-    with caplog.at_level(logging.WARNING, logger="rrdev.core.tokens"):
+    with caplog.at_level(logging.WARNING, logger="rrdev.clients.token_cache"):
         assert cache.get(KEY, NOW) is None
     assert "corrupted" in caplog.text
 

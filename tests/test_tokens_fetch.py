@@ -22,19 +22,18 @@ import pytest
 from typer.testing import CliRunner
 
 from rrdev.cli.app import app
+from rrdev.clients.caller import caller_token, fetch_caller_token
+from rrdev.clients.oauth2 import (
+    FetchedToken,
+    TokenFetchError,
+    token_request,
+)
+from rrdev.clients.token_cache import TokenCache
+from rrdev.clients.token_fetch import fetch_token
 from rrdev.core.errors import EnvVarError, ProfileError
 from rrdev.core.keyset import Keyset, mint_token
 from rrdev.core.model import OAuth2Client, Secret
 from rrdev.core.profile import load_profile
-from rrdev.core.tokens import (
-    FetchedToken,
-    TokenCache,
-    TokenFetchError,
-    caller_token,
-    fetch_caller_token,
-    fetch_token,
-    token_request,
-)
 
 SECRET = "MARKER-s3cr3t-Value+/=:&x"  # characters that need encoding, and a marker
 CLIENT_ID = "Zx8Qm2LkP0aB7cD9eF1gH3iJ5kL6mN4o"

@@ -17,7 +17,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
 
-from rrdev.clients.jwks import JwksStatus
+from rrdev.core.jwk import JwksStatus
 from rrdev.core.records import Explanation, RequestRecord
 from rrdev.tui.app import RrdevApp
 from rrdev.tui.runtime import DemoRuntime, ProfileRuntime, RuntimeInfo

@@ -749,7 +749,7 @@ def test_humanize_delta(seconds: float, text: str) -> None:
 
 
 def test_fixture_now_is_what_the_messages_assume() -> None:
-    from rrdev.core.verify import iso_time
+    from rrdev.core.claims import iso_time
 
     assert iso_time(NOW) == "2027-01-15T08:00:00Z"
 

@@ -113,7 +113,7 @@ class TokenSource:
 
 
 async def _fetch_caller_token(profile: Profile, http: httpx.AsyncClient | None) -> str:
-    from rrdev.core.tokens import caller_token
+    from rrdev.clients.caller import caller_token
 
     return await caller_token(profile, use_cache=True, http=http)
 

@@ -1,12 +1,12 @@
 """``rrdev token fetch`` / ``token clear`` and ``explain --auth``: the front-end side.
 
 ``rrdev.cli.token_app`` (or ``rrdev.cli.explain``) parses the options and calls one
-function here; the engine work is ``rrdev.core.tokens`` (fetch, cache). stdout gets
-only the token (so ``$(rrdev token fetch)`` works) or, with ``--json``, the token
-response with the token redacted unless ``--show-token``. Messages (cache warnings, the
-expiry note on a terminal) go to stderr. Errors propagate as ``RrdevError`` for
-``cli.common.friendly``: exit 3 for the profile (no ``[auth]``, an unset ``${VAR}``), 4
-for the token endpoint.
+function here; the engine work is in ``rrdev.clients`` (``caller``: fetch,
+``token_cache``: cache). stdout gets only the token (so ``$(rrdev token fetch)`` works)
+or, with ``--json``, the token response with the token redacted unless
+``--show-token``. Messages (cache warnings, the expiry note on a terminal) go to
+stderr. Errors propagate as ``RrdevError`` for ``cli.common.friendly``: exit 3 for the
+profile (no ``[auth]``, an unset ``${VAR}``), 4 for the token endpoint.
 """
 
 from __future__ import annotations
@@ -21,18 +21,13 @@ from typing import Any
 from rich.console import Console
 
 from rrdev.cli.console import make_console
+from rrdev.clients.caller import fetch_caller_token, require_auth
+from rrdev.clients.oauth2 import FetchedToken, token_url_of
+from rrdev.clients.token_cache import TokenCache
 from rrdev.core.errors import TokenInputError
 from rrdev.core.model import Profile
 from rrdev.core.redact import REDACTED, SECRET_FIELDS, fingerprint
-from rrdev.core.tokens import (
-    FetchedToken,
-    TokenCache,
-    decode_unverified,
-    fetch_caller_token,
-    humanize_delta,
-    require_auth,
-    token_url_of,
-)
+from rrdev.core.tokens import decode_unverified, humanize_delta
 
 __all__ = ["auth_token_for_explain", "run_token_clear", "run_token_fetch", "token_summary"]
 

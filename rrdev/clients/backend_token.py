@@ -2,11 +2,12 @@
 
 The proxy asks ``BackendTokenSource.token()`` on every forwarded request. The token is
 kept in memory (one source per loaded profile: a hot reload starts a new one) and
-fetched with the same code as ``rrdev token fetch`` (``rrdev.core.tokens.request_token``):
+fetched with the same code as ``rrdev token fetch``
+(``rrdev.clients.token_fetch.request_token``):
 
 * no token yet, or the token has expired: the request waits for a fetch. Concurrent
   requests share that one fetch.
-* within the refresh margin before expiry (``tokens.refresh_margin``: 60 s, or a
+* within the refresh margin before expiry (``oauth2.refresh_margin``: 60 s, or a
   tenth of the lifetime): one fetch starts in the background and requests keep using
   the current, still valid token. Nobody waits.
 * a failed fetch is remembered for ``retry_after`` seconds, so a token endpoint
@@ -26,15 +27,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from rrdev.core.model import OAuth2Client
-from rrdev.core.tokens import (
+from rrdev.clients.oauth2 import (
     DEFAULT_TIMEOUT_SECONDS,
     FetchedToken,
     TokenFetchError,
     refresh_margin,
-    request_token,
     token_request,
 )
+from rrdev.clients.token_fetch import request_token
+from rrdev.core.model import OAuth2Client
 
 if TYPE_CHECKING:
     import httpx

@@ -12,6 +12,9 @@ The JWKS is the trust root of verification, so this module is deliberately narro
 * concurrent callers on a cold cache share one fetch;
 * when a refresh fails, the last good copy keeps being served (the error is kept
   for ``status()``); only a cache that never loaded raises ``JwksUnavailable``.
+
+The key-set rules (the first two points: which keys count, which one fits a token)
+are pure and live in ``rrdev.core.jwk``; this module does the fetching and caching.
 """
 
 from __future__ import annotations
@@ -19,18 +22,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from jwt import PyJWK
-from jwt.exceptions import PyJWTError
 
 from rrdev.core.errors import JwksUnavailable, KeyNotFound
+from rrdev.core.jwk import JwksSnapshot, JwksStatus, check_document, choose_key, usable_keys
 from rrdev.core.netaddr import is_loopback_url
-from rrdev.core.tokens import clip
 
 if TYPE_CHECKING:
     # Imported lazily at run time: when rich/click are installed (they are, for
@@ -38,59 +39,10 @@ if TYPE_CHECKING:
     # the engine must not pull in -- and a file or inline JWKS needs no HTTP.
     import httpx
 
-__all__ = ["ALGORITHM_KEY_TYPES", "JwksCache", "JwksStatus", "JwksUnavailable", "KeyNotFound"]
+__all__ = ["JwksCache", "JwksUnavailable", "KeyNotFound"]
 
-#: The algorithms rrdev can verify, with the key type (and curves) each needs.
-#: No HS* here: rrdev verifies with public keys only.
-ALGORITHM_KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = {
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "PS256": ("RSA", None),
-    "PS384": ("RSA", None),
-    "PS512": ("RSA", None),
-    "ES256": ("EC", frozenset({"P-256"})),
-    "ES384": ("EC", frozenset({"P-384"})),
-    "ES512": ("EC", frozenset({"P-521"})),
-    "ES256K": ("EC", frozenset({"secp256k1"})),
-    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
-}
-
-_SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 #: A JWKS is a few KiB; refuse to buffer anything absurd.
 MAX_JWKS_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class JwksStatus:
-    """What a status line shows about the key cache.
-
-    ``key_count``/``kids`` count usable signing keys only; ``age_seconds`` is None
-    before the first successful fetch; ``last_error`` is the last failed fetch
-    (cleared by a successful one).
-    """
-
-    source: str
-    key_count: int
-    kids: tuple[str, ...]
-    age_seconds: float | None
-    last_error: str | None
-
-
-@dataclass
-class _Snapshot:
-    """One successfully read JWKS: its usable keys and their parsed forms."""
-
-    keys: tuple[dict[str, Any], ...]
-    fetched_at: float
-    parsed: dict[tuple[int, str], PyJWK] = field(default_factory=dict)
-
-    @property
-    def kids(self) -> list[str]:
-        return [k["kid"] for k in self.keys if isinstance(k.get("kid"), str)]
-
-    def has_kid(self, kid: str) -> bool:
-        return any(k.get("kid") == kid for k in self.keys)
 
 
 class JwksCache:
@@ -121,7 +73,7 @@ class JwksCache:
         self._clock = clock
         self._timeout = timeout
         self._lock = asyncio.Lock()
-        self._snapshot: _Snapshot | None = None
+        self._snapshot: JwksSnapshot | None = None
         self._last_error: JwksUnavailable | None = None
         self._last_attempt: float | None = None
         # Bumped by every fetch attempt: a caller that waited on the lock sees it
@@ -161,7 +113,7 @@ class JwksCache:
             elif self._generation == generation and not isinstance(self._source, dict):
                 retry_in = self._refetch_wait()  # not fetched for this call: say when
         try:
-            return _choose(snapshot, kid, alg)
+            return choose_key(snapshot, kid, alg)
         except KeyNotFound as error:
             error.retry_in = retry_in
             raise
@@ -196,7 +148,7 @@ class JwksCache:
 
     # --------------------------------------------------------------- caching
 
-    async def _usable_snapshot(self) -> _Snapshot:
+    async def _usable_snapshot(self) -> JwksSnapshot:
         snapshot = self._snapshot
         if snapshot is None:
             await self._refresh(self._generation)
@@ -225,7 +177,7 @@ class JwksCache:
                 return  # someone fetched while we waited: use their result
             try:
                 document = await self._fetch()
-                self._snapshot = _Snapshot(_usable_keys(document), self._clock())
+                self._snapshot = JwksSnapshot(usable_keys(document), self._clock())
                 self._last_error = None
             except JwksUnavailable as error:
                 self._last_error = error
@@ -238,10 +190,10 @@ class JwksCache:
     async def _fetch(self) -> dict[str, Any]:
         source = self._source
         if isinstance(source, dict):
-            return _check_document(source, self.source)
+            return check_document(source, self.source)
         if source.startswith(("http://", "https://")):
-            return _check_document(await self._fetch_http(source), source)
-        return _check_document(await self._fetch_file(source), source)
+            return check_document(await self._fetch_http(source), source)
+        return check_document(await self._fetch_file(source), source)
 
     async def _fetch_http(self, url: str) -> Any:
         import httpx
@@ -332,94 +284,3 @@ def _parse_json(body: bytes, where: str, what: str) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         raise JwksUnavailable(where, f"{what} is not JSON") from None
-
-
-def _check_document(document: Any, where: str) -> dict[str, Any]:
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise JwksUnavailable(where, 'the document has no "keys" list (is this a JWKS URL?)')
-    return document
-
-
-def _usable_keys(document: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    return tuple(dict(k) for k in document["keys"] if _is_signing_key(k))
-
-
-def _is_signing_key(jwk: Any) -> bool:
-    """Asymmetric, for signatures, with a sane kid. Everything else is ignored."""
-    if not isinstance(jwk, dict) or jwk.get("kty") not in _SIGNING_KEY_TYPES:
-        return False
-    if jwk.get("use", "sig") != "sig":
-        return False
-    if "kid" in jwk and not isinstance(jwk["kid"], str):
-        return False
-    ops = jwk.get("key_ops")
-    return ops is None or (isinstance(ops, list) and "verify" in ops)
-
-
-def _misfit(jwk: dict[str, Any], alg: str) -> str | None:
-    """Why this key cannot verify ``alg`` (None: it can)."""
-    wanted = ALGORITHM_KEY_TYPES.get(alg)
-    if wanted is None:
-        return f"rrdev cannot verify {alg}"
-    kty, curves = wanted
-    if jwk.get("kty") != kty:
-        return f"it is an {jwk.get('kty')} key and {alg} needs {kty}"
-    if curves is not None and jwk.get("crv") not in curves:
-        return f"its curve {jwk.get('crv')} does not fit {alg}"
-    if jwk.get("alg") not in (None, alg):
-        return f"it is declared for {jwk.get('alg')}"
-    return None
-
-
-def _choose(snapshot: _Snapshot, kid: str | None, alg: str) -> PyJWK:
-    known = snapshot.kids
-    if kid is None and len(snapshot.keys) != 1:
-        raise KeyNotFound(
-            None,
-            known,
-            f"the token has no kid and the JWKS has {len(snapshot.keys)} usable keys, "
-            "so rrdev cannot tell which one signed it",
-            _kids_hint(known),
-        )
-    candidates = [
-        (index, jwk)
-        for index, jwk in enumerate(snapshot.keys)
-        if kid is None or jwk.get("kid") == kid
-    ]
-    if not candidates:
-        raise KeyNotFound(
-            kid, known, f"the JWKS has no key with kid {clip(kid)}", _kids_hint(known)
-        )
-    problem = ""
-    for index, jwk in candidates:
-        problem = _misfit(jwk, alg) or ""
-        if not problem:
-            return _parsed(snapshot, index, alg, kid, known)
-    raise KeyNotFound(
-        kid,
-        known,
-        f"the JWKS key {clip(kid)} cannot verify an {clip(alg, quote=False)} token: {problem}",
-        _kids_hint(known),
-    )
-
-
-def _parsed(snapshot: _Snapshot, index: int, alg: str, kid: str | None, known: list[str]) -> PyJWK:
-    cached = snapshot.parsed.get((index, alg))
-    if cached is not None:
-        return cached
-    try:
-        # Bind the algorithm to the key: PyJWS then verifies with exactly this
-        # algorithm, whatever else the token claims.
-        key = PyJWK(snapshot.keys[index], algorithm=alg)
-    except (PyJWTError, ValueError, TypeError) as error:
-        raise KeyNotFound(
-            kid, known, f"the JWKS key {clip(kid)} could not be loaded: {error}"
-        ) from None
-    snapshot.parsed[(index, alg)] = key
-    return key
-
-
-def _kids_hint(known: list[str]) -> str:
-    if not known:
-        return "the JWKS has no usable signing keys"
-    return "the JWKS has kids: " + ", ".join(known)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rrdev.core.model import Profile, ProxyCredential, Rule
 from rrdev.core.paths import AmbiguousPath, parse_target
 from rrdev.core.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
 from rrdev.core.redact import Redactor, fingerprint
 from rrdev.core.rules import evaluate_profile
+
+if TYPE_CHECKING:
+    from rrdev.core.jwk import KeySource
 
 REALM = "rrdev"
 _BEARER = re.compile(r"^bearer[ \t]+(\S+)[ \t]*$", re.IGNORECASE)
@@ -285,14 +288,14 @@ _AMBIGUOUS_HINT = (
 class JwksVerifier:
     """The plain Verifier: verify_token against one JWKS cache."""
 
-    def __init__(self, cred: ProxyCredential, jwks: object) -> None:
+    def __init__(self, cred: ProxyCredential, jwks: KeySource) -> None:
         self.cred = cred
         self.jwks = jwks
 
     async def verify(self, token: str, now: float) -> Verification:
         from rrdev.core.verify import verify_token
 
-        return await verify_token(token, self.cred, self.jwks, now=now)  # type: ignore[arg-type]
+        return await verify_token(token, self.cred, self.jwks, now=now)
 
 
 __all__ = [

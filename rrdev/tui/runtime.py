@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from rrdev.clients.jwks import JwksStatus
+    from rrdev.core.jwk import JwksStatus
     from rrdev.core.model import Profile
     from rrdev.servers.demo import DemoHandle, DemoRequest
     from rrdev.servers.proxy import EventCallback, Overrides, ProxyApp, RecordSink

@@ -23,7 +23,7 @@ from rrdev.cli.render import (
     render_explanation,
     status_style,
 )
-from rrdev.clients.jwks import JwksStatus
+from rrdev.core.jwk import JwksStatus
 from rrdev.core.records import PREVIEW_BYTES, ConditionOutcome, RequestRecord, RuleOutcome
 from rrdev.core.tokens import humanize_delta
 from rrdev.tui.runtime import RuntimeInfo

@@ -41,8 +41,8 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from rrdev.clients.jwks import JwksStatus
 from rrdev.core.explain import IncomingRequest, decide
+from rrdev.core.jwk import JwksStatus
 from rrdev.core.model import Profile
 from rrdev.core.records import Explanation, RequestRecord
 from rrdev.servers.asgi import Receive, Scope, Send

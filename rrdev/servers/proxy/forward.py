@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import aiohttp
 
+from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, Explanation
-from rrdev.core.tokens import TokenFetchError
 from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
 from rrdev.servers.proxy.headers import _downstream_headers, _upstream_headers, _upstream_query

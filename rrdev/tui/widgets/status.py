@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from rrdev.clients.jwks import JwksStatus
+from rrdev.core.jwk import JwksStatus
 from rrdev.tui.views import jwks_text
 
 __all__ = ["StatusLine"]

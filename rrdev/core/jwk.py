@@ -1,0 +1,203 @@
+"""The key set: which JWKs rrdev trusts, and which one verifies a given token.
+
+Pure rules, no I/O (``rrdev.clients.jwks`` fetches and caches the document):
+
+* only asymmetric signing keys are ever served (``kty`` RSA, EC or OKP; ``use``
+  absent or ``sig``). ``oct`` (shared-secret) keys are dropped when the document is
+  read, so no token can make rrdev verify an HMAC with anything from a JWKS;
+* a key is handed out only for an algorithm it can actually verify (its ``kty``
+  and curve fit, and its ``alg``, when set, is the token's).
+
+``KeySource`` is what verification needs from a key cache, so ``rrdev.core.verify``
+never imports the client that fetches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jwt import PyJWK
+from jwt.exceptions import PyJWTError
+
+from rrdev.core.errors import JwksUnavailable, KeyNotFound
+from rrdev.core.tokens import clip
+
+__all__ = [
+    "ALGORITHM_KEY_TYPES",
+    "JwksSnapshot",
+    "JwksStatus",
+    "KeySource",
+    "check_document",
+    "choose_key",
+    "usable_keys",
+]
+
+#: The algorithms rrdev can verify, with the key type (and curves) each needs.
+#: No HS* here: rrdev verifies with public keys only.
+ALGORITHM_KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = {
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+    "RS512": ("RSA", None),
+    "PS256": ("RSA", None),
+    "PS384": ("RSA", None),
+    "PS512": ("RSA", None),
+    "ES256": ("EC", frozenset({"P-256"})),
+    "ES384": ("EC", frozenset({"P-384"})),
+    "ES512": ("EC", frozenset({"P-521"})),
+    "ES256K": ("EC", frozenset({"secp256k1"})),
+    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
+}
+
+_SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
+
+
+@dataclass(frozen=True)
+class JwksStatus:
+    """What a status line shows about the key cache.
+
+    ``key_count``/``kids`` count usable signing keys only; ``age_seconds`` is None
+    before the first successful fetch; ``last_error`` is the last failed fetch
+    (cleared by a successful one).
+    """
+
+    source: str
+    key_count: int
+    kids: tuple[str, ...]
+    age_seconds: float | None
+    last_error: str | None
+
+
+@dataclass
+class JwksSnapshot:
+    """One successfully read JWKS: its usable keys and their parsed forms."""
+
+    keys: tuple[dict[str, Any], ...]
+    fetched_at: float
+    parsed: dict[tuple[int, str], PyJWK] = field(default_factory=dict)
+
+    @property
+    def kids(self) -> list[str]:
+        return [k["kid"] for k in self.keys if isinstance(k.get("kid"), str)]
+
+    def has_kid(self, kid: str) -> bool:
+        return any(k.get("kid") == kid for k in self.keys)
+
+
+class KeySource(Protocol):
+    """Where ``verify_token`` gets its keys: a ``rrdev.clients.jwks.JwksCache`` (or
+    anything with these members).
+
+    ``get_key`` raises ``KeyNotFound`` or ``JwksUnavailable``; ``source`` names the
+    keys for people; ``refetch_interval`` and ``status().last_error`` explain why an
+    unknown kid was not fetched again.
+    """
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def refetch_interval(self) -> float: ...
+
+    async def get_key(self, kid: str | None, alg: str) -> PyJWK: ...
+
+    def status(self) -> JwksStatus: ...
+
+
+def check_document(document: Any, where: str) -> dict[str, Any]:
+    """``document`` if it is a JWKS (an object with a ``keys`` list), else
+    ``JwksUnavailable`` for ``where``."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise JwksUnavailable(where, 'the document has no "keys" list (is this a JWKS URL?)')
+    return document
+
+
+def usable_keys(document: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The document's signing keys, copied; every other entry is dropped."""
+    return tuple(dict(k) for k in document["keys"] if _is_signing_key(k))
+
+
+def _is_signing_key(jwk: Any) -> bool:
+    """Asymmetric, for signatures, with a sane kid. Everything else is ignored."""
+    if not isinstance(jwk, dict) or jwk.get("kty") not in _SIGNING_KEY_TYPES:
+        return False
+    if jwk.get("use", "sig") != "sig":
+        return False
+    if "kid" in jwk and not isinstance(jwk["kid"], str):
+        return False
+    ops = jwk.get("key_ops")
+    return ops is None or (isinstance(ops, list) and "verify" in ops)
+
+
+def _misfit(jwk: dict[str, Any], alg: str) -> str | None:
+    """Why this key cannot verify ``alg`` (None: it can)."""
+    wanted = ALGORITHM_KEY_TYPES.get(alg)
+    if wanted is None:
+        return f"rrdev cannot verify {alg}"
+    kty, curves = wanted
+    if jwk.get("kty") != kty:
+        return f"it is an {jwk.get('kty')} key and {alg} needs {kty}"
+    if curves is not None and jwk.get("crv") not in curves:
+        return f"its curve {jwk.get('crv')} does not fit {alg}"
+    if jwk.get("alg") not in (None, alg):
+        return f"it is declared for {jwk.get('alg')}"
+    return None
+
+
+def choose_key(snapshot: JwksSnapshot, kid: str | None, alg: str) -> PyJWK:
+    """The key in ``snapshot`` for a token with this ``kid`` and ``alg``, bound to
+    ``alg``; ``KeyNotFound`` says why none fits."""
+    known = snapshot.kids
+    if kid is None and len(snapshot.keys) != 1:
+        raise KeyNotFound(
+            None,
+            known,
+            f"the token has no kid and the JWKS has {len(snapshot.keys)} usable keys, "
+            "so rrdev cannot tell which one signed it",
+            _kids_hint(known),
+        )
+    candidates = [
+        (index, jwk)
+        for index, jwk in enumerate(snapshot.keys)
+        if kid is None or jwk.get("kid") == kid
+    ]
+    if not candidates:
+        raise KeyNotFound(
+            kid, known, f"the JWKS has no key with kid {clip(kid)}", _kids_hint(known)
+        )
+    problem = ""
+    for index, jwk in candidates:
+        problem = _misfit(jwk, alg) or ""
+        if not problem:
+            return _parsed(snapshot, index, alg, kid, known)
+    raise KeyNotFound(
+        kid,
+        known,
+        f"the JWKS key {clip(kid)} cannot verify an {clip(alg, quote=False)} token: {problem}",
+        _kids_hint(known),
+    )
+
+
+def _parsed(
+    snapshot: JwksSnapshot, index: int, alg: str, kid: str | None, known: list[str]
+) -> PyJWK:
+    cached = snapshot.parsed.get((index, alg))
+    if cached is not None:
+        return cached
+    try:
+        # Bind the algorithm to the key: PyJWS then verifies with exactly this
+        # algorithm, whatever else the token claims.
+        key = PyJWK(snapshot.keys[index], algorithm=alg)
+    except (PyJWTError, ValueError, TypeError) as error:
+        raise KeyNotFound(
+            kid, known, f"the JWKS key {clip(kid)} could not be loaded: {error}"
+        ) from None
+    snapshot.parsed[(index, alg)] = key
+    return key
+
+
+def _kids_hint(known: list[str]) -> str:
+    if not known:
+        return "the JWKS has no usable signing keys"
+    return "the JWKS has kids: " + ", ".join(known)
