@@ -1,4 +1,4 @@
-"""The frozen profile model (DESIGN.md §1). ``profile.py`` builds it from TOML.
+"""The frozen profile model (DESIGN.md §1). ``rrdev.core.profile`` builds it from TOML.
 
 Every field documents its meaning and default; the loader applies the defaults, so
 code holding a ``Profile`` never has to guess. Patterns are compiled at load time.

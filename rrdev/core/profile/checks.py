@@ -14,7 +14,7 @@ CHECK_KEYS = ("name", "method", "path", "headers", "query", "body", "token", "ex
 EXPECT_KEYS = ("status", "reason", "rule")
 #: The name a check's ``expect.rule`` uses when a scope's default_effect decided.
 DEFAULT_RULE_NAME = "default"
-#: ``token = { mint = { ... } }``: what rrdev.checks.engine passes on to ``keyset.mint_token``.
+#: ``token = { mint = { ... } }``: what rrdev.checks.tokens passes on to ``keyset.mint_token``.
 MINT_KEYS = ("scope", "expires_in", "not_before", "claims", "sub", "aud", "iss")
 
 

@@ -86,7 +86,7 @@ def _target(t: _Table | None) -> Target:
 
 
 def _base_url(t: _Table) -> str:
-    """The rules rrdev.servers.proxy applies before it listens (``_upstream_of``), here, so
+    """The rules rrdev.servers.proxy applies before it listens (``state._upstream_of``), here, so
     ``validate`` refuses what ``up`` would. The URL is not echoed once it might hold a
     password."""
     base_url = t.req_str("base_url", "e.g. base_url = 'https://api.example.com'")
