@@ -11,7 +11,7 @@ import base64
 import json
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -517,8 +517,6 @@ base_url = "http://127.0.0.1:9"
 jwks_uri = "{jwks_url}"
 issuer = "{ISSUER}"
 audience = "{AUD}"
-jwks_ttl_seconds = 0.2
-jwks_refetch_interval_seconds = 0
 
 [proxy]
 default_effect = "deny"
@@ -542,7 +540,11 @@ async def rotate_through_the_proxy(
     that fetches the issuer's JWKS over HTTP (jwks ttl 0.2 s)."""
     import asyncio
 
-    app = ProxyApp(load_profile(proxy_profile(tmp_path / "p.toml", issuer.jwks_url)))
+    profile = load_profile(proxy_profile(tmp_path / "p.toml", issuer.jwks_url))
+    # A key cache faster than a profile may ask for (at least 1 s between fetches),
+    # set on the model directly so that the rotation takes a fraction of a second.
+    cred = replace(profile.proxy_credential, jwks_ttl_seconds=0.2, jwks_refetch_interval_seconds=0)
+    app = ProxyApp(replace(profile, proxy_credential=cred))
     proxy = ProxyServer(app, "127.0.0.1", 0, graceful_timeout=1)
     await proxy.start()
     seen: dict[str, Any] = {}

@@ -45,8 +45,11 @@ DEFAULT_STEPS = (
     "signature",
     "expiry",
     "not_before",
+    "issued_at",
     "issuer",
+    "subject",
     "audience",
+    "sender_constraint",
 )
 
 
@@ -109,8 +112,11 @@ async def test_steps_after_a_failure_are_skipped_and_claims_are_unverified() -> 
         "signature": "skipped",
         "expiry": "skipped",
         "not_before": "skipped",
+        "issued_at": "skipped",
         "issuer": "skipped",
+        "subject": "skipped",
         "audience": "skipped",
+        "sender_constraint": "skipped",
     }
     # Shown for display; Verification.ok is False so rules never see them.
     assert ver.claims is not None and ver.claims["iss"] == ISSUER
@@ -129,8 +135,11 @@ async def test_every_claim_check_runs_once_the_signature_holds() -> None:
         "signature": "passed",
         "expiry": "failed",
         "not_before": "passed",
+        "issued_at": "passed",
         "issuer": "passed",
+        "subject": "passed",
         "audience": "failed",
+        "sender_constraint": "passed",
     }
 
 
@@ -139,7 +148,7 @@ async def test_format_failure_has_no_claims_and_every_other_step_skipped() -> No
     assert ver.reason == "token_malformed"
     assert "a JWT has 3 dot-separated parts; this has 1" in ver.message
     assert ver.claims is None and ver.header is None
-    assert [s.status for s in ver.steps] == ["failed"] + ["skipped"] * 8
+    assert [s.status for s in ver.steps] == ["failed"] + ["skipped"] * 11
 
 
 async def test_empty_token_has_no_fingerprint() -> None:
@@ -374,7 +383,7 @@ async def test_cognito_access_token_passes_without_aud() -> None:
     ver = await verify(make_token(rsa_key(), cognito_claims()), cognito_cred())
     assert ver.ok, ver.message
     assert tuple(s.name for s in ver.steps) == step_names(cognito_cred())
-    assert [s.name for s in ver.steps][-2:] == ["client_id", "token_use"]
+    assert [s.name for s in ver.steps][-3:] == ["client_id", "token_use", "sender_constraint"]
 
 
 async def test_cognito_wrong_client_id() -> None:
@@ -401,7 +410,7 @@ async def test_cognito_id_token_is_named_as_such() -> None:
 async def test_cognito_without_token_use_setting_skips_that_step() -> None:
     ver = await verify(make_token(rsa_key(), cognito_claims()), cognito_cred(token_use=None))
     assert ver.ok
-    assert ver.steps[-1].status == "skipped"
+    assert statuses(ver)["token_use"] == "skipped"
 
 
 # ------------------------------------------------------------------ remote JWKS

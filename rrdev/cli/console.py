@@ -172,6 +172,8 @@ class Output:
         elif kind == "token_refused":
             if not self.quiet and self.ready:
                 self.out.print(Text.assemble(("token refused: ", "bold yellow"), message))
+        elif kind == "jwks_key_ignored":  # a warning about the issuer's keys, even when quiet
+            self.err.print(Text.assemble(("jwks key ignored: ", "bold yellow"), message))
         else:
             self.err.print(Text.assemble((f"{kind.replace('_', ' ')}: ", "bold red"), message))
 

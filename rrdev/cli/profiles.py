@@ -37,13 +37,14 @@ def validate(
     paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
     results, failed = [], False
     for path in paths:
-        entry: dict[str, Any] = {"profile": str(path), "errors": [], "warnings": []}
+        entry: dict[str, Any] = {"profile": str(path), "errors": [], "hints": [], "warnings": []}
         try:
             prof = load_profile(path)
             entry["warnings"] = [str(w) for w in profile_warnings(prof)]
             entry["rules"] = len(prof.all_rules())
         except ProfileError as exc:
             entry["errors"].append(str(exc))
+            entry["hints"].append(exc.hint)  # "" when there is none
         failed |= bool(entry["errors"]) or (strict and bool(entry["warnings"]))
         results.append(entry)
     _print_validation(results, json_out)
@@ -60,8 +61,10 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
     for entry in results:  # Text, not markup: messages quote the user's own "[...]"
         if entry["errors"]:
             out.print(Text.assemble(("✗ ", "red"), entry["profile"]))
-            for error in entry["errors"]:
+            for error, hint in zip(entry["errors"], entry["hints"], strict=True):
                 out.print(Text.assemble(("  error: ", "red"), error))
+                if hint:
+                    out.print(Text.assemble(("  hint: ", "cyan"), hint))
         else:
             out.print(
                 Text.assemble(("✓ ", "green"), f"{entry['profile']} ({entry['rules']} rules)")

@@ -7,19 +7,23 @@ The JWKS is the trust root of verification, so this module is deliberately narro
   read, so no token can make rrdev verify an HMAC with anything from a JWKS;
 * a key is handed out only for an algorithm it can actually verify (its ``kty``
   and curve fit, and its ``alg``, when set, is the token's);
+* weak or self-contradictory signing keys (RSA under 2048 bits, a curve that does
+  not fit the declared ``alg``) are ignored; each is reported once per cache through
+  ``on_event("jwks_key_ignored", message)``, and a token naming one is refused;
 * refetches (TTL expiry or an unknown ``kid``) happen at most once per
   ``refetch_interval``, so a flood of random kids cannot hammer the issuer;
 * concurrent callers on a cold cache share one fetch;
 * when a refresh fails, the last good copy keeps being served (the error is kept
   for ``status()``); only a cache that never loaded raises ``JwksUnavailable``.
 
-The key-set rules (the first two points: which keys count, which one fits a token)
+The key-set rules (the first three points: which keys count, which one fits a token)
 are pure and live in ``rrdev.core.jwk``; this module does the fetching and caching.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -30,7 +34,7 @@ from urllib.parse import unquote, urlparse
 from jwt import PyJWK
 
 from rrdev.core.errors import JwksUnavailable, KeyNotFound
-from rrdev.core.jwk import JwksSnapshot, JwksStatus, check_document, choose_key, usable_keys
+from rrdev.core.jwk import JwksSnapshot, JwksStatus, check_document, choose_key, read_keys
 from rrdev.core.netaddr import is_loopback_url
 
 if TYPE_CHECKING:
@@ -52,7 +56,8 @@ class JwksCache:
     ``refetch_interval`` bounds how often any refetch happens; ``clock`` is
     injectable for tests (monotonic seconds). Without an injected ``client`` an
     ``httpx.AsyncClient`` is created on first use (it honours proxy environment
-    variables) and closed by ``aclose()``.
+    variables) and closed by ``aclose()``. ``on_event(kind, message)`` hears about
+    each ignored key once ("jwks_key_ignored"); a failing listener is ignored.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class JwksCache:
         refetch_interval: float = 30,
         clock: Callable[[], float] = time.monotonic,
         timeout: float = 5.0,
+        on_event: Callable[[str, str], None] | None = None,
     ) -> None:
         self._source = source
         self._client = client
@@ -72,6 +78,8 @@ class JwksCache:
         self._refetch_interval = refetch_interval
         self._clock = clock
         self._timeout = timeout
+        self._on_event = on_event
+        self._reported: set[str] = set()
         self._lock = asyncio.Lock()
         self._snapshot: JwksSnapshot | None = None
         self._last_error: JwksUnavailable | None = None
@@ -126,6 +134,7 @@ class JwksCache:
             kids=tuple(snapshot.kids) if snapshot else (),
             age_seconds=self._clock() - snapshot.fetched_at if snapshot else None,
             last_error=str(self._last_error) if self._last_error else None,
+            ignored=tuple(k.why for k in snapshot.ignored) if snapshot else (),
         )
 
     def invalidate(self) -> None:
@@ -177,13 +186,29 @@ class JwksCache:
                 return  # someone fetched while we waited: use their result
             try:
                 document = await self._fetch()
-                self._snapshot = JwksSnapshot(usable_keys(document), self._clock())
+                keys, ignored = read_keys(document)
+                self._snapshot = JwksSnapshot(keys, self._clock(), ignored=ignored)
                 self._last_error = None
+                self._report_ignored()
             except JwksUnavailable as error:
                 self._last_error = error
             finally:
                 self._generation += 1
                 self._last_attempt = self._clock()
+
+    def _report_ignored(self) -> None:
+        """One event per ignored key and reason, the first time this cache sees it."""
+        snapshot = self._snapshot
+        if snapshot is None or self._on_event is None:
+            return
+        for key in snapshot.ignored:
+            if key.why in self._reported:
+                continue
+            self._reported.add(key.why)
+            message = f"{self.source}: {key.why}; tokens signed with it get 401 key_unusable"
+            # A broken listener must not break key fetching.
+            with contextlib.suppress(Exception):
+                self._on_event("jwks_key_ignored", message)
 
     # --------------------------------------------------------------- fetching
 

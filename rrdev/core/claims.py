@@ -1,15 +1,25 @@
-"""The claim checks of verification: expiry, not-before, issuer, audience, and in
-Cognito mode client_id and token_use.
+"""The claim checks of verification: expiry, not-before, issued-at, issuer,
+subject, audience (in Cognito mode client_id and token_use instead), and the sender
+constraint.
 
 They run once the signature holds, so every result is trustworthy: ``check_claims``
 runs all of them and reports the first failure. ``exp``, ``iss`` and ``aud``
 (Cognito: ``client_id``) are required; ``iss`` and ``aud`` are compared exactly;
-times are checked against the injected ``now``. ``StepFailure`` (built by ``fail``)
-is how any step of ``rrdev.core.verify`` reports that it failed.
+times are checked against the injected ``now``. Types are checked as Auth0's own
+middleware does: ``exp``, ``nbf`` and ``iat`` are numbers (not booleans, not
+strings), ``iss`` and ``sub`` strings, ``aud`` a string or an array of strings; any
+other type is ``claim_malformed`` naming the claim. A future ``iat`` is accepted
+(the checklist says so): ``exp`` and ``nbf`` bound a token's validity, and refusing
+it would turn ordinary clock skew into a 401 for every fresh token. A token carrying
+``cnf`` (DPoP- or mTLS-bound, RFC 7800/8705/9449) is refused as a plain bearer token
+(``token_sender_constrained``) unless the profile sets
+``accept_sender_constrained_as_bearer``. ``StepFailure`` (built by ``fail``) is how
+any step of ``rrdev.core.verify`` reports that it failed.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -72,15 +82,19 @@ def check_claims(
     """Run every claim check even after one fails (the signature held, so each result
     is trustworthy and a person wants to see all problems at once); the first failure
     is the reason reported."""
+    # The order is the checklist's (rrdev.core.verify.step_names).
     checks: list[Callable[[], VerifyStep]] = [
         lambda: _check_expiry(claims, cred.leeway_seconds, now),
         lambda: _check_not_before(claims, cred.leeway_seconds, now),
+        lambda: _check_issued_at(claims, cred.leeway_seconds, now),
         lambda: _check_issuer(claims, cred),
+        lambda: _check_subject(claims),
     ]
     if cognito_mode(cred):
         checks += [lambda: _check_client_id(claims, cred), lambda: _check_token_use(claims, cred)]
     else:
         checks.append(lambda: _check_audience(claims, cred))
+    checks.append(lambda: _check_sender_constraint(claims, cred))
     first: StepFailure | None = None
     for check in checks:
         try:
@@ -107,15 +121,50 @@ def _require(claims: Mapping[str, Any], name: str, step: str, expected: str, hin
 
 def _numeric_date(claims: Mapping[str, Any], name: str, step: str, expected: str) -> float:
     value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not _is_finite_number(value):
         raise fail(
             step,
             "claim_malformed",
-            f"{name} is {clip(value)}, not a number of seconds since the epoch",
+            f"the {name} claim is {_json_kind(value)}, not a number of seconds since the epoch",
+            f"the issuer must write {name} as a JSON number (RFC 7519 NumericDate)",
             expected=expected,
-            actual=clip(value),
+            actual=_json_text(value),
         )
     return float(value)
+
+
+def _is_finite_number(value: Any) -> bool:
+    """A JSON number that fits a float: not a boolean (``true`` is an int in Python),
+    not infinite, not an integer too large to compare (``10**400``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _json_kind(value: Any) -> str:
+    """'a string ("tomorrow")', 'a boolean (true)', ... as the token's JSON has it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        kind = "a boolean"
+    elif isinstance(value, (int, float)):
+        kind = "a number" if _is_finite_number(value) else "a number out of range"
+    else:
+        kinds = {str: "a string", list: "an array", dict: "an object"}
+        kind = next((n for t, n in kinds.items() if isinstance(value, t)), "a value")
+    return f"{kind} ({_json_text(value)})"
+
+
+def _json_text(value: Any) -> str:
+    """The value as JSON text, clipped: claim values end up in 401 bodies and logs."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return clip(text, 60, quote=False)
 
 
 def _leeway_note(leeway: float) -> str:
@@ -171,11 +220,82 @@ def _string_claim(claims: Mapping[str, Any], name: str, step: str, expected: str
         raise fail(
             step,
             "claim_malformed",
-            f"{name} is {clip(value)}, not a string",
+            f"the {name} claim is {_json_kind(value)}, not a string",
+            f"the issuer must write {name} as a JSON string",
             expected=expected,
-            actual=clip(value),
+            actual=_json_text(value),
         )
     return value
+
+
+def _check_issued_at(claims: Mapping[str, Any], leeway: float, now: float) -> VerifyStep:
+    expected = "a number, when present (a future iat is accepted)"
+    if "iat" not in claims:
+        return VerifyStep("issued_at", "passed", expected, "(absent)", "iat is optional")
+    iat = _numeric_date(claims, "iat", "issued_at", expected)
+    detail = ""
+    if iat > now + leeway:
+        detail = (
+            f"issued {humanize_delta(iat - now)} in the future: the clocks of this machine "
+            "and the issuer disagree; accepted, since exp and nbf bound the token's validity"
+        )
+    return VerifyStep("issued_at", "passed", expected, iso_time(iat), detail)
+
+
+def _check_subject(claims: Mapping[str, Any]) -> VerifyStep:
+    expected = "a string, when present"
+    if "sub" not in claims:
+        return VerifyStep("subject", "passed", expected, "(absent)", "sub is optional")
+    sub = _string_claim(claims, "sub", "subject", expected)
+    return VerifyStep("subject", "passed", expected, clip(sub, quote=False))
+
+
+def _check_sender_constraint(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyStep:
+    """A ``cnf`` token is bound to a key its holder must prove (DPoP) or to a client
+    certificate (mTLS). rrdev checks neither proof, so accepting it as a plain bearer
+    token would let whoever copied it use it: refused unless the profile opts in."""
+    expected = (
+        "accepted as a bearer token (accept_sender_constrained_as_bearer)"
+        if cred.accept_sender_constrained_as_bearer
+        else "no cnf claim (a plain bearer token)"
+    )
+    if "cnf" not in claims:
+        return VerifyStep("sender_constraint", "passed", expected, "(absent)")
+    kind = _binding_kind(claims["cnf"])
+    if cred.accept_sender_constrained_as_bearer:
+        detail = "the binding is not checked: the profile accepts such tokens as bearer tokens"
+        return VerifyStep("sender_constraint", "passed", expected, kind, detail)
+    raise fail(
+        "sender_constraint",
+        "token_sender_constrained",
+        f"the token is sender-constrained ({kind}): its holder must prove possession of "
+        "the bound key, which a plain Bearer request cannot do and rrdev does not check",
+        "send a plain bearer access token (no cnf claim), or set "
+        "proxy_credential.accept_sender_constrained_as_bearer = true to accept it "
+        "without checking the binding",
+        expected=expected,
+        actual=kind,
+    )
+
+
+#: cnf members (RFC 7800 §3, RFC 8705 §3.1, RFC 9449 §6) -> what the token is bound to.
+_BINDINGS = {
+    "jkt": "DPoP-bound: cnf.jkt, RFC 9449",
+    "x5t#S256": "bound to a client certificate: cnf.x5t#S256, mutual TLS, RFC 8705",
+    "jwk": "bound to a proof-of-possession key: cnf.jwk, RFC 7800",
+    "jwe": "bound to a proof-of-possession key: cnf.jwe, RFC 7800",
+    "kid": "bound to a proof-of-possession key: cnf.kid, RFC 7800",
+    "jku": "bound to a proof-of-possession key: cnf.jku, RFC 7800",
+}
+
+
+def _binding_kind(cnf: Any) -> str:
+    if isinstance(cnf, dict):
+        for member, kind in _BINDINGS.items():
+            if member in cnf:
+                return kind
+        return "cnf with members " + ", ".join(clip(str(k), 20) for k in list(cnf)[:5])
+    return f"cnf is {_json_kind(cnf)}"
 
 
 def _check_issuer(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyStep:
@@ -258,9 +378,10 @@ def _audience_list(aud: Any, expected: str) -> list[str]:
     raise fail(
         "audience",
         "claim_malformed",
-        f"aud is {clip(aud)}, not a string or a list of strings",
+        f"the aud claim is {_json_kind(aud)}, not a string or an array of strings",
+        "the issuer must write aud as a JSON string or an array of strings",
         expected=expected,
-        actual=clip(aud),
+        actual=_json_text(aud),
     )
 
 

@@ -9,6 +9,7 @@
     │   └── TokenFetchError   a token endpoint refused or answered garbage    (exit 4, tokens.py)
     ├── TokenCacheError       the token cache directory is unusable           (exit 3, tokens.py)
     ├── KeyNotFound           no usable JWKS key for the token's kid/alg      (exit 1)
+    │   └── KeyUnusable       the kid names only keys rrdev ignores as weak   (exit 1)
     └── TokenInputError       a token the user gave us is not a JWT at all    (exit 1)
 
 Front ends print ``str(error)`` (and ``error.hint``) on stderr and exit with
@@ -98,10 +99,12 @@ class KeyNotFound(RrdevError):
     ``known_kids`` lists the kids of the JWKS's usable signing keys, for the hint.
     ``retry_in`` is set (seconds) when the cache declined to refetch the JWKS for this
     unknown ``kid`` because it fetched it less than a refetch interval ago: a key the
-    issuer just rotated in is seen after that long.
+    issuer just rotated in is seen after that long. ``reason`` is the stable code
+    verification reports.
     """
 
     exit_code = 1
+    reason = "key_not_found"
 
     def __init__(
         self,
@@ -116,6 +119,14 @@ class KeyNotFound(RrdevError):
         self.known_kids = known_kids
         self.retry_in = retry_in
         super().__init__(message or f"the JWKS has no key with kid {kid!r}", hint)
+
+
+class KeyUnusable(KeyNotFound):
+    """The token's ``kid`` names a JWKS key that rrdev ignored when it read the JWKS
+    (an RSA key under 2048 bits, a curve that does not fit the key's ``alg``, ...);
+    the message names the key and says why."""
+
+    reason = "key_unusable"
 
 
 class TokenInputError(RrdevError):

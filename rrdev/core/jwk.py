@@ -6,7 +6,11 @@ Pure rules, no I/O (``rrdev.clients.jwks`` fetches and caches the document):
   absent or ``sig``). ``oct`` (shared-secret) keys are dropped when the document is
   read, so no token can make rrdev verify an HMAC with anything from a JWKS;
 * a key is handed out only for an algorithm it can actually verify (its ``kty``
-  and curve fit, and its ``alg``, when set, is the token's).
+  and curve fit, and its ``alg``, when set, is the token's);
+* weak or self-contradictory signing keys (RSA under 2048 bits, a curve that does
+  not fit the declared ``alg``: ``rrdev.core.key_checks``) are ignored when the
+  document is read, and remembered with the reason, so a token whose ``kid`` points
+  at one is refused with ``KeyUnusable`` saying why.
 
 ``KeySource`` is what verification needs from a key cache, so ``rrdev.core.verify``
 never imports the client that fetches.
@@ -14,23 +18,26 @@ never imports the client that fetches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from rrdev.core.errors import JwksUnavailable, KeyNotFound
+from rrdev.core.errors import JwksUnavailable, KeyNotFound, KeyUnusable
+from rrdev.core.key_checks import IgnoredKey, unusable_reason
 from rrdev.core.tokens import clip
 
 __all__ = [
     "ALGORITHM_KEY_TYPES",
+    "IgnoredKey",
     "JwksSnapshot",
     "JwksStatus",
     "KeySource",
     "check_document",
     "choose_key",
+    "read_keys",
     "usable_keys",
 ]
 
@@ -59,7 +66,8 @@ class JwksStatus:
 
     ``key_count``/``kids`` count usable signing keys only; ``age_seconds`` is None
     before the first successful fetch; ``last_error`` is the last failed fetch
-    (cleared by a successful one).
+    (cleared by a successful one); ``ignored`` says, one sentence each, which signing
+    keys of the last good copy were ignored and why (empty: none).
     """
 
     source: str
@@ -67,22 +75,29 @@ class JwksStatus:
     kids: tuple[str, ...]
     age_seconds: float | None
     last_error: str | None
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass
 class JwksSnapshot:
-    """One successfully read JWKS: its usable keys and their parsed forms."""
+    """One successfully read JWKS: its usable keys and their parsed forms, and the
+    signing keys it ignored (with why)."""
 
     keys: tuple[dict[str, Any], ...]
     fetched_at: float
     parsed: dict[tuple[int, str], PyJWK] = field(default_factory=dict)
+    ignored: tuple[IgnoredKey, ...] = ()
 
     @property
     def kids(self) -> list[str]:
         return [k["kid"] for k in self.keys if isinstance(k.get("kid"), str)]
 
     def has_kid(self, kid: str) -> bool:
-        return any(k.get("kid") == kid for k in self.keys)
+        """Usable or ignored: an ignored key's kid is known, so it does not make the
+        cache refetch the JWKS as an unknown kid would."""
+        return any(k.get("kid") == kid for k in self.keys) or any(
+            k.kid == kid for k in self.ignored
+        )
 
 
 class KeySource(Protocol):
@@ -114,8 +129,27 @@ def check_document(document: Any, where: str) -> dict[str, Any]:
 
 
 def usable_keys(document: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    """The document's signing keys, copied; every other entry is dropped."""
-    return tuple(dict(k) for k in document["keys"] if _is_signing_key(k))
+    """The document's usable signing keys, copied; every other entry is dropped."""
+    return read_keys(document)[0]
+
+
+def read_keys(
+    document: dict[str, Any],
+) -> tuple[tuple[dict[str, Any], ...], tuple[IgnoredKey, ...]]:
+    """The document's usable signing keys (copied), and the signing keys it ignores
+    as weak or self-contradictory, with why. Entries that are no signing keys at all
+    (``oct``, ``use`` enc, ...) are dropped without a word."""
+    usable: list[dict[str, Any]] = []
+    ignored: list[IgnoredKey] = []
+    for jwk in document["keys"]:
+        if not _is_signing_key(jwk):
+            continue
+        problem = unusable_reason(jwk, ALGORITHM_KEY_TYPES)
+        if problem is None:
+            usable.append(dict(jwk))
+        else:
+            ignored.append(problem)
+    return tuple(usable), tuple(ignored)
 
 
 def _is_signing_key(jwk: Any) -> bool:
@@ -149,6 +183,8 @@ def choose_key(snapshot: JwksSnapshot, kid: str | None, alg: str) -> PyJWK:
     """The key in ``snapshot`` for a token with this ``kid`` and ``alg``, bound to
     ``alg``; ``KeyNotFound`` says why none fits."""
     known = snapshot.kids
+    if kid is None and not snapshot.keys and snapshot.ignored:
+        raise _unusable(None, known, snapshot.ignored)
     if kid is None and len(snapshot.keys) != 1:
         raise KeyNotFound(
             None,
@@ -162,6 +198,9 @@ def choose_key(snapshot: JwksSnapshot, kid: str | None, alg: str) -> PyJWK:
         for index, jwk in enumerate(snapshot.keys)
         if kid is None or jwk.get("kid") == kid
     ]
+    ignored = [k for k in snapshot.ignored if k.kid == kid]
+    if not candidates and ignored:
+        raise _unusable(kid, known, ignored)
     if not candidates:
         raise KeyNotFound(
             kid, known, f"the JWKS has no key with kid {clip(kid)}", _kids_hint(known)
@@ -195,6 +234,17 @@ def _parsed(
         ) from None
     snapshot.parsed[(index, alg)] = key
     return key
+
+
+def _unusable(kid: str | None, known: list[str], ignored: Sequence[IgnoredKey]) -> KeyUnusable:
+    """The token's kid (or, without one, the whole JWKS) names only ignored keys."""
+    hint = "; ".join(dict.fromkeys(k.hint for k in ignored if k.hint))
+    return KeyUnusable(
+        kid,
+        known,
+        "; ".join(k.why for k in ignored) + "; rrdev ignored it when it read the JWKS",
+        hint,
+    )
 
 
 def _kids_hint(known: list[str]) -> str:

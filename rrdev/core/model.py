@@ -197,10 +197,12 @@ class ProxyCredential:
 
     ``audience`` may list several accepted values (exact match); ``issuer`` is matched
     exactly. ``algorithms`` default ``("RS256",)``; never taken from the token.
-    ``leeway_seconds`` (default 0) widens exp/nbf. Cognito access tokens have no
-    ``aud``: set ``client_id`` (and ``token_use``, e.g. "access") instead of
-    ``audience``. ``jwks_ttl_seconds`` (default 600) and
-    ``jwks_refetch_interval_seconds`` (default 30) govern the key cache.
+    ``leeway_seconds`` (default 0, at most 300) widens exp/nbf. Cognito access tokens
+    have no ``aud``: set ``client_id`` (and ``token_use``, e.g. "access") instead of
+    ``audience``. ``jwks_ttl_seconds`` (default 600, 1 to 86400, not below the refetch
+    interval) and ``jwks_refetch_interval_seconds`` (default 30, at least 1) govern the
+    key cache. ``accept_sender_constrained_as_bearer`` (default false) accepts tokens
+    carrying ``cnf`` (DPoP- or mTLS-bound) as plain bearer tokens, binding unchecked.
     """
 
     name: str = "proxy-credential"
@@ -218,6 +220,7 @@ class ProxyCredential:
     jwks_ttl_seconds: float = 600.0
     jwks_refetch_interval_seconds: float = 30.0
     max_token_bytes: int = 16384
+    accept_sender_constrained_as_bearer: bool = False
 
 
 @dataclass(frozen=True)

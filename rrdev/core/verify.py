@@ -5,7 +5,8 @@ stops at the first failure before the signature holds (later steps are ``skipped
 once the signature holds, every claim check runs and the first failure is reported:
 
     format -> header -> algorithm -> key -> signature -> expiry -> not_before
-           -> issuer -> audience          (Cognito mode: client_id, token_use)
+           -> issued_at -> issuer -> subject -> audience -> sender_constraint
+                                      (Cognito mode: client_id, token_use for audience)
 
 Security choices, each regression-tested in ``tests/test_attacks.py``:
 
@@ -15,6 +16,11 @@ Security choices, each regression-tested in ``tests/test_attacks.py``:
 * keys come only from the configured JWKS: ``jku``, ``x5u``, ``jwk`` and ``x5c``
   headers are refused outright (never fetched, never trusted), and so is any
   ``crit`` extension (rrdev understands none);
+* weak JWKS keys (RSA under 2048 bits, a curve that does not fit the key's ``alg``)
+  are never used: a token naming one gets ``key_unusable``, and PyJWS is told to
+  enforce minimum key lengths as a second line;
+* claim types are checked (``rrdev.core.claims``), and a sender-constrained
+  (``cnf``) token is refused as a bearer token unless the profile opts in;
 * ``exp``, ``iss`` and ``aud`` (Cognito: ``client_id``) are required; ``iss`` and
   ``aud`` are compared exactly; times are checked against the injected ``now``.
 """
@@ -30,7 +36,7 @@ from jwt import PyJWK, PyJWS
 from jwt.exceptions import InvalidSignatureError, PyJWTError
 
 from rrdev.core.claims import StepFailure, check_claims, cognito_mode, fail
-from rrdev.core.errors import JwksUnavailable, KeyNotFound, TokenInputError
+from rrdev.core.errors import JwksUnavailable, KeyNotFound, KeyUnusable, TokenInputError
 from rrdev.core.jwk import ALGORITHM_KEY_TYPES, KeySource
 from rrdev.core.model import ProxyCredential
 from rrdev.core.records import Verification, VerifyStep
@@ -43,16 +49,20 @@ __all__ = ["FORBIDDEN_HEADERS", "step_names", "verify_token"]
 #: token choose the key that verifies it, so they are refused, never followed.
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c")
 
-_COMMON_STEPS = ("format", "header", "algorithm", "key", "signature", "expiry", "not_before")
+_COMMON_STEPS = (
+    *("format", "header", "algorithm", "key", "signature"),
+    *("expiry", "not_before", "issued_at", "issuer", "subject"),
+)
 
-# HMAC is not even registered: a token can never steer us into it.
-_JWS = PyJWS(algorithms=list(ALGORITHM_KEY_TYPES))
+# HMAC is not even registered: a token can never steer us into it. Short keys are
+# refused when the JWKS is read (rrdev.core.key_checks); PyJWS refuses them too.
+_JWS = PyJWS(algorithms=list(ALGORITHM_KEY_TYPES), options={"enforce_minimum_key_length": True})
 
 
 def step_names(cred: ProxyCredential) -> tuple[str, ...]:
     """The checklist, in order, for this credential."""
-    last = ("client_id", "token_use") if cognito_mode(cred) else ("audience",)
-    return (*_COMMON_STEPS, "issuer", *last)
+    audience = ("client_id", "token_use") if cognito_mode(cred) else ("audience",)
+    return (*_COMMON_STEPS, *audience, "sender_constraint")
 
 
 async def verify_token(
@@ -225,10 +235,19 @@ async def _find_key(
     )
     try:
         key = await jwks.get_key(kid, alg)
+    except KeyUnusable as error:
+        raise fail(
+            "key",
+            error.reason,
+            error.message,
+            error.hint,
+            expected=expected,
+            actual="ignored in " + jwks.source,
+        ) from None
     except KeyNotFound as error:
         raise fail(
             "key",
-            "key_not_found",
+            error.reason,
             error.message,
             _key_hint(error, decoded.claims, cred, jwks),
             expected=expected,
@@ -244,7 +263,16 @@ async def _find_key(
             actual=error.problem,
             unavailable=True,
         ) from None
-    return key, VerifyStep("key", "passed", expected, f"{key.key_type} key from {jwks.source}")
+    actual = f"{key.key_type} key from {jwks.source}"
+    return key, VerifyStep("key", "passed", expected, actual, _ignored_note(jwks))
+
+
+def _ignored_note(jwks: KeySource) -> str:
+    """The key row also says which other keys of the JWKS rrdev ignores, and why."""
+    ignored = jwks.status().ignored
+    if not ignored:
+        return ""
+    return "the JWKS also has keys rrdev ignores: " + "; ".join(ignored)
 
 
 def _key_hint(

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from rrdev.core.model import AuthConfig, OAuth2Client, ProxyCredential, TargetCredential
 from rrdev.core.profile.headers import _reserved_header
+from rrdev.core.profile.limits import _jwks_refetch_interval, _jwks_ttl, _leeway
 from rrdev.core.profile.reading import _did_you_mean, _kind, _Table
 from rrdev.core.profile.rules import _rules
 
@@ -46,6 +47,7 @@ TARGET_CREDENTIAL_KEYS = (
 JWT_VERIFY_KEYS = (
     *("jwks_uri", "audience", "issuer", "algorithms", "leeway_seconds", "client_id"),
     *("token_use", "jwks_ttl_seconds", "jwks_refetch_interval_seconds", "max_token_bytes"),
+    "accept_sender_constrained_as_bearer",
 )
 PROXY_CREDENTIAL_KEYS = ("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS)
 AUTH_KEYS = ("kind", *OAUTH2_KEYS, "token")
@@ -151,16 +153,13 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
         audience=_audience(t),
         issuer=t.opt_str("issuer"),
         algorithms=_algorithms(t),
-        leeway_seconds=t.number("leeway_seconds", 0.0, positive=False),
+        leeway_seconds=_leeway(t),
         client_id=t.opt_str("client_id"),
         token_use=t.opt_str("token_use"),
-        jwks_ttl_seconds=t.number("jwks_ttl_seconds", ProxyCredential.jwks_ttl_seconds),
-        jwks_refetch_interval_seconds=t.number(
-            "jwks_refetch_interval_seconds",
-            ProxyCredential.jwks_refetch_interval_seconds,
-            positive=False,
-        ),
+        jwks_ttl_seconds=_jwks_ttl(t),
+        jwks_refetch_interval_seconds=_jwks_refetch_interval(t),
         max_token_bytes=t.integer("max_token_bytes", ProxyCredential.max_token_bytes, 1),
+        accept_sender_constrained_as_bearer=t.boolean("accept_sender_constrained_as_bearer", False),
     )
     if auth_type == "jwtVerify":
         _jwt_verify_complete(t, credential)

@@ -64,7 +64,8 @@ from rrdev.servers.proxy.verifiers import _TimedVerifier
 
 #: Receives one record per request, after the response has completed.
 RecordSink = Callable[[RequestRecord], None]
-#: ``on_event(kind, message)``: "reloaded", "reload_failed", "record_failed".
+#: ``on_event(kind, message)``: "reloaded", "reload_failed", "record_failed",
+#: "jwks_key_ignored" (the JWKS has a key rrdev will not use; once per key and cache).
 EventCallback = Callable[[str, str], None]
 
 

@@ -52,7 +52,7 @@ class ProfileReloader:
         self._retired_sources: list[BackendTokenSource] = []
         self._watcher: asyncio.Task[None] | None = None
         self._reloading: asyncio.Task[bool] | None = None
-        self.state = _build_state(profile, settings.overrides, None, settings.clock)
+        self.state = _build_state(profile, settings.overrides, None, settings.clock, emit)
         self._file_sig = _signature(self.state.files)
         self._next_check = time.monotonic() + settings.reload_interval
 
@@ -111,7 +111,7 @@ class ProfileReloader:
         old = self.state
         try:
             state = await asyncio.to_thread(
-                _load_state, path, self.settings.overrides, old, self.settings.clock
+                _load_state, path, self.settings.overrides, old, self.settings.clock, self._emit
             )
         except RrdevError as exc:
             self._emit("reload_failed", f"{exc} (still serving the last good profile)")
@@ -148,13 +148,17 @@ class ProfileReloader:
 
 
 def _load_state(
-    path: str, overrides: Overrides, previous: _State, clock: Callable[[], float]
+    path: str,
+    overrides: Overrides,
+    previous: _State,
+    clock: Callable[[], float],
+    emit: Callable[[str, str], None],
 ) -> _State:
     """Load the profile at ``path`` and build its state (blocking file I/O: run it in a
     worker thread). Raises ``RrdevError`` for a broken profile."""
     from rrdev.core.profile import load_profile
 
-    return _build_state(load_profile(path), overrides, previous, clock)
+    return _build_state(load_profile(path), overrides, previous, clock, emit)
 
 
 def _signature(files: tuple[str, ...]) -> tuple[tuple[int, int, int], ...] | None:

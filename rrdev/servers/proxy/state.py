@@ -117,14 +117,16 @@ def _build_state(
     overrides: Overrides,
     previous: _State | None,
     clock: Callable[[], float] = time.time,
+    emit: Callable[[str, str], None] | None = None,
 ) -> _State:
-    """Everything the hot path needs from ``profile``, computed once per load."""
+    """Everything the hot path needs from ``profile``, computed once per load.
+    ``emit(kind, message)`` hears what the JWKS cache reports (keys it ignores)."""
     upstream, overridden = _upstream_of(profile, overrides)
     if overridden:
         profile = replace(profile, target=replace(profile.target, base_url=overrides.target))
     credential = _credential(profile.target_credential, clock)
     redactor = redactor_for(profile).with_values(credential.secrets)
-    jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous)
+    jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous, emit)
     verifier = None
     if jwks is not None:
         cred = profile.proxy_credential
@@ -214,7 +216,10 @@ def _ssl_option(profile: Profile) -> ssl.SSLContext | bool:
 
 
 def _jwks_for(
-    profile: Profile, overrides: Overrides, previous: _State | None
+    profile: Profile,
+    overrides: Overrides,
+    previous: _State | None,
+    emit: Callable[[str, str], None] | None = None,
 ) -> tuple[JwksCache | None, tuple[Any, ...] | None, str | None]:
     """The JWKS cache for this profile, reusing the previous one when its source and
     settings are unchanged (a changed jwks_uri starts from an empty cache)."""
@@ -246,7 +251,10 @@ def _jwks_for(
     if previous is not None and previous.jwks is not None and previous.jwks_key == key:
         return previous.jwks, key, label
     cache = JwksCache(
-        source, ttl=cred.jwks_ttl_seconds, refetch_interval=cred.jwks_refetch_interval_seconds
+        source,
+        ttl=cred.jwks_ttl_seconds,
+        refetch_interval=cred.jwks_refetch_interval_seconds,
+        on_event=emit,
     )
     return cache, key, label
 
