@@ -201,6 +201,8 @@ class ProxyCredential:
     ``aud``: set ``client_id`` (and ``token_use``, e.g. "access") instead of
     ``audience``. ``jwks_ttl_seconds`` (default 600) and
     ``jwks_refetch_interval_seconds`` (default 30) govern the key cache.
+    ``jwks_max_stale_seconds`` (default 900) is how long a key set past its TTL is
+    still served while the JWKS fails (then 503 ``jwks_unavailable``).
     """
 
     name: str = "proxy-credential"
@@ -217,6 +219,7 @@ class ProxyCredential:
     token_use: str | None = None
     jwks_ttl_seconds: float = 600.0
     jwks_refetch_interval_seconds: float = 30.0
+    jwks_max_stale_seconds: float = 900.0
     max_token_bytes: int = 16384
 
 

@@ -54,6 +54,10 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
     "record_failed": ("A request could not be recorded", "warning"),
     "keyset_reloaded": ("Signing keys changed", "information"),
     "keyset_failed": ("Signing keys unreadable", "error"),
+    "jwks_stale": ("Serving a stale JWKS", "warning"),
+    "jwks_unavailable": ("JWKS unavailable", "error"),
+    "jwks_recovered": ("JWKS recovered", "information"),
+    "jwks_changed": ("JWKS keys changed", "information"),
 }
 #: Keys that act on the traffic table: off while another screen is on top.
 _TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
