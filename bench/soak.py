@@ -21,13 +21,14 @@ It sends --warmup requests (500) at full speed, measures the proxy process, then
 
 * the profile file is rewritten --rewrites times, spread evenly over the requests,
   replaced atomically (temp file + os.replace), cycling through four variants: valid
-  (new rule note and priority), broken TOML, valid with a changed
-  jwks_refetch_interval_seconds (the proxy then starts a new, empty key cache), and an
-  invalid regular expression. Each valid variant puts a version number into the note
-  of the DELETE rule, which comes back as the hint of its 403, so the script sees
-  which profile answered each DELETE. Rewrites are at least --min-gap seconds apart
-  (the proxy looks at the file every 0.5 s), and the last one 1.5 s after the one
-  before, so the last valid profile must be in force at the end. The load is paced to
+  (new rule note and priority, and a changed jwks_refetch_interval_seconds, which keeps
+  the key cache), broken TOML, valid with another jwks_uri (a new query string on the
+  same server: the proxy then starts a new, empty key cache, and must close the one it
+  replaced), and an invalid regular expression. Each valid variant puts a version
+  number into the note of the DELETE rule, which comes back as the hint of its 403, so
+  the script sees which profile answered each DELETE. Rewrites are at least --min-gap
+  seconds apart (the proxy looks at the file every 0.5 s), and the last one 1.5 s after
+  the one before, so the last valid profile must be in force at the end. The load is paced to
   at most requests / ((rewrites + 1) * min-gap) per second so that the rewrites stay
   spread over it (--min-gap 0 runs it at full speed);
 * the JWKS server is stopped for --outage-seconds, --outages times, one at a time:
@@ -124,7 +125,7 @@ auth_type = "none"
 
 [proxy_credential]
 auth_type = "jwtVerify"
-jwks_uri = "http://127.0.0.1:@JWKS@/.well-known/jwks.json"
+jwks_uri = "http://127.0.0.1:@JWKS@/.well-known/jwks.json@JWKS_QUERY@"
 issuer = "@ISSUER@"
 audience = "@AUDIENCE@"
 jwks_refetch_interval_seconds = @REFETCH@
@@ -368,7 +369,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         hits.write(f"{time.time()}\\n")
-        found = self.path == "/.well-known/jwks.json"
+        found = self.path.split("?")[0] == "/.well-known/jwks.json"
         self.send_response(200 if found else 404)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body) if found else 0))
@@ -459,12 +460,14 @@ class ProfileWriter:
         self.issuer = issuer
         self.version = 0
         self.refetch = 30
+        self.source = 0
         self.priority = 10
 
     def text(self, *, read_path: str = READ_PATH) -> str:
         values = {
             "BACKEND": self.ports["backend"],
             "JWKS": self.ports["JWKS"],
+            "JWKS_QUERY": f"?source={self.source}" if self.source else "",
             "PORT": self.ports["proxy"],
             "ISSUER": self.issuer,
             "AUDIENCE": AUDIENCE,
@@ -487,7 +490,9 @@ class ProfileWriter:
             self.version += 1
             self.priority = 10 + self.version % 7
             if variant == "valid-new-jwks-cache":
-                self.refetch = 61 - self.refetch  # 30 <-> 31: a new key cache
+                self.source += 1  # another jwks_uri: a new, empty key cache
+            else:
+                self.refetch = 61 - self.refetch  # 30 <-> 31: new timings, the keys stay
             write_atomic(self.path, self.text())
             return variant, True
         if variant == "broken-toml":

@@ -304,6 +304,9 @@ class HandsOutAnyKey:
     def status(self) -> JwksStatus:
         return JwksStatus(self.source, 1, ("weak",), 0.0, None)
 
+    def staleness(self) -> None:
+        return None
+
 
 async def test_pyjws_also_refuses_a_short_rsa_key_it_is_handed() -> None:
     key = PyJWK(jwk_of(weak_rsa_key(), "weak"), algorithm="RS256")

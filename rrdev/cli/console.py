@@ -135,6 +135,14 @@ def open_log(path: str | None) -> IO[str] | None:
         raise RrdevError(f"cannot open log file {path}: {exc.strerror}") from None
 
 
+#: The JWKS cache's outage notices (``rrdev.clients.jwks``): label and style.
+_JWKS_OUTAGE = {
+    "jwks_stale": ("warning: JWKS stale", "bold yellow"),
+    "jwks_unavailable": ("JWKS unavailable", "bold red"),
+    "jwks_recovered": ("JWKS recovered", "bold green"),
+}
+
+
 class Output:
     """Where the banner, records and notices go: the console and the JSONL log."""
 
@@ -165,13 +173,17 @@ class Output:
             self.out.print(request_line(record))
 
     def event(self, kind: str, message: str) -> None:
-        if kind in ("token_issued", "keyset_reloaded", "reloaded"):
+        if kind in ("token_issued", "keyset_reloaded", "reloaded", "jwks_changed"):
             if not self.quiet and self.ready:
-                label = kind.replace("_", " ")
+                label = kind.replace("_", " ").replace("jwks", "JWKS")
                 self.out.print(Text.assemble((f"{label}: ", "bold green"), message))
         elif kind == "token_refused":
             if not self.quiet and self.ready:
                 self.out.print(Text.assemble(("token refused: ", "bold yellow"), message))
+        elif kind in _JWKS_OUTAGE:
+            # Outage notices go to stderr even with --quiet: they change what callers get.
+            label, style = _JWKS_OUTAGE[kind]
+            self.err.print(Text.assemble((f"{label}: ", style), message))
         elif kind == "jwks_key_ignored":  # a warning about the issuer's keys, even when quiet
             self.err.print(Text.assemble(("jwks key ignored: ", "bold yellow"), message))
         else:

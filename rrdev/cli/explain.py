@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rrdev.cli.common import fail, friendly, stdout_console
+from rrdev.cli.common import fail, friendly, stderr_console, stdout_console
 from rrdev.cli.options import (
     AtOpt,
     JsonOpt,
@@ -102,6 +102,8 @@ def explain(
         prof, method, raw_path, raw_query, headers, jwks_source(prof, jwks, offline), now
     )
     _print_explanation(expl, json_out)
+    if expl.reason == "jwks_unavailable" and not json_out:
+        _no_stale_keys_note(prof)
     raise typer.Exit(explain_exit_code(expl))
 
 
@@ -141,6 +143,22 @@ def _run_explain(
                 await cache.aclose()
 
     return asyncio.run(run())
+
+
+def _no_stale_keys_note(prof: Profile) -> None:
+    """Why explain answers 503 where a running proxy may still serve its stale keys."""
+    from rich.text import Text
+
+    limit = prof.proxy_credential.jwks_max_stale_seconds
+    stderr_console().print(
+        Text(
+            "note: explain fetches the JWKS afresh on every run, so it has no earlier key "
+            "set to fall back on; a running proxy (rrdev up, rrdev tui) keeps serving the "
+            f"key set it holds for up to jwks_max_stale_seconds ({limit:g}s) past its TTL, "
+            "with a warning, before it answers 503 too",
+            style="dim",
+        )
+    )
 
 
 def explain_exit_code(expl: Explanation) -> int:

@@ -67,6 +67,8 @@ def _outcome_block(expl: Explanation) -> RenderableType:
         lines.append(Text.assemble(("  ", ""), (req.plain, "dim")))
     if expl.hint:
         lines.append(Text.assemble(("  hint: ", "bold cyan"), expl.hint))
+    for warning in expl.verification.warnings if expl.verification else ():
+        lines.append(Text.assemble(("  warning: ", "bold yellow"), warning))
     if expl.www_authenticate:
         lines.append(Text.assemble(("  WWW-Authenticate: ", "dim"), expl.www_authenticate))
     if expl.verification and expl.verification.fingerprint:
@@ -210,6 +212,10 @@ def request_line(record: RequestRecord) -> Text:
         text.append(f"  {record.subject}", style="cyan")
     if record.preflight:
         text.append("  preflight", style="dim")
+    verification = record.explanation.verification
+    if verification is not None and verification.warnings:
+        stale = any(w.startswith("stale key set") for w in verification.warnings)
+        text.append("  stale JWKS" if stale else "  warning", style="bold yellow")
     if record.reason != "allowed":
         text.append(f"  {record.reason}", style=status_style(record.status))
         text.append(f": {record.explanation.message}")

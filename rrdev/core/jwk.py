@@ -13,11 +13,14 @@ Pure rules, no I/O (``rrdev.clients.jwks`` fetches and caches the document):
   at one is refused with ``KeyUnusable`` saying why.
 
 ``KeySource`` is what verification needs from a key cache, so ``rrdev.core.verify``
-never imports the client that fetches.
+never imports the client that fetches. ``staleness`` is the one definition of a
+*stale* key set (served past its TTL while its JWKS fails) and of how long more it
+is served.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,7 +30,7 @@ from jwt.exceptions import PyJWTError
 
 from rrdev.core.errors import JwksUnavailable, KeyNotFound, KeyUnusable
 from rrdev.core.key_checks import IgnoredKey, unusable_reason
-from rrdev.core.tokens import clip
+from rrdev.core.tokens import clip, humanize_delta
 
 __all__ = [
     "ALGORITHM_KEY_TYPES",
@@ -35,9 +38,11 @@ __all__ = [
     "JwksSnapshot",
     "JwksStatus",
     "KeySource",
+    "Staleness",
     "check_document",
     "choose_key",
     "read_keys",
+    "staleness",
     "usable_keys",
 ]
 
@@ -61,13 +66,79 @@ _SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 
 
 @dataclass(frozen=True)
+class Staleness:
+    """A key set served past its TTL because its JWKS keeps failing.
+
+    ``stale_for``: seconds since it became stale; ``remaining``: seconds it is still
+    served (0: no longer served, requests get 503 ``jwks_unavailable``);
+    ``max_stale``: the profile's ``jwks_max_stale_seconds``; ``problem``: the last
+    failed fetch.
+    """
+
+    source: str
+    stale_for: float
+    remaining: float
+    max_stale: float
+    problem: str
+
+    @property
+    def served(self) -> bool:
+        """Whether the stale key set is still used to verify tokens."""
+        return self.remaining > 0
+
+    def note(self) -> str:
+        """One sentence for people: the warning while served, the reason once not."""
+        failing = f"the JWKS at {self.source} is failing ({self.problem})"
+        limit = f"jwks_max_stale_seconds = {self.max_stale:g}"
+        stale_for = humanize_delta(self.stale_for)
+        if not self.served:
+            return (
+                f"{failing} and its last good key set, stale for {stale_for}, is no longer "
+                f"served ({limit})"
+            )
+        return (
+            f"stale key set: {failing}; its last good key set has been served stale for "
+            f"{stale_for} and is served for {humanize_delta(math.ceil(self.remaining))} more "
+            f"({limit}), "
+            "then tokens get 503 jwks_unavailable"
+        )
+
+
+def staleness(
+    *,
+    source: str,
+    fetched_at: float,
+    ttl: float,
+    failing_since: float | None,
+    max_stale: float,
+    now: float,
+    problem: str = "",
+) -> Staleness | None:
+    """How stale the key set fetched at ``fetched_at`` is at ``now`` (None: not stale).
+
+    A key set is stale once its TTL has run out while fetches fail: from the later of
+    the TTL's end (``fetched_at + ttl``) and the first failed fetch since the last good
+    one (``failing_since``). It is served for ``max_stale`` seconds from then.
+    """
+    if failing_since is None:
+        return None
+    since = max(fetched_at + ttl, failing_since)
+    if now < since:
+        return None
+    stale_for = now - since
+    return Staleness(source, stale_for, max(0.0, max_stale - stale_for), max_stale, problem)
+
+
+@dataclass(frozen=True)
 class JwksStatus:
     """What a status line shows about the key cache.
 
     ``key_count``/``kids`` count usable signing keys only; ``age_seconds`` is None
     before the first successful fetch; ``last_error`` is the last failed fetch
     (cleared by a successful one); ``ignored`` says, one sentence each, which signing
-    keys of the last good copy were ignored and why (empty: none).
+    keys of the last good copy were ignored and why (empty: none); ``stale`` is set
+    while the key set is served past its TTL because the JWKS fails (and once it is no
+    longer served).
     """
 
     source: str
@@ -76,6 +147,7 @@ class JwksStatus:
     age_seconds: float | None
     last_error: str | None
     ignored: tuple[str, ...] = ()
+    stale: Staleness | None = None
 
 
 @dataclass
@@ -106,7 +178,8 @@ class KeySource(Protocol):
 
     ``get_key`` raises ``KeyNotFound`` or ``JwksUnavailable``; ``source`` names the
     keys for people; ``refetch_interval`` and ``status().last_error`` explain why an
-    unknown kid was not fetched again.
+    unknown kid was not fetched again; ``staleness()`` says whether the key set
+    ``get_key`` just used is stale (a warning in the verification).
     """
 
     @property
@@ -118,6 +191,8 @@ class KeySource(Protocol):
     async def get_key(self, kid: str | None, alg: str) -> PyJWK: ...
 
     def status(self) -> JwksStatus: ...
+
+    def staleness(self) -> Staleness | None: ...
 
 
 def check_document(document: Any, where: str) -> dict[str, Any]:

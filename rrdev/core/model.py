@@ -203,6 +203,8 @@ class ProxyCredential:
     interval) and ``jwks_refetch_interval_seconds`` (default 30, at least 1) govern the
     key cache. ``accept_sender_constrained_as_bearer`` (default false) accepts tokens
     carrying ``cnf`` (DPoP- or mTLS-bound) as plain bearer tokens, binding unchecked.
+    ``jwks_max_stale_seconds`` (default 900) is how long a key set past its TTL is
+    still served while the JWKS fails (then 503 ``jwks_unavailable``).
     """
 
     name: str = "proxy-credential"
@@ -219,6 +221,7 @@ class ProxyCredential:
     token_use: str | None = None
     jwks_ttl_seconds: float = 600.0
     jwks_refetch_interval_seconds: float = 30.0
+    jwks_max_stale_seconds: float = 900.0
     max_token_bytes: int = 16384
     accept_sender_constrained_as_bearer: bool = False
 

@@ -168,6 +168,8 @@ class Verification:
     fingerprint: str | None = None
     #: 503 instead of 401: the JWKS could not be obtained (not the caller's fault)
     unavailable: bool = False
+    #: what a reader should know although the token passed (a stale key set was used)
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -217,7 +219,8 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape: status, reason, message, hint, trace, checks,
-        www_authenticate (plus request, token and deciding_rule for convenience)."""
+        www_authenticate, warnings (plus request, token and deciding_rule for
+        convenience)."""
         ver = self.verification
         return {
             "status": self.status,
@@ -230,6 +233,7 @@ class Explanation:
             "checks": [_plain(s) for s in ver.steps] if ver else [],
             "token": _token_summary(ver),
             "request": self.request.to_dict() if self.request else None,
+            "warnings": list(ver.warnings) if ver else [],
         }
 
     def error_body(self) -> dict[str, Any]:

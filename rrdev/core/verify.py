@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from jwt import PyJWK, PyJWS
@@ -76,10 +77,11 @@ async def verify_token(
     (epoch seconds, default: the current time)."""
     now = time.time() if now is None else now
     steps: list[VerifyStep] = []
+    warnings: list[str] = []
     decoded: DecodedToken | None = None
     try:
         decoded = _check_format(token, cred, steps)
-        await _check_signed(decoded, cred, jwks, steps)
+        await _check_signed(decoded, cred, jwks, steps, warnings)
         check_claims(decoded.claims, cred, now, steps)
     except StepFailure as failure:
         if failure.step not in steps:
@@ -95,12 +97,14 @@ async def verify_token(
             header=decoded.header if decoded else None,
             fingerprint=fingerprint(token) if token else None,
             unavailable=failure.unavailable,
+            warnings=tuple(warnings),
         )
     return Verification(
         steps=tuple(steps),
         claims=decoded.claims,
         header=decoded.header,
         fingerprint=fingerprint(token),
+        warnings=tuple(warnings),
     )
 
 
@@ -118,12 +122,21 @@ def _check_format(token: str, cred: ProxyCredential, steps: list[VerifyStep]) ->
 
 
 async def _check_signed(
-    decoded: DecodedToken, cred: ProxyCredential, jwks: KeySource, steps: list[VerifyStep]
+    decoded: DecodedToken,
+    cred: ProxyCredential,
+    jwks: KeySource,
+    steps: list[VerifyStep],
+    warnings: list[str],
 ) -> None:
     steps.append(_check_header(decoded.header))
     alg = _check_algorithm(decoded.header, cred)
     steps.append(VerifyStep("algorithm", "passed", ", ".join(cred.algorithms), alg))
     key, step = await _find_key(decoded, alg, cred, jwks)
+    stale = jwks.staleness()
+    if stale is not None and stale.served:
+        # The key came from a copy past its TTL: say so wherever this is explained.
+        warnings.append(stale.note())
+        step = replace(step, detail="from a stale key set: the JWKS is failing")
     steps.append(step)
     steps.append(_check_signature(decoded, key, alg, cred))
 

@@ -55,6 +55,10 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
     "keyset_reloaded": ("Signing keys changed", "information"),
     "keyset_failed": ("Signing keys unreadable", "error"),
     "jwks_key_ignored": ("JWKS key ignored", "warning"),
+    "jwks_stale": ("Serving a stale JWKS", "warning"),
+    "jwks_unavailable": ("JWKS unavailable", "error"),
+    "jwks_recovered": ("JWKS recovered", "information"),
+    "jwks_changed": ("JWKS keys changed", "information"),
 }
 #: Keys that act on the traffic table: off while another screen is on top.
 _TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})

@@ -6,6 +6,7 @@ the record's own fields; nothing here decides anything, and nothing imports Text
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -359,7 +360,8 @@ def _expiry_text(exp: int | None, now: float) -> Text | None:
 
 
 def jwks_text(status: JwksStatus | None) -> Text:
-    """'JWKS 2 keys · 12s old · source' or the last error; 'JWKS off' without one."""
+    """'JWKS 2 keys · 12s old · source' or the last error; 'JWKS off' without one. A
+    stale key set says so, and for how long more it is served."""
     text = Text("JWKS ", style="bold")
     if status is None:
         text.append("not used (proxy_credential auth_type = 'none')", style="dim")
@@ -370,6 +372,14 @@ def jwks_text(status: JwksStatus | None) -> Text:
         keys = "key" if status.key_count == 1 else "keys"
         text.append(f"{status.key_count} {keys}", style="green" if status.key_count else "red")
         text.append(f" · {humanize_delta(status.age_seconds)} old", style="dim")
+    stale = status.stale
+    if stale is not None and stale.served:
+        text.append(
+            f" · STALE: JWKS failing, served {humanize_delta(math.ceil(stale.remaining))} more",
+            style="bold yellow",
+        )
+    elif stale is not None:
+        text.append(" · STALE key set no longer served: 503 jwks_unavailable", style="bold red")
     if status.last_error:
         text.append(f" · last error: {status.last_error}", style="bold red")
     text.append(f" · {status.source}", style="dim")

@@ -48,6 +48,7 @@ JWT_VERIFY_KEYS = (
     *("jwks_uri", "audience", "issuer", "algorithms", "leeway_seconds", "client_id"),
     *("token_use", "jwks_ttl_seconds", "jwks_refetch_interval_seconds", "max_token_bytes"),
     "accept_sender_constrained_as_bearer",
+    "jwks_max_stale_seconds",
 )
 PROXY_CREDENTIAL_KEYS = ("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS)
 AUTH_KEYS = ("kind", *OAUTH2_KEYS, "token")
@@ -158,12 +159,28 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
         token_use=t.opt_str("token_use"),
         jwks_ttl_seconds=_jwks_ttl(t),
         jwks_refetch_interval_seconds=_jwks_refetch_interval(t),
+        jwks_max_stale_seconds=_max_stale(t),
         max_token_bytes=t.integer("max_token_bytes", ProxyCredential.max_token_bytes, 1),
         accept_sender_constrained_as_bearer=t.boolean("accept_sender_constrained_as_bearer", False),
     )
     if auth_type == "jwtVerify":
         _jwt_verify_complete(t, credential)
     return credential
+
+
+#: A day: a key set older than that is no longer a stand-in for the issuer's.
+MAX_STALE_LIMIT = 86400.0
+
+
+def _max_stale(t: _Table) -> float:
+    value = t.number("jwks_max_stale_seconds", ProxyCredential.jwks_max_stale_seconds)
+    if value > MAX_STALE_LIMIT:
+        t.fail(
+            "jwks_max_stale_seconds",
+            f"must be at most {MAX_STALE_LIMIT:g} (a day), got {value:g}",
+            "a key set this old may still trust keys the issuer has revoked",
+        )
+    return value
 
 
 def _proxy_auth_type(t: _Table) -> str:

@@ -143,7 +143,8 @@ class ProxyApp:
         self._reloader.watch()
 
     async def aclose(self) -> None:
-        """Close the client session and the JWKS caches. Safe to call twice."""
+        """Close the client session, the JWKS caches and backend token sources. Safe to
+        call twice."""
         await self._reloader.stop()
         await self._forwarder.aclose()
         await self._reloader.aclose()
@@ -247,7 +248,17 @@ class ProxyApp:
         progress = _Progress(self.clock(), time.perf_counter(), scope["method"])
         if self.reload_interval > 0:
             await self.check_reload()
-        state = self._state
+        # Held until the request ends: a reload meanwhile closes what this state uses
+        # (its JWKS cache, its backend token source) only after that.
+        state = self._reloader.hold()
+        try:
+            await self._answer(scope, receive, send, state, progress)
+        finally:
+            self._reloader.release(state)
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, state: _State, progress: _Progress
+    ) -> None:
         raw_path, raw_query = _target_text(scope)
         refused = _framing_problem(scope["headers"])
         if refused is not None:

@@ -4,8 +4,10 @@ The file is checked with a ``stat`` at most every ``reload_interval`` seconds (b
 request and by a background watcher); a changed profile is loaded in a worker thread
 while requests wait for it, a broken edit keeps the last good profile, and each outcome
 is reported as a "reloaded" or "reload_failed" event. Resources of a replaced state
-(a JWKS cache, a backend token source) are closed at shutdown, not while requests that
-started with them may still use them.
+(a JWKS cache, a backend token source) are closed as soon as no request in flight
+uses them (``hold``/``release`` count them), at once when none does; a JWKS cache the
+new state keeps is not closed, and takes the new profile's timings. Every JWKS cache
+shares one set of HTTP clients (``JwksClients``), made once and closed at shutdown.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from rrdev.clients.backend_token import BackendTokenSource
-from rrdev.clients.jwks import JwksCache
+from rrdev.clients.jwks import JwksCache, JwksClients
 from rrdev.core.errors import RrdevError
 from rrdev.core.model import Profile
-from rrdev.servers.proxy.state import Overrides, _build_state, _State
+from rrdev.servers.proxy.state import (
+    JwksShared,
+    Overrides,
+    _build_state,
+    _State,
+    apply_jwks_settings,
+)
 
 
 class ReloadSettings(Protocol):
@@ -48,13 +56,27 @@ class ProfileReloader:
     ) -> None:
         self.settings = settings
         self._emit = emit
-        self._retired_caches: list[JwksCache] = []
-        self._retired_sources: list[BackendTokenSource] = []
+        self._clients = JwksClients()
+        self._shared = JwksShared(self._clients, emit)
+        #: replaced states some request still holds (their resources stay open)
+        self._retired: list[_State] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._reloading: asyncio.Task[bool] | None = None
-        self.state = _build_state(profile, settings.overrides, None, settings.clock, emit)
+        self.state = _build_state(profile, settings.overrides, None, settings.clock, self._shared)
         self._file_sig = _signature(self.state.files)
         self._next_check = time.monotonic() + settings.reload_interval
+
+    def hold(self) -> _State:
+        """The state in force, for one request: ``release`` it when the request ends."""
+        state = self.state
+        state.users += 1
+        return state
+
+    def release(self, state: _State) -> None:
+        state.users -= 1
+        if state.users == 0 and any(s is state for s in self._retired):
+            self._sweep()
 
     def watch(self) -> None:
         """Start the background watcher (once; not when reloading is off or the profile
@@ -72,17 +94,40 @@ class ProfileReloader:
         self._watcher = self._reloading = None
 
     async def aclose(self) -> None:
-        """Close the JWKS caches and backend token sources, current and retired."""
-        caches = [*self._retired_caches, self.state.jwks]
-        self._retired_caches = []
-        for cache in caches:
-            if cache is not None:
-                await cache.aclose()
-        sources = [*self._retired_sources, self.state.credential.source]
-        self._retired_sources = []
-        for source in sources:
-            if source is not None:
-                await source.aclose()
+        """Close every resource, current and retired, and the shared HTTP clients."""
+        states, self._retired = [*self._retired, self.state], []
+        closed: set[int] = set()
+        for state in states:
+            for resource in state.resources():
+                if id(resource) not in closed:
+                    closed.add(id(resource))
+                    await resource.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._clients.aclose()
+
+    def _retire(self, old: _State) -> None:
+        self._retired.append(old)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Close what no state in use holds: neither the current state nor a retired
+        one with requests in flight."""
+        busy = [s for s in self._retired if s.users > 0]
+        in_use = {id(r) for s in (self.state, *busy) for r in s.resources()}
+        for state in self._retired:
+            if state.users > 0:
+                continue
+            for resource in state.resources():
+                if id(resource) not in in_use:
+                    in_use.add(id(resource))  # once, even when two states share it
+                    self._close_later(resource)
+        self._retired = busy
+
+    def _close_later(self, resource: JwksCache | BackendTokenSource) -> None:
+        task = asyncio.get_running_loop().create_task(resource.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def check(self, *, force: bool = False) -> bool:
         """Re-read the profile if its file changed; True when a new profile took effect
@@ -111,7 +156,7 @@ class ProfileReloader:
         old = self.state
         try:
             state = await asyncio.to_thread(
-                _load_state, path, self.settings.overrides, old, self.settings.clock, self._emit
+                _load_state, path, self.settings.overrides, old, self.settings.clock, self._shared
             )
         except RrdevError as exc:
             self._emit("reload_failed", f"{exc} (still serving the last good profile)")
@@ -122,13 +167,10 @@ class ProfileReloader:
                 f"{path}: {type(exc).__name__}: {exc} (still serving the last good profile)",
             )
             return False
-        if old.jwks is not None and old.jwks is not state.jwks:
-            # In-flight requests may still use it; close it at shutdown.
-            self._retired_caches.append(old.jwks)
-        if old.credential.source is not None:
-            # A reload starts with a new backend token; a fetch in flight may finish.
-            self._retired_sources.append(old.credential.source)
+        apply_jwks_settings(state)  # a kept JWKS cache takes the new timings
         self.state = state
+        # Its JWKS cache (unless kept) and backend token source close once unused.
+        self._retire(old)
         self._emit(
             "reloaded", f"{path}: new requests use the edited profile{_restart_note(old, state)}"
         )
@@ -152,13 +194,13 @@ def _load_state(
     overrides: Overrides,
     previous: _State,
     clock: Callable[[], float],
-    emit: Callable[[str, str], None],
+    shared: JwksShared,
 ) -> _State:
     """Load the profile at ``path`` and build its state (blocking file I/O: run it in a
     worker thread). Raises ``RrdevError`` for a broken profile."""
     from rrdev.core.profile import load_profile
 
-    return _build_state(load_profile(path), overrides, previous, clock, emit)
+    return _build_state(load_profile(path), overrides, previous, clock, shared)
 
 
 def _signature(files: tuple[str, ...]) -> tuple[tuple[int, int, int], ...] | None:

@@ -2,8 +2,10 @@
 
 The hot path reads only this: the upstream URL, TLS and timeouts, the resolved target
 credential, the JWKS cache and its verifier, the header drop set and templates, the
-redactor. A JWKS cache is kept across a reload when its source and settings are
-unchanged. ``Overrides`` (``--target``, ``--jwks``, ``--offline``) apply to every load.
+redactor. A JWKS cache (with its keys) is kept across a reload when its source is
+unchanged; new timings are applied to it when the new state takes effect
+(``apply_jwks_settings``). ``Overrides`` (``--target``, ``--jwks``, ``--offline``) apply
+to every load.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from rrdev.clients.jwks import JwksCache
+from rrdev.clients.backend_token import BackendTokenSource
+from rrdev.clients.jwks import JwksCache, JwksClients, JwksEvent
 from rrdev.core.errors import ProfileError, RrdevError
 from rrdev.core.explain import JwksVerifier, redactor_for
-from rrdev.core.model import Profile
+from rrdev.core.model import Profile, ProxyCredential
 from rrdev.core.records import Verification
 from rrdev.core.redact import Redactor
 from rrdev.servers.proxy.credential import _Credential, _credential
@@ -90,7 +93,8 @@ class _State:
     redactor: Redactor
     verifier: CachingVerifier | None
     jwks: JwksCache | None
-    jwks_key: tuple[Any, ...] | None
+    #: what the JWKS cache is for (the source): the same on a reload -> the cache is kept
+    jwks_key: Any
     jwks_label: str | None
     upstream: _Upstream
     target_overridden: bool
@@ -107,6 +111,22 @@ class _State:
     files: tuple[str, ...] = ()
     #: id(verification) -> (verification, its redacted copy), for records
     redacted: dict[int, tuple[Verification, Verification]] = field(default_factory=dict)
+    #: requests in flight that started with this state (``ProfileReloader.hold``)
+    users: int = 0
+
+    def resources(self) -> tuple[JwksCache | BackendTokenSource, ...]:
+        """What must be closed once neither this state nor its successors use it."""
+        found = (self.jwks, self.credential.source)
+        return tuple(r for r in found if r is not None)
+
+
+@dataclass(frozen=True)
+class JwksShared:
+    """What every JWKS cache a proxy makes shares: the HTTP clients, and where outage
+    and key-change notices go (``ProxyApp``'s ``on_event``)."""
+
+    clients: JwksClients | None = None
+    on_event: JwksEvent | None = None
 
 
 # ------------------------------------------------------------------ building a state
@@ -117,20 +137,18 @@ def _build_state(
     overrides: Overrides,
     previous: _State | None,
     clock: Callable[[], float] = time.time,
-    emit: Callable[[str, str], None] | None = None,
+    shared: JwksShared | None = None,
 ) -> _State:
-    """Everything the hot path needs from ``profile``, computed once per load.
-    ``emit(kind, message)`` hears what the JWKS cache reports (keys it ignores)."""
+    """Everything the hot path needs from ``profile``, computed once per load."""
     upstream, overridden = _upstream_of(profile, overrides)
     if overridden:
         profile = replace(profile, target=replace(profile.target, base_url=overrides.target))
     credential = _credential(profile.target_credential, clock)
     redactor = redactor_for(profile).with_values(credential.secrets)
-    jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous, emit)
+    jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous, shared or JwksShared())
     verifier = None
     if jwks is not None:
-        cred = profile.proxy_credential
-        verifier = CachingVerifier(JwksVerifier(cred, jwks), max_age=cred.jwks_ttl_seconds)
+        verifier = CachingVerifier(JwksVerifier(profile.proxy_credential, jwks), keys=jwks)
     proxy = profile.proxy
     filters = frozenset(h.lower() for h in proxy.header_filters)
     templates = tuple(
@@ -216,13 +234,10 @@ def _ssl_option(profile: Profile) -> ssl.SSLContext | bool:
 
 
 def _jwks_for(
-    profile: Profile,
-    overrides: Overrides,
-    previous: _State | None,
-    emit: Callable[[str, str], None] | None = None,
-) -> tuple[JwksCache | None, tuple[Any, ...] | None, str | None]:
-    """The JWKS cache for this profile, reusing the previous one when its source and
-    settings are unchanged (a changed jwks_uri starts from an empty cache)."""
+    profile: Profile, overrides: Overrides, previous: _State | None, shared: JwksShared
+) -> tuple[JwksCache | None, Any, str | None]:
+    """The JWKS cache for this profile, reusing the previous one (and its keys) when the
+    source is unchanged: only a changed jwks_uri (or override) starts an empty cache."""
     cred = profile.proxy_credential
     if cred.auth_type != "jwtVerify":
         return None, None, None
@@ -247,16 +262,28 @@ def _jwks_for(
             "auth_type = 'jwtVerify' needs jwks_uri",
             "set jwks_uri, or run with --jwks FILE|URL or --offline",
         )
-    key = (identity, cred.jwks_ttl_seconds, cred.jwks_refetch_interval_seconds)
-    if previous is not None and previous.jwks is not None and previous.jwks_key == key:
-        return previous.jwks, key, label
+    if previous is not None and previous.jwks is not None and previous.jwks_key == identity:
+        # Timings are applied when this state takes effect (a failed load changes nothing).
+        return previous.jwks, identity, label
     cache = JwksCache(
-        source,
-        ttl=cred.jwks_ttl_seconds,
-        refetch_interval=cred.jwks_refetch_interval_seconds,
-        on_event=emit,
+        source, clients=shared.clients, on_event=shared.on_event, **_jwks_settings(cred)
     )
-    return cache, key, label
+    return cache, identity, label
+
+
+def _jwks_settings(cred: ProxyCredential) -> dict[str, float]:
+    return {
+        "ttl": cred.jwks_ttl_seconds,
+        "refetch_interval": cred.jwks_refetch_interval_seconds,
+        "max_stale": cred.jwks_max_stale_seconds,
+    }
+
+
+def apply_jwks_settings(state: _State) -> None:
+    """Give the state's JWKS cache the timings of the state's profile (a cache kept
+    across a reload still has the previous profile's)."""
+    if state.jwks is not None:
+        state.jwks.configure(**_jwks_settings(state.profile.proxy_credential))
 
 
 def _warnings(profile: Profile, credential: _Credential) -> tuple[str, ...]:
