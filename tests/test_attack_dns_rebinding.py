@@ -267,3 +267,26 @@ async def test_rrdev_up_on_a_non_loopback_address_says_what_the_host_check_does(
     assert json.loads(refused.body)["reason"] == "host_not_allowed"
     assert "allowed_hosts is empty" in out and "421 host_not_allowed" in out
     assert len(backend.seen) == 1
+
+
+def test_explain_and_checks_give_the_proxys_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rrdev.cli.app import app
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    path = tmp_path / "rrdev.toml"
+    checks = (
+        '\n[[checks]]\nname = "rebound page"\npath = "/api/v1/products"\n'
+        'headers = { Host = "evil.example" }\ntoken = "none"\nexpect = 421\n'
+    )
+    path.write_text(profile_text("http://127.0.0.1:9", **OPEN_GATEWAY) + checks)
+    explained = CliRunner().invoke(
+        app, ["explain", "-p", str(path), "--json", "-H", "Host: evil.example"]
+    )
+    assert explained.exit_code == 1
+    assert json.loads(explained.stdout)["reason"] == "host_not_allowed"
+    checked = CliRunner().invoke(app, ["check", str(path), "--json"])
+    assert checked.exit_code == 0, checked.stdout
