@@ -284,7 +284,7 @@ async def test_upgrade_header_over_plain_http_gets_501_in_process(
 
     async with ProxyApp(load_profile(profile), overrides=Overrides(offline=True)) as app:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rrdev") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.get(
                 "/chat", headers={"Upgrade": "websocket", "Connection": "Upgrade"}
             )
@@ -302,7 +302,7 @@ async def test_in_process_allowed_and_denied(profile: Path, backend: Backend) ->
     app = ProxyApp(load_profile(profile), overrides=Overrides(offline=True), sink=records.append)
     transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 5555))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://rrdev") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             allowed = await client.get("/api/v1/products?x=%2Fy", headers=bearer(mint()))
             denied = await client.get("/api/v1/products")
     finally:

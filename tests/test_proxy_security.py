@@ -473,7 +473,7 @@ async def test_a_valid_keep_alive_request_after_a_refusal_is_not_read(profile: P
     """A refused connection is closed: nothing smuggled behind the refusal runs."""
     async with run_proxy(profile) as proxy:
         bad = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"
-        good = f"GET {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {mint()}\r\n\r\n"
+        good = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {mint()}\r\n\r\n"
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         writer.write(bad + good.encode())
         raw = await asyncio.wait_for(reader.read(), 10)

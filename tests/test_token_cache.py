@@ -85,6 +85,57 @@ def test_an_existing_open_directory_is_tightened(cache: TokenCache) -> None:
     assert mode(cache.directory) == 0o700
 
 
+def test_the_folders_it_creates_are_0700_parents_included(
+    tmp_path: Path, warnings_seen: list[str]
+) -> None:
+    # mkdir(parents=True) would make the parents with the umask's mode (0755 here).
+    cache = TokenCache(tmp_path / "xdg" / "rrdev" / "tokens", on_warning=warnings_seen.append)
+    old = os.umask(0o022)
+    try:
+        assert cache.put(KEY, token())
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "xdg") == 0o700
+    assert mode(tmp_path / "xdg" / "rrdev") == 0o700
+    assert mode(cache.directory) == 0o700
+    assert warnings_seen == []
+
+
+def test_an_open_existing_folder_is_tightened_with_a_message(
+    cache: TokenCache, warnings_seen: list[str]
+) -> None:
+    cache.directory.mkdir(parents=True)
+    os.chmod(cache.directory, 0o755)
+    assert cache.put(KEY, token())
+    assert mode(cache.directory) == 0o700
+    assert warnings_seen == [
+        f"the token cache {cache.directory} was open to other users (0755); rrdev made it "
+        "private (0700)"
+    ]
+    assert cache.get(KEY, NOW) is not None
+    assert len(warnings_seen) == 1  # said once: the folder is private now
+
+
+def test_an_open_folder_that_cannot_be_tightened_is_refused(
+    cache: TokenCache, warnings_seen: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache.directory.mkdir(parents=True)
+    os.chmod(cache.directory, 0o775)
+
+    def refuse(path: object, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    assert not cache.put(KEY, token())
+    assert list(cache.directory.iterdir()) == []  # nothing written into the open folder
+    (warning,) = warnings_seen
+    assert "open to other users (0775) and cannot be made private" in warning
+    assert "not using the token cache" in warning
+    with pytest.raises(TokenCacheError) as refused:
+        cache.clear()
+    assert "chmod 700" in refused.value.hint
+
+
 def test_writes_are_atomic_and_leave_no_temp_files(cache: TokenCache) -> None:
     for n in range(3):
         cache.put(KEY, token(value=f"token-{n}"))

@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 #: Statuses rrdev's decision itself can answer; any other expected status is the backend's.
-DECISION_STATUSES = frozenset({400, 401, 403, 503})
+DECISION_STATUSES = frozenset({400, 401, 403, 421, 503})
 #: rrdev reasons that mean "the run cannot go on", not "this check failed".
 NETWORK_REASONS = frozenset({"jwks_unavailable", "upstream_unreachable"})
 CONFIG_REASONS = frozenset({"upstream_credential_unavailable"})

@@ -93,7 +93,7 @@ async def _serve(app: Any, host: str, port: int, output: Output) -> int:
     except RrdevError:
         await app.aclose()
         raise
-    _banner(output.out, app.info(), server)
+    _banner(output.out, app.info(), server, app.profile.proxy.allowed_hosts)
     handled = install_stop_handlers(
         server.request_stop, lambda: server.stopping, lambda: output.note(STOP_NOTICE)
     )
@@ -107,7 +107,7 @@ async def _serve(app: Any, host: str, port: int, output: Output) -> int:
     return 0
 
 
-def _banner(out: Console, info: Any, server: Any) -> None:
+def _banner(out: Console, info: Any, server: Any, allowed_hosts: tuple[str, ...] = ()) -> None:
     from rrdev.servers.runner import is_loopback
 
     title = Text("rrdev up  ", style="bold")
@@ -124,11 +124,22 @@ def _banner(out: Console, info: Any, server: Any) -> None:
         out.print(Text.assemble((f"  {label:<11}", "dim"), value))
     warnings = list(info.warnings)
     if not is_loopback(server.host):
-        warnings.insert(
-            0,
-            f"listening on {server.host}, not loopback: other machines can reach this proxy "
-            "and, through it, the backend with its credential",
-        )
+        warnings[:0] = _exposed_warnings(server.host, allowed_hosts)
     for warning in warnings:
         out.print(Text.assemble(("  warning: ", "bold yellow"), warning))
     out.print(Text("  Ctrl+C to stop. Profile edits apply to the next request.", style="dim"))
+
+
+def _exposed_warnings(host: str, allowed_hosts: tuple[str, ...]) -> list[str]:
+    """What a listener other machines can reach means, and what its Host check does."""
+    found = [
+        f"listening on {host}, not loopback: other machines can reach this proxy "
+        "and, through it, the backend with its credential"
+    ]
+    if not allowed_hosts:
+        found.append(
+            "proxy.allowed_hosts is empty: only requests whose Host is localhost, 127.0.0.1 "
+            "or [::1] are served; other machines get 421 host_not_allowed until the names "
+            "or addresses they use are listed in proxy.allowed_hosts"
+        )
+    return found

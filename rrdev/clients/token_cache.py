@@ -2,7 +2,8 @@
 
 ``TokenCache`` keeps fetched tokens on disk (``$RRDEV_CACHE_DIR`` or the user cache
 directory, ``tokens/``), one 0600 file per (token URL, client, audience, resource,
-scope), named by a hash. The client secret is never stored.
+scope), named by a hash, in a 0700 directory (made private with a warning when it is
+not; refused when it cannot be). The client secret is never stored.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class TokenCache:
     def _usable_dir(self, *, create: bool) -> bool:
         try:
             if create:
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _make_private_dirs(self.directory)
             self._check_dir_or_raise()
         except FileNotFoundError:
             return False
@@ -192,8 +193,21 @@ class TokenCache:
                 f"the token cache {self.directory} belongs to another user",
                 f"set {CACHE_DIR_ENV} to a directory of your own",
             )
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            os.chmod(self.directory, 0o700)
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            try:
+                os.chmod(self.directory, 0o700)
+            except OSError as exc:
+                raise TokenCacheError(
+                    f"the token cache {self.directory} is open to other users "
+                    f"({mode:04o}) and cannot be made private: {exc.strerror or exc}",
+                    f"run chmod 700 {self.directory}, or set {CACHE_DIR_ENV} to a "
+                    "directory of your own",
+                ) from None
+            self._warn(
+                f"the token cache {self.directory} was open to other users ({mode:04o}); "
+                "rrdev made it private (0700)"
+            )
 
     def _discard(self, path: Path, why: str) -> None:
         self._warn(f"discarding the token cache file {path}: {why}")
@@ -205,6 +219,20 @@ class TokenCache:
             self.on_warning(message)
         else:
             _log.warning("%s", message)
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parents as 0700 (``mkdir(parents=True)``
+    would create the parents with the umask's mode, typically 0755). Existing
+    directories are left as they are; the umask cannot widen 0700."""
+    missing: list[Path] = []
+    path = directory
+    while not os.path.lexists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            path.mkdir(mode=0o700)
 
 
 def _foreign(info: os.stat_result) -> bool:

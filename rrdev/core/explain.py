@@ -1,17 +1,21 @@
 """Verify + rules -> the Explanation that `rrdev explain`, the proxy and the TUI show.
 
 This is the one place that turns a request into the gateway's answer (DESIGN.md §2):
-400 for an ambiguous target or two Authorization headers, 401 for a missing or bad
-token, 503 when the JWKS is unreachable, 403 from the rules, else "allowed".
+400 for an ambiguous target, a method override or two Authorization headers, 421 for a
+Host that is not loopback nor allowed, 401 for a missing or bad token, 503 when the
+JWKS is unreachable, 403 from the rules, else "allowed". Header names with ``_`` are
+dropped before anything reads the headers (``rrdev.core.hygiene``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from rrdev.core.hosts import host_problem
+from rrdev.core.hygiene import MethodOverride, is_twin_header, method_overrides
 from rrdev.core.model import Profile, ProxyCredential, Rule
 from rrdev.core.paths import AmbiguousPath, parse_target
 from rrdev.core.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
@@ -86,7 +90,9 @@ async def decide(
         return _error(
             400, "ambiguous_path", f"refused request target: {exc}", _AMBIGUOUS_HINT, request=shown
         )
-    headers = tuple((k.lower(), v) for k, v in request.headers)
+    # A name with "_" is the twin of a "-" name to CGI-style backends: never judged,
+    # never forwarded.
+    headers = tuple((k.lower(), v) for k, v in request.headers if not is_twin_header(k))
     facts = RequestFacts(request.method, target.path, target.raw_path, target.query, headers)
     shown = RequestFacts(
         facts.method,
@@ -95,6 +101,12 @@ async def decide(
         redactor.query_list(facts.query),
         redactor.headers_list(facts.headers),
     )
+    overrides = _overrides(request, headers)
+    refused = _host_refusal(profile, headers, shown) or _override_refusal(
+        profile, request.method, overrides, shown
+    )
+    if refused is not None:
+        return refused
     if is_preflight(request) and not profile.proxy.preflight_requires_auth:
         return Explanation(
             200,
@@ -123,14 +135,85 @@ async def decide(
     decision = evaluate_profile(profile, facts, claims, redactor)
     if not decision.allowed:
         return _denied(profile, decision, verification, shown)
+    message = _allowed_message(decision)
+    for override in overrides:  # "judge": the overridden method must be allowed too
+        judged = evaluate_profile(profile, replace(facts, method=override.method), claims, redactor)
+        if not judged.allowed:
+            return _denied(profile, judged, verification, shown, override)
+        message += f"; as {override.method} ({override.where}) too"
     return Explanation(
         200,
         "allowed",
-        _allowed_message(decision),
+        message,
         verification=verification,
         decision=decision,
         request=shown,
     )
+
+
+def _host_refusal(
+    profile: Profile, headers: tuple[tuple[str, str], ...], shown: RequestFacts
+) -> Explanation | None:
+    """421 ``host_not_allowed`` unless the Host is loopback or in ``allowed_hosts``.
+    No Host at all (HTTP/1.0) passes: every browser sends one, so it is no rebinding."""
+    values = [v for k, v in headers if k == "host"]
+    if not values or (len(values) == 1 and not values[0].strip()):
+        return None
+    if len(values) > 1:
+        message = "the request carries more than one Host header"
+    else:
+        why = host_problem(values[0], profile.proxy.allowed_hosts)
+        if why is None:
+            return None
+        message = f"the Host header {_clip(values[0])!r} is {why}, and not in proxy.allowed_hosts"
+    return _error(421, "host_not_allowed", message, _HOST_HINT, request=shown)
+
+
+def _overrides(
+    request: IncomingRequest, headers: tuple[tuple[str, str], ...]
+) -> tuple[MethodOverride, ...]:
+    """The method overrides that name another method than the request's."""
+    found = method_overrides(headers, request.raw_query)
+    return tuple(o for o in found if o.method != request.method)
+
+
+def _override_refusal(
+    profile: Profile, method: str, overrides: tuple[MethodOverride, ...], shown: RequestFacts
+) -> Explanation | None:
+    """400 ``method_override_refused``: the backend may run another method than the one
+    the rules judge. With ``method_override = "judge"`` only a value that is not one
+    method name is refused (the rules judge the others)."""
+    judge = profile.proxy.method_override == "judge"
+    unjudged = [o for o in overrides if not (judge and o.is_method)]
+    if not unjudged:
+        return None
+    first = unjudged[0]
+    message = (
+        f"the request is {method} but {first.where} says {_clip(first.value, 40)!r}: a "
+        "backend that honours it would run a method the rules did not judge"
+    )
+    if judge:
+        hint = f"send one method name in {first.where} (e.g. DELETE)"
+    else:
+        hint = (
+            f"send the request as {_clip(first.method, 20)} instead of overriding the method; if "
+            "the backend needs overrides, set proxy.method_override = 'judge'"
+        )
+    return _error(400, "method_override_refused", message, hint, request=shown)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """Caller text in a message: printable ASCII, at most ``limit`` characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_HOST_HINT = (
+    "reach rrdev as localhost, 127.0.0.1 or [::1]; to serve another name (a name in "
+    "/etc/hosts, a container name, this machine's address), list it in "
+    "proxy.allowed_hosts. Other names are refused because a web page can point its own "
+    "name at 127.0.0.1 (DNS rebinding) and reach the backend through rrdev"
+)
 
 
 async def _authenticate(
@@ -206,10 +289,13 @@ def _denied(
     decision: Decision,
     verification: Verification | None,
     request: RequestFacts,
+    override: MethodOverride | None = None,
 ) -> Explanation:
     scope, name = decision.deciding[0]
     label = SCOPE_LABELS[scope]
     where = f"{request.method} {request.path}"
+    if override is not None:
+        where = f"{override.method} {request.path} ({override.where} on a {request.method})"
     if name == "default":
         reason = "default_denied"
         message = f"no {label} rule allows {where}, and the {label}'s default effect is deny"

@@ -20,6 +20,7 @@ from rrdev.core.records import SCOPES, Effect, Scope
 Presence = Literal["must_exist", "must_absent"]
 TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
 ProxyAuthType = Literal["jwtVerify", "none"]
+MethodOverridePolicy = Literal["refuse", "judge"]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -247,6 +248,11 @@ class Proxy:
     Authorization when the target credential does not write one;
     ``forward_authorization_as`` passes a replaced caller header on under that name.
     ``preflight_requires_auth`` (default false) authenticates CORS preflights too.
+    ``allowed_hosts`` (default empty) lists the Host names served besides loopback ones
+    (normalised: lower-case, ``*.suffix`` for subdomains, ``*`` for any host).
+    ``method_override`` (default "refuse"): a request whose ``X-HTTP-Method-Override``
+    (and friends, or ``?_method``) names another method is refused; "judge" lets the
+    rules judge the overridden method too (deny wins).
     """
 
     name: str = "rrdev-proxy"
@@ -261,6 +267,8 @@ class Proxy:
     forward_authorization_as: str | None = None
     preflight_requires_auth: bool = False
     rules: tuple[Rule, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    method_override: MethodOverridePolicy = "refuse"
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,13 @@ RESERVED_HEADERS: dict[str, tuple[str, str]] = {
         (_FORWARDED, "to send none, name it in header_filters"),
     ),
     **dict.fromkeys(
+        ("forwarded", "x-real-ip", "x-forwarded-port"),
+        (
+            "rrdev sets Forwarded, X-Real-IP and X-Forwarded-Port itself",
+            "to send none, name it in header_filters",
+        ),
+    ),
+    **dict.fromkeys(
         ("requestrocket-proxy-code", "requestrocket-proxy-message"), (_GATEWAY, _OTHER_NAME)
     ),
 }

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from rrdev.core.hosts import allowed_host_entry
 from rrdev.core.model import IssuerClient, IssuerConfig, Proxy, Target
 from rrdev.core.profile.headers import (
     _additional_headers,
@@ -20,7 +21,7 @@ from rrdev.core.profile.rules import _rules
 PROXY_KEYS = (
     *("name", "alias", "region", "default_effect", "listen", "additional_headers"),
     *("header_filters", "forward_authorization", "forward_authorization_as"),
-    *("preflight_requires_auth", "rules"),
+    *("preflight_requires_auth", "rules", "allowed_hosts", "method_override"),
 )
 TARGET_KEYS = (
     *("name", "base_url", "test_path", "region", "default_effect", "timeout_seconds"),
@@ -48,6 +49,10 @@ def _proxy(t: _Table | None) -> Proxy:
         forward_authorization_as=_forward_authorization_as(t, additional),
         preflight_requires_auth=t.boolean("preflight_requires_auth", False),
         rules=_rules(t, "proxy"),
+        allowed_hosts=_allowed_hosts(t),
+        method_override=t.choice(  # type: ignore[arg-type]
+            "method_override", ("refuse", "judge"), Proxy.method_override
+        ),
     )
 
 
@@ -62,6 +67,21 @@ def _listen(t: _Table) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         t.fail("listen", f"port must be between 1 and 65535, got {port}")
     return match.group(1).strip("[]"), port
+
+
+def _allowed_hosts(t: _Table) -> tuple[str, ...]:
+    """``allowed_hosts``, each entry checked and normalised (see ``rrdev.core.hosts``)."""
+    entries = []
+    for n, text in enumerate(t.str_list("allowed_hosts")):
+        try:
+            entries.append(allowed_host_entry(text))
+        except ValueError as exc:
+            t.ctx.fail(
+                f"{t.at('allowed_hosts')}[{n}]",
+                f"{text!r} is not an allowed host: {exc}",
+                "e.g. allowed_hosts = ['myapp.test', '*.dev.example.com', '192.168.1.20']",
+            )
+    return tuple(entries)
 
 
 def _target(t: _Table | None) -> Target:

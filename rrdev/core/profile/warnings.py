@@ -2,7 +2,8 @@
 
 ``${NAME}`` references in secret fields stay unresolved (``Secret``); ``profile_warnings``
 lists the ones whose variable is unset, methods outside ``STANDARD_METHODS`` (likely
-typos) and ``verify = false`` on the target.
+typos), ``verify = false`` on the target, a Host check that is off or serves an exposed
+listener only loopback names, and header conditions on names with ``_``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rrdev.core.hosts import ANY_HOST, ANY_HOST_WARNING
 from rrdev.core.model import ENV_REF, CheckSpec, Profile, Secret
+from rrdev.core.netaddr import is_loopback
 from rrdev.core.profile.line_index import line_of
 from rrdev.core.profile.reading import _did_you_mean
 
@@ -61,7 +64,38 @@ def profile_warnings(profile: Profile, env: Mapping[str, str] = os.environ) -> l
         key = "target.verify"
         message = "TLS verification of the backend is off (verify = false); development only"
         found.append(ProfileWarning(message, profile.path, line_of(profile, key), key))
+    found.extend(_host_warnings(profile))
+    found.extend(_twin_header_warnings(profile))
     return found
+
+
+def _host_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """An exposed listener whose Host check serves only loopback names, or a check
+    switched off with ``allowed_hosts = ["*"]``."""
+    proxy = profile.proxy
+    if ANY_HOST in proxy.allowed_hosts:
+        key = "proxy.allowed_hosts"
+        yield ProfileWarning(ANY_HOST_WARNING, profile.path, line_of(profile, key), key)
+    elif not proxy.allowed_hosts and not is_loopback(proxy.listen_host):
+        key = "proxy.listen"
+        message = (
+            f"listen is {proxy.listen_host}, not loopback, but allowed_hosts is empty: other "
+            "machines get 421 host_not_allowed until their Host names are in allowed_hosts"
+        )
+        yield ProfileWarning(message, profile.path, line_of(profile, key), key)
+
+
+def _twin_header_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """Header conditions written for names with ``_``, which the rules never see."""
+    for rule in profile.all_rules():
+        for n, condition in enumerate(rule.headers):
+            if "_" in condition.name.source:
+                key = f"{rule.scope}.rules[{rule.index}].headers[{n}].name"
+                message = (
+                    f"rule {rule.name!r}: header names containing '_' are dropped before the "
+                    "rules run, so only names with '-' can match this pattern"
+                )
+                yield ProfileWarning(message, profile.path, line_of(profile, key), key)
 
 
 def _secrets(value: Any) -> Iterator[Secret]:

@@ -2,9 +2,10 @@
 
 One request, DESIGN.md §2 end to end:
 
-1. ``explain.decide`` answers it (400 ``ambiguous_path`` / ``duplicate_authorization``,
-   401 ``token_*``, 503 ``jwks_unavailable``, 403 from the rules, or "allowed"; CORS
-   preflights pass without authentication). This module never decides access itself.
+1. ``explain.decide`` answers it (400 ``ambiguous_path`` / ``duplicate_authorization`` /
+   ``method_override_refused``, 421 ``host_not_allowed``, 401 ``token_*``, 503
+   ``jwks_unavailable``, 403 from the rules, or "allowed"; CORS preflights pass without
+   authentication). This module never decides access itself.
 2. An allowed request is forwarded with the one pooled aiohttp ``ClientSession``: the
    path and query bytes exactly as received, headers rewritten (hop-by-hop dropped both
    ways, ``Host`` the target's, ``X-Forwarded-*``, the target credential, the

@@ -1,8 +1,10 @@
 """What the backend gets and what the caller gets back: header and query rewriting.
 
 Upstream (DESIGN.md §2.5): hop-by-hop headers dropped, ``Host`` the target's,
-``X-Forwarded-*``, exactly one Authorization, the target credential (header or query
-parameter), ``additional_headers`` rendered from the token's claims, ``header_filters``.
+``X-Forwarded-*``, ``Forwarded``, ``X-Real-IP`` set by rrdev, URL-override headers and
+names with ``_`` dropped, exactly one Authorization, the target credential (header or
+query parameter), ``access_token`` and api-key parameters removed from the caller's
+query, ``additional_headers`` rendered from the token's claims, ``header_filters``.
 Downstream: hop-by-hop headers and the backend's own ``requestrocket-proxy-*`` dropped.
 """
 
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from rrdev.core.hygiene import QUERY_SPLIT, is_twin_header, param_key
 from rrdev.servers.asgi import Scope
+from rrdev.servers.proxy.forwarded import caller_chain, own_element
 
 if TYPE_CHECKING:  # state.py builds its drop set from HOP_BY_HOP: no import cycle at run time
     from rrdev.servers.proxy.state import _State
@@ -35,9 +39,16 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-#: Caller headers rrdev replaces (Host is the target's; X-Forwarded-Proto/-Host are
-#: rrdev's to set; Expect was already answered to the caller by the server).
-_REPLACED = frozenset({"host", "x-forwarded-proto", "x-forwarded-host", "expect"})
+#: Caller headers rrdev replaces (Host is the target's; X-Forwarded-Proto/-Host/-Port
+#: and X-Real-IP are rrdev's to set; Expect was already answered to the caller by the
+#: server) or drops (_ROUTING).
+_REPLACED = frozenset(
+    {"host", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "expect"}
+)
+#: Caller headers some backends route by instead of the path the rules judged (IIS
+#: URL Rewrite, Symfony, Laravel, Zend: X-Original-URL/X-Rewrite-URL; Spring and
+#: Werkzeug's ProxyFix: X-Forwarded-Prefix). Dropped; the record says so.
+_ROUTING = frozenset({"x-original-url", "x-rewrite-url", "x-forwarded-prefix"})
 _HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
 #: rrdev's own response headers: a backend's headers of these names are dropped.
 _GATEWAY_HEADERS = frozenset({b"requestrocket-proxy-code", b"requestrocket-proxy-message"})
@@ -49,35 +60,47 @@ _MISSING = object()
 # ------------------------------------------------------------------ upstream
 
 
+#: Query parameters never forwarded as the caller sent them: a token in a URL ends up
+#: in the backend's access logs.
+QUERY_SECRETS = frozenset({"access_token"})
+
+
 def _upstream_query(state: _State, raw_query: str) -> str:
-    """The caller's query bytes as received, plus the api-key parameter when the target
-    credential uses one. Caller-sent parameters of that name are dropped first, so a
-    caller can never shadow the backend credential: the name is compared decoded and
-    case-insensitively (``KEY``, ``%4Bey``), and ``;`` counts as a separator too
-    (some backends split on it, so ``a=1;key=x`` would carry a second ``key``)."""
+    """The caller's query bytes as received, minus ``access_token`` and the api-key
+    parameter, plus the api-key parameter when the target credential uses one.
+
+    Removing caller-sent parameters of those names keeps tokens out of the backend's
+    logs and means a caller can never shadow the backend credential: names are compared
+    decoded and case-insensitively (``KEY``, ``%4Bey``), and ``;`` counts as a separator
+    too (some backends split on it, so ``a=1;key=x`` would carry a second ``key``). A
+    query with none of them is forwarded byte for byte."""
     cred = state.credential
-    if cred.query_piece is None or cred.query_name is None:
+    removed = QUERY_SECRETS | {param_key(cred.query_name)} if cred.query_name else QUERY_SECRETS
+    query = _without_params(raw_query, removed)
+    if cred.query_piece is None:
+        return query
+    return query + ("&" if query else "") + cred.query_piece
+
+
+def _without_params(raw_query: str, names: frozenset[str]) -> str:
+    """``raw_query`` without the parameters named ``names`` (compared as ``param_key``),
+    each removed with one separator next to it; every other byte stays as sent."""
+    if not raw_query:
         return raw_query
-    name = _param_key(cred.query_name)
-    kept: list[str] = []
-    separator = ""
-    for piece in _QUERY_SPLIT.split(raw_query):
-        if piece in ("&", ";"):
-            separator = separator or piece
+    parts = QUERY_SPLIT.split(raw_query)  # piece, separator, piece, ...
+    dropped: set[int] = set()
+    for i in range(0, len(parts), 2):
+        piece = parts[i]
+        if not piece or param_key(unquote_plus(piece.partition("=")[0])) not in names:
             continue
-        if piece and _param_key(unquote_plus(piece.partition("=")[0])) != name:
-            kept.append(separator + piece if kept else piece)
-        separator = ""
-    return "".join(kept) + ("&" if kept else "") + cred.query_piece
-
-
-#: Splits a raw query into pieces, keeping the separators (``&`` and ``;``).
-_QUERY_SPLIT = re.compile(r"([&;])")
-
-
-def _param_key(name: str) -> str:
-    """A parameter name as frameworks that fold case or trim spaces read it."""
-    return name.strip().casefold()
+        dropped.add(i)
+        if i > 0 and i - 1 not in dropped:
+            dropped.add(i - 1)
+        elif i + 1 < len(parts):
+            dropped.add(i + 1)
+    if not dropped:
+        return raw_query
+    return "".join(part for i, part in enumerate(parts) if i not in dropped)
 
 
 def _upstream_headers(
@@ -89,42 +112,96 @@ def _upstream_headers(
     authorization: str | None = None,
 ) -> list[tuple[str, str]]:
     """The headers sent to the backend (DESIGN.md §2.5)."""
-    drop = state.drop
-    named: set[str] = set()
-    for name, value in headers:
-        if name == "connection":
-            named.update(t.strip().lower() for t in value.split(","))
-    out: list[tuple[str, str]] = []
-    caller_auth: str | None = None
-    forwarded_for: list[str] = []
-    forwarded_host: str | None = None
-    for name, value in headers:
-        if name == "host":
-            forwarded_host = value
-        if name in drop or name in named:
-            continue
-        if name == "authorization":
-            caller_auth = value
-        elif name == "x-forwarded-for":
-            forwarded_for.append(value)
-        else:
-            out.append((name, value))
-    _authorization(state, caller_auth, out, authorization)
-    filters = state.filters
+    caller = _caller_headers(state, headers, notes)
+    out = list(caller.kept)
+    _authorization(state, caller.authorization, out, authorization)
     for template in state.templates:
         value, note = template.render(claims)
         if value is None:
             notes.append(note or f"additional header {template.name} omitted")
         else:
             out.append((template.name, value))
+    out.extend(_forwarding_headers(state, scope, caller, notes))
+    return out
+
+
+@dataclass(frozen=True)
+class _CallerHeaders:
+    """The caller's headers sorted for ``_upstream_headers``: those forwarded as they
+    are, and those rrdev reads to build its own."""
+
+    kept: tuple[tuple[str, str], ...]
+    authorization: str | None
+    host: str | None
+    forwarded_for: tuple[str, ...]
+    forwarded: tuple[str, ...]
+
+
+def _caller_headers(
+    state: _State, headers: list[tuple[str, str]], notes: list[str]
+) -> _CallerHeaders:
+    drop = state.drop
+    named: set[str] = set()
+    for name, value in headers:
+        if name == "connection":
+            named.update(t.strip().lower() for t in value.split(","))
+    kept: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    authorization = host = None
+    forwarded_for: list[str] = []
+    forwarded: list[str] = []
+    for name, value in headers:
+        if name == "host":
+            host = value
+        if name in drop or name in named:
+            continue
+        if is_twin_header(name) or name in _ROUTING:
+            dropped.append(name)  # the engine never judged a name with "_" either
+        elif name == "authorization":
+            authorization = value
+        elif name == "x-forwarded-for":
+            forwarded_for.append(value)
+        elif name == "forwarded":
+            forwarded.append(value)
+        else:
+            kept.append((name, value))
+    if dropped:
+        notes.append(_clipped(f"dropped the caller's headers: {', '.join(dropped)}"))
+    return _CallerHeaders(tuple(kept), authorization, host, tuple(forwarded_for), tuple(forwarded))
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _forwarding_headers(
+    state: _State, scope: Scope, caller: _CallerHeaders, notes: list[str]
+) -> list[tuple[str, str]]:
+    """rrdev's own view of the connection: who connected (appended to the caller's
+    chains), the Host, scheme and port it was asked for. A header filter naming one
+    stops it being sent."""
+    filters = state.filters
+    client_address = scope.get("client")
+    client = client_address[0] if client_address else None
+    proto = scope.get("scheme", "http")
+    server = scope.get("server")
+    out: list[tuple[str, str]] = []
     if "x-forwarded-for" not in filters:
-        client = scope.get("client")
-        forwarded_for.append(client[0] if client else "unknown")
-        out.append(("X-Forwarded-For", ", ".join(forwarded_for)))
+        out.append(("X-Forwarded-For", ", ".join([*caller.forwarded_for, client or "unknown"])))
     if "x-forwarded-proto" not in filters:
-        out.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
-    if forwarded_host is not None and "x-forwarded-host" not in filters:
-        out.append(("X-Forwarded-Host", forwarded_host))
+        out.append(("X-Forwarded-Proto", proto))
+    if caller.host is not None and "x-forwarded-host" not in filters:
+        out.append(("X-Forwarded-Host", caller.host))
+    if server and server[1] is not None and "x-forwarded-port" not in filters:
+        out.append(("X-Forwarded-Port", str(server[1])))
+    if client is not None and "x-real-ip" not in filters:
+        out.append(("X-Real-IP", client))
+    if "forwarded" not in filters:
+        chain, dropped = caller_chain(caller.forwarded)
+        if dropped:
+            notes.append("dropped the caller's Forwarded parameters other than for=")
+        chain.append(own_element(client, caller.host, proto))
+        out.append(("Forwarded", ", ".join(chain)))
     return out
 
 

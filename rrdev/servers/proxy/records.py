@@ -17,10 +17,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+from rrdev.core.hygiene import param_key as _param_key
 from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord
 from rrdev.core.redact import REDACTED, Redactor
 from rrdev.servers.proxy.answers import _error_payload
-from rrdev.servers.proxy.headers import _param_key
 from rrdev.servers.proxy.request import _header_value
 from rrdev.servers.proxy.state import _State
 from rrdev.servers.proxy.verifiers import _TimedVerifier

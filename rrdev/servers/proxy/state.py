@@ -26,6 +26,7 @@ from rrdev.clients.backend_token import BackendTokenSource
 from rrdev.clients.jwks import JwksCache, JwksClients, JwksEvent
 from rrdev.core.errors import ProfileError, RrdevError
 from rrdev.core.explain import JwksVerifier, redactor_for
+from rrdev.core.hosts import ANY_HOST, ANY_HOST_WARNING
 from rrdev.core.model import Profile, ProxyCredential
 from rrdev.core.records import Verification
 from rrdev.core.redact import Redactor
@@ -296,4 +297,6 @@ def _warnings(profile: Profile, credential: _Credential) -> tuple[str, ...]:
         found.append(
             "TLS verification of the backend is off (target.verify = false); development only"
         )
+    if ANY_HOST in profile.proxy.allowed_hosts:
+        found.append(ANY_HOST_WARNING)
     return tuple(found)
