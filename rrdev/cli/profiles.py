@@ -29,7 +29,8 @@ def validate(
 ) -> None:
     """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
 
-    Exit code 0 when every profile is usable, 3 otherwise.
+    Exit code 0 when every profile is usable, 3 otherwise. Each error comes with its
+    hint (``hints`` in the JSON, one per error, "" when there is none).
     """
     from rrdev.core.errors import ProfileError
     from rrdev.core.profile import discover_profile, load_profile, profile_warnings
@@ -37,13 +38,14 @@ def validate(
     paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
     results, failed = [], False
     for path in paths:
-        entry: dict[str, Any] = {"profile": str(path), "errors": [], "warnings": []}
+        entry: dict[str, Any] = {"profile": str(path), "errors": [], "hints": [], "warnings": []}
         try:
             prof = load_profile(path)
             entry["warnings"] = [str(w) for w in profile_warnings(prof)]
             entry["rules"] = len(prof.all_rules())
         except ProfileError as exc:
             entry["errors"].append(str(exc))
+            entry["hints"].append(exc.hint)
         failed |= bool(entry["errors"]) or (strict and bool(entry["warnings"]))
         results.append(entry)
     _print_validation(results, json_out)
@@ -60,8 +62,10 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
     for entry in results:  # Text, not markup: messages quote the user's own "[...]"
         if entry["errors"]:
             out.print(Text.assemble(("✗ ", "red"), entry["profile"]))
-            for error in entry["errors"]:
+            for error, hint in zip(entry["errors"], entry["hints"], strict=True):
                 out.print(Text.assemble(("  error: ", "red"), error))
+                if hint:
+                    out.print(Text.assemble(("  hint: ", "dim"), hint))
         else:
             out.print(
                 Text.assemble(("✓ ", "green"), f"{entry['profile']} ({entry['rules']} rules)")

@@ -8,7 +8,7 @@ token, 503 when the JWKS is unreachable, 403 from the rules, else "allowed".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,7 +16,7 @@ from rrdev.core.model import Profile, ProxyCredential, Rule
 from rrdev.core.paths import AmbiguousPath, parse_target
 from rrdev.core.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
 from rrdev.core.redact import Redactor, fingerprint
-from rrdev.core.rules import evaluate_profile
+from rrdev.core.rules import INLINE_WEIGHT, prepare
 
 if TYPE_CHECKING:
     from rrdev.core.jwk import KeySource
@@ -32,6 +32,11 @@ SCOPE_LABELS = {
     "proxy": "proxy",
     "target": "target",
 }
+
+
+#: Runs a prepared rule evaluation somewhere else (the proxy: its rules worker thread)
+#: and returns its Decision.
+Offload = Callable[[Callable[[], Decision]], Awaitable[Decision]]
 
 
 class Verifier(Protocol):
@@ -76,8 +81,14 @@ async def decide(
     *,
     now: float,
     redactor: Redactor | None = None,
+    offload: Offload | None = None,
 ) -> Explanation:
-    """The gateway's answer for one request, with everything needed to explain it."""
+    """The gateway's answer for one request, with everything needed to explain it.
+
+    The rules run right here unless their regex work could exceed ``INLINE_WEIGHT``
+    and an ``offload`` is given: then it runs them (the proxy passes one that uses a
+    worker thread, so a long path against a costly pattern never holds its event loop).
+    """
     redactor = redactor or redactor_for(profile)
     try:
         target = parse_target(request.raw_path, request.raw_query)
@@ -120,7 +131,11 @@ async def decide(
         if not verification.ok:
             return _rejected(verification, shown)
         claims = verification.claims
-    decision = evaluate_profile(profile, facts, claims, redactor)
+    run = prepare(profile, facts, claims, redactor)
+    if offload is not None and run.weight > INLINE_WEIGHT:
+        decision = await offload(run)
+    else:
+        decision = run()
     if not decision.allowed:
         return _denied(profile, decision, verification, shown)
     return Explanation(
@@ -301,6 +316,7 @@ class JwksVerifier:
 __all__ = [
     "IncomingRequest",
     "JwksVerifier",
+    "Offload",
     "Verifier",
     "decide",
     "fingerprint",
