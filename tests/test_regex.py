@@ -167,6 +167,12 @@ def test_refused_patterns_print_nothing_on_stderr(capfd: pytest.CaptureFixture[s
     assert capfd.readouterr().err == ""  # absl logs compile errors unless told not to
 
 
+def test_each_pattern_has_a_bounded_memory_budget() -> None:
+    options = regex_module._compile_re2("^/api/(a|b)*a(a|b){40}c", "").options
+    assert options.max_mem == 1 << 20  # a hostile text fills a DFA cache up to this
+    assert options.never_capture and not options.log_errors
+
+
 def test_equal_by_source_and_flags_and_hashable() -> None:
     assert compile_pattern("a.c", "i") == compile_pattern("a.c", "i")
     assert compile_pattern("a.c") != compile_pattern("a.c", "i")

@@ -38,6 +38,10 @@ FLAGS = {"i": "ignore case", "m": "multi-line", "s": "dot matches newline"}
 #: Cost units charged per searched character on top of the RE2 program size: RE2's
 #: per-character overhead when its DFA gives up and it falls back to the NFA.
 _RE2_SETUP_COST = 16
+#: RE2's memory budget per pattern (program + DFA cache; RE2's default is 8 MiB). A
+#: hostile text can fill any pattern's DFA cache, so this bounds what every rule may
+#: cost in memory; measured, a smaller cache also gives up on a hopeless DFA sooner.
+_MAX_MEM = 1 << 20
 _ALWAYS = frozenset({"", ".*", "^", "^.*"})
 _METACHARACTERS = frozenset("\\^$.|?*+()[]{}")
 
@@ -101,6 +105,7 @@ def _options(flags: str) -> Any:
     options = re2.Options()
     options.log_errors = False  # absl would print every refused pattern on stderr
     options.never_capture = True  # only "is there a match": no group spans to track
+    options.max_mem = _MAX_MEM
     options.case_sensitive = "i" not in flags
     options.dot_nl = "s" in flags
     return options
