@@ -45,7 +45,8 @@ class _Construct:
 _LOOKAHEAD = _Construct(
     "lookahead",
     "a search only asks whether a match exists, so make the looked-at text part of "
-    "the match: 'a(?=b)' finds what 'ab' finds",
+    "the match: 'a(?=b)' finds what 'ab' finds, and '(?=.*x)(?=.*y)' (both x and y) "
+    "what 'x.*y|y.*x' finds",
 )
 _NEGATIVE = (
     "exclude it with a rule or condition of its own: a deny rule (deny wins within a "
