@@ -29,7 +29,8 @@ def validate(
 ) -> None:
     """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
 
-    Exit code 0 when every profile is usable, 3 otherwise.
+    Exit code 0 when every profile is usable, 3 otherwise. Each error comes with its
+    hint (``hints`` in the JSON, one per error, "" when there is none).
     """
     from rrdev.core.errors import ProfileError
     from rrdev.core.profile import discover_profile, load_profile, profile_warnings

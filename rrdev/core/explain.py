@@ -10,9 +10,9 @@ dropped before anything reads the headers (``rrdev.core.hygiene``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rrdev.core.hosts import host_problem
 from rrdev.core.hygiene import MethodOverride, is_twin_header, method_overrides
@@ -20,7 +20,7 @@ from rrdev.core.model import Profile, ProxyCredential, Rule
 from rrdev.core.paths import AmbiguousPath, parse_target
 from rrdev.core.records import Decision, Explanation, RequestFacts, Verification, VerifyStep
 from rrdev.core.redact import Redactor, fingerprint
-from rrdev.core.rules import evaluate_profile
+from rrdev.core.rules import INLINE_WEIGHT, prepare
 
 if TYPE_CHECKING:
     from rrdev.core.jwk import KeySource
@@ -36,6 +36,11 @@ SCOPE_LABELS = {
     "proxy": "proxy",
     "target": "target",
 }
+
+
+#: Runs a prepared rule evaluation somewhere else (the proxy: its rules worker thread)
+#: and returns its Decision.
+Offload = Callable[[Callable[[], Decision]], Awaitable[Decision]]
 
 
 class Verifier(Protocol):
@@ -80,8 +85,14 @@ async def decide(
     *,
     now: float,
     redactor: Redactor | None = None,
+    offload: Offload | None = None,
 ) -> Explanation:
-    """The gateway's answer for one request, with everything needed to explain it."""
+    """The gateway's answer for one request, with everything needed to explain it.
+
+    The rules run right here unless their regex work could exceed ``INLINE_WEIGHT``
+    and an ``offload`` is given: then it runs them (the proxy passes one that uses a
+    worker thread, so a long path against a costly pattern never holds its event loop).
+    """
     redactor = redactor or redactor_for(profile)
     try:
         target = parse_target(request.raw_path, request.raw_query)
@@ -132,12 +143,13 @@ async def decide(
         if not verification.ok:
             return _rejected(verification, shown)
         claims = verification.claims
-    decision = evaluate_profile(profile, facts, claims, redactor)
+    decision = await _judge(profile, facts, claims, redactor, offload)
     if not decision.allowed:
         return _denied(profile, decision, verification, shown)
     message = _allowed_message(decision)
     for override in overrides:  # "judge": the overridden method must be allowed too
-        judged = evaluate_profile(profile, replace(facts, method=override.method), claims, redactor)
+        as_override = replace(facts, method=override.method)
+        judged = await _judge(profile, as_override, claims, redactor, offload)
         if not judged.allowed:
             return _denied(profile, judged, verification, shown, override)
         message += f"; as {override.method} ({override.where}) too"
@@ -214,6 +226,20 @@ _HOST_HINT = (
     "proxy.allowed_hosts. Other names are refused because a web page can point its own "
     "name at 127.0.0.1 (DNS rebinding) and reach the backend through rrdev"
 )
+
+
+async def _judge(
+    profile: Profile,
+    facts: RequestFacts,
+    claims: Mapping[str, Any] | None,
+    redactor: Redactor,
+    offload: Offload | None,
+) -> Decision:
+    """The rules' verdict, off the caller's loop when their regex work is heavy."""
+    run = prepare(profile, facts, claims, redactor)
+    if offload is not None and run.weight > INLINE_WEIGHT:
+        return await offload(run)
+    return run()
 
 
 async def _authenticate(
@@ -387,6 +413,7 @@ class JwksVerifier:
 __all__ = [
     "IncomingRequest",
     "JwksVerifier",
+    "Offload",
     "Verifier",
     "decide",
     "fingerprint",

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from rrdev.core.errors import EnvVarError
 from rrdev.core.records import SCOPES, Effect, Scope
+from rrdev.core.regex import LinearRegex, compile_pattern
 
 Presence = Literal["must_exist", "must_absent"]
 TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
@@ -68,14 +69,21 @@ class Secret:
 
 @dataclass(frozen=True)
 class Pattern:
-    """A regular expression, searched (not anchored), compiled with its flags."""
+    """A regular expression (RE2 syntax), searched (not anchored) in linear time.
+
+    ``flags`` (default none) combine ``i``, ``m`` and ``s``. Compiled when constructed:
+    ``rrdev.core.regex.PatternRefused`` (message + hint) when it cannot be.
+    """
 
     source: str
     flags: str = ""
-    regex: re.Pattern[str] = field(default=re.compile(""), compare=False, repr=False)
+    regex: LinearRegex = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", compile_pattern(self.source, self.flags))
 
     def search(self, text: str) -> bool:
-        return self.regex.search(text) is not None
+        return self.regex.search(text)
 
     def __str__(self) -> str:
         return f"/{self.source}/{self.flags}"

@@ -6,12 +6,16 @@ rule of every scope, every condition with what it compared (already redacted, §
 Decisions: the request is allowed only if every scope allows; within a scope any
 matching deny wins, else any matching allow, else the scope's default. ``priority``
 only orders the trace and picks which matching rule is *named* as deciding.
+
+Patterns are ``LinearRegex`` values (RE2: time linear in the text). ``prepare`` returns
+a ``RuleRun`` whose ``weight`` bounds its regex work before any is done (each pattern's
+cost per character times the characters it will search), so a caller on an event loop
+can hand a heavy evaluation to a worker thread (``explain.decide``'s ``offload``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -28,8 +32,9 @@ from rrdev.core.records import (
     ScopeOutcome,
 )
 from rrdev.core.redact import DEFAULT_REDACTOR, Redactor
+from rrdev.core.regex import LinearRegex
 
-__all__ = ["evaluate", "evaluate_profile"]
+__all__ = ["INLINE_WEIGHT", "RuleRun", "evaluate", "evaluate_profile", "prepare"]
 
 #: Longest single ``compared`` entry; traces are read by people, not diffed.
 MAX_COMPARED_CHARS = 120
@@ -39,12 +44,19 @@ MAX_COMPARED_ITEMS = 8
 #: The loader normalises the gateway's spellings, but accepting both here costs nothing.
 _ABSENT = frozenset({"must_absent", "absent"})
 
+#: The regex work (``LinearRegex.cost`` x characters searched) up to which a request's
+#: rules may run on the caller's event loop: about 2 ms of RE2 at its measured worst
+#: (~20 ns per unit, when its DFA gives up and it falls back to the NFA). A normal
+#: request weighs a few thousand at most (the seed's DELETE: about 1,000).
+INLINE_WEIGHT = 100_000
+
 # (name, value texts the value pattern is searched in, displayable value)
 _Entry = tuple[str, tuple[str, ...], Any]
+_Scopes = Iterable[tuple[Scope, Effect, Sequence[Rule]]]
 
 
 def evaluate(
-    scopes: Iterable[tuple[Scope, Effect, Sequence[Rule]]],
+    scopes: _Scopes,
     facts: RequestFacts,
     claims: Mapping[str, Any] | None,
     redactor: Redactor = DEFAULT_REDACTOR,
@@ -52,7 +64,56 @@ def evaluate(
     """Evaluate ``scopes`` (as ``Profile.scopes()`` returns them, in fixed order)
     against one request. ``claims`` are the *verified* claims, or ``None`` when there
     is no token (token conditions then see no claims)."""
-    ctx = _Context(facts, claims, redactor)
+    return RuleRun(scopes, facts, claims, redactor)()
+
+
+def evaluate_profile(
+    profile: Profile,
+    facts: RequestFacts,
+    claims: Mapping[str, Any] | None,
+    redactor: Redactor = DEFAULT_REDACTOR,
+) -> Decision:
+    """``evaluate`` over a profile's four scopes."""
+    return evaluate(profile.scopes(), facts, claims, redactor)
+
+
+def prepare(
+    profile: Profile,
+    facts: RequestFacts,
+    claims: Mapping[str, Any] | None,
+    redactor: Redactor = DEFAULT_REDACTOR,
+) -> RuleRun:
+    """A profile's evaluation for one request, to weigh before running it."""
+    return RuleRun(profile.scopes(), facts, claims, redactor)
+
+
+class RuleRun:
+    """One request's rule evaluation, prepared: calling it evaluates (-> ``Decision``);
+    ``weight`` bounds the regex work that will take (in ``LinearRegex.cost`` units)
+    without doing any. Pure, so it may run on any thread."""
+
+    __slots__ = ("_ctx", "_scopes")
+
+    def __init__(
+        self,
+        scopes: _Scopes,
+        facts: RequestFacts,
+        claims: Mapping[str, Any] | None,
+        redactor: Redactor = DEFAULT_REDACTOR,
+    ) -> None:
+        self._scopes = tuple(scopes)
+        self._ctx = _Context(facts, claims, redactor)
+
+    @property
+    def weight(self) -> int:
+        ctx = self._ctx
+        return sum(_rule_weight(rule, ctx) for _s, _d, rules in self._scopes for rule in rules)
+
+    def __call__(self) -> Decision:
+        return _decide(self._scopes, self._ctx)
+
+
+def _decide(scopes: _Scopes, ctx: _Context) -> Decision:
     outcomes = tuple(_evaluate_scope(s, default, rules, ctx) for s, default, rules in scopes)
     denying = next((o for o in outcomes if o.effect == "deny"), None)
     if denying is not None:
@@ -67,16 +128,6 @@ def evaluate(
     )
 
 
-def evaluate_profile(
-    profile: Profile,
-    facts: RequestFacts,
-    claims: Mapping[str, Any] | None,
-    redactor: Redactor = DEFAULT_REDACTOR,
-) -> Decision:
-    """``evaluate`` over a profile's four scopes."""
-    return evaluate(profile.scopes(), facts, claims, redactor)
-
-
 # ------------------------------------------------------------------- scopes
 
 
@@ -85,6 +136,7 @@ class _Context:
     condition of that kind asks for them."""
 
     __slots__ = (
+        "_chars",
         "_claim_entries",
         "_header_entries",
         "_query_entries",
@@ -102,6 +154,7 @@ class _Context:
         self._claim_entries: list[_Entry] | None = None
         self._header_entries: list[_Entry] | None = None
         self._query_entries: list[_Entry] | None = None
+        self._chars: dict[str, tuple[int, int]] = {}
 
     def claim_entries(self) -> list[_Entry]:
         if self._claim_entries is None:
@@ -117,6 +170,43 @@ class _Context:
         if self._query_entries is None:
             self._query_entries = [(n, (v,), v) for n, v in self.facts.query]
         return self._query_entries
+
+    def chars(self, kind: ConditionKind) -> tuple[int, int]:
+        """(characters in all names, in all value texts) of the header, query or token
+        entries: what a pair condition's name and value patterns will search."""
+        if kind not in self._chars:
+            entries = _ENTRIES[kind](self)
+            self._chars[kind] = (
+                sum(len(name) for name, _texts, _raw in entries),
+                sum(len(text) for _name, texts, _raw in entries for text in texts),
+            )
+        return self._chars[kind]
+
+
+_ENTRIES: dict[str, Callable[[_Context], list[_Entry]]] = {
+    "header": _Context.header_entries,
+    "query": _Context.query_entries,
+    "token": _Context.claim_entries,
+}
+
+
+def _rule_weight(rule: Rule, ctx: _Context) -> int:
+    weight = 0
+    if rule.path is not None:
+        weight += rule.path.pattern.regex.cost * len(ctx.facts.path)
+    for cond in rule.headers:
+        weight += _pair_weight(_ignorecase(cond.name.regex), cond, ctx.chars("header"))
+    for cond in rule.query:
+        weight += _pair_weight(cond.name.regex, cond, ctx.chars("query"))
+    for cond in rule.token:
+        weight += _pair_weight(cond.name.regex, cond, ctx.chars("token"))
+    return weight
+
+
+def _pair_weight(name: LinearRegex, cond: PairCondition, chars: tuple[int, int]) -> int:
+    names, values = chars
+    value_cost = cond.value.regex.cost if cond.value is not None else 0
+    return name.cost * names + value_cost * values
 
 
 def _priority_key(rule: Rule) -> int:
@@ -183,7 +273,7 @@ def _methods(methods: tuple[str, ...], method: str) -> ConditionOutcome:
 
 
 def _path(cond: PathCondition, ctx: _Context) -> ConditionOutcome:
-    found = cond.pattern.search(ctx.facts.path)
+    found = cond.pattern.regex.search(ctx.facts.path)
     return ConditionOutcome(
         kind="path",
         description=f"path ~ {cond.pattern} {cond.presence}",
@@ -221,23 +311,24 @@ def _pair(
     label: str,
     cond: PairCondition,
     entries: Iterable[_Entry],
-    name_re: re.Pattern[str],
+    name_re: LinearRegex,
     show: Callable[[str, Any], str],
 ) -> ConditionOutcome:
     """Shared by headers, query and token: does some entry match name and value?"""
-    value_re = cond.value.regex if cond.value is not None else None
+    name_search = name_re.search
+    value_search = cond.value.regex.search if cond.value is not None else None
     found = False
     compared: list[str] = []
     seen = 0
     for name, texts, raw in entries:
-        if name_re.search(name) is None:
+        if not name_search(name):
             continue
         seen += 1
         if seen <= MAX_COMPARED_ITEMS:
             # Headers and query values are strings; claims show their JSON text.
             shown = show(name, raw)
             compared.append(_short(f"{name}={shown}" if kind == "token" else f'{name}="{shown}"'))
-        if not found and (value_re is None or any(value_re.search(t) for t in texts)):
+        if not found and (value_search is None or any(value_search(t) for t in texts)):
             found = True
     if seen > MAX_COMPARED_ITEMS:
         compared.append(f"... {seen - MAX_COMPARED_ITEMS} more")
@@ -250,13 +341,16 @@ def _pair(
     )
 
 
+def _ignorecase(regex: LinearRegex) -> LinearRegex:
+    """Header names match case-insensitively whatever flags the profile gave (§3; the
+    loader already adds ``i``, so this is the ``Rule`` built in code)."""
+    return regex if "i" in regex.flags else _with_ignorecase(regex)
+
+
 @lru_cache(maxsize=1024)
-def _ignorecase(regex: re.Pattern[str]) -> re.Pattern[str]:
-    """Header names match case-insensitively whatever flags the profile gave (§3);
-    cached so nothing is compiled per request (re.Pattern hashes by source+flags)."""
-    if regex.flags & re.IGNORECASE:
-        return regex
-    return re.compile(regex.pattern, regex.flags | re.IGNORECASE)
+def _with_ignorecase(regex: LinearRegex) -> LinearRegex:
+    # Cached so nothing is compiled per request (LinearRegex hashes by source + flags).
+    return regex.with_ignorecase()
 
 
 # ------------------------------------------------------------------- claims

@@ -1,18 +1,18 @@
 """``rules = [...]`` of every scope -> ``Rule`` values. Regular expressions are
-compiled here, so a bad pattern fails at load with its file, line and key, never on the
-first request; rule ids are unique across the profile."""
+compiled here (for RE2: linear time), so a bad pattern, or one that needs backtracking,
+fails at load with its file, line and key, never on the first request; rule ids are
+unique across the profile."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, NoReturn
 
 from rrdev.core.errors import ProfileError
 from rrdev.core.model import PairCondition, PathCondition, Pattern, Presence, Rule
 from rrdev.core.profile.reading import EFFECTS, _Ctx, _did_you_mean, _kind, _method, _Table
 from rrdev.core.records import Scope
+from rrdev.core.regex import FLAGS, PatternRefused
 
-REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
 PRESENCE_SPELLINGS: dict[str, Presence] = {
     "must_exist": "must_exist",
     "must_absent": "must_absent",
@@ -70,7 +70,7 @@ def _flags(ctx: _Ctx, key: str, value: Any) -> str:
     if not isinstance(value, str):
         ctx.fail(key, f"expected a string, got {_kind(value)}")
     for letter in value:
-        if letter not in REGEX_FLAGS:
+        if letter not in FLAGS:
             ctx.fail(
                 key,
                 f"unknown regular-expression flag {letter!r} in {value!r}",
@@ -95,19 +95,12 @@ def _pattern(ctx: _Ctx, key: str, value: Any, flags: str = "") -> Pattern:
 
 
 def _compile(ctx: _Ctx, key: str, source: str, letters: str) -> Pattern:
-    flags = "".join(letter for letter in REGEX_FLAGS if letter in letters)
-    bits = 0
-    for letter in flags:
-        bits |= REGEX_FLAGS[letter]
+    """Compiled for RE2 (linear time); a pattern it refuses fails here with the key."""
+    flags = "".join(letter for letter in FLAGS if letter in letters)
     try:
-        regex = re.compile(source, bits)
-    except re.error as exc:
-        ctx.fail(
-            key,
-            f"invalid regular expression {source!r}: {exc}",
-            "patterns are Python regular expressions, searched anywhere in the value",
-        )
-    return Pattern(source, flags, regex)
+        return Pattern(source, flags)
+    except PatternRefused as exc:
+        ctx.fail(key, exc.message, exc.hint)
 
 
 def _presence(t: _Table) -> Presence:

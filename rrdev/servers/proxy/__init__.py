@@ -17,6 +17,7 @@
 - ``credential``: the target credential resolved from the profile.
 - ``reload``: ``ProfileReloader``, the state in force and its hot reload.
 - ``verifiers``: ``CachingVerifier`` and the per-request verification stopwatch.
+- ``rules_worker``: ``RulesWorker``, the one thread heavy rule evaluations run on.
 
 Other layers import the names below from this package, not from its modules.
 """

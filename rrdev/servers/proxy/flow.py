@@ -5,7 +5,8 @@ One request, DESIGN.md §2 end to end:
 1. ``explain.decide`` answers it (400 ``ambiguous_path`` / ``duplicate_authorization`` /
    ``method_override_refused``, 421 ``host_not_allowed``, 401 ``token_*``, 503
    ``jwks_unavailable``, 403 from the rules, or "allowed"; CORS preflights pass without
-   authentication). This module never decides access itself.
+   authentication). This module never decides access itself;
+   rules whose regex work is heavy run on the ``RulesWorker`` thread, off the loop.
 2. An allowed request is forwarded with the one pooled aiohttp ``ClientSession``: the
    path and query bytes exactly as received, headers rewritten (hop-by-hop dropped both
    ways, ``Host`` the target's, ``X-Forwarded-*``, the target credential, the
@@ -60,6 +61,7 @@ from rrdev.servers.proxy.forward import Forwarder, _backend_authorization, _forw
 from rrdev.servers.proxy.records import _make_record, _Progress
 from rrdev.servers.proxy.reload import ProfileReloader
 from rrdev.servers.proxy.request import _escaped, _header_value, _target_text
+from rrdev.servers.proxy.rules_worker import RulesWorker
 from rrdev.servers.proxy.state import Overrides, ProxyInfo, _State
 from rrdev.servers.proxy.verifiers import _TimedVerifier
 
@@ -105,6 +107,7 @@ class ProxyApp:
         self.reload_interval = reload_interval
         self.record_exchange = record_exchange
         self._forwarder = Forwarder()
+        self._rules_worker = RulesWorker()
         # Reads overrides, clock and reload_interval from here at each use.
         self._reloader = ProfileReloader(profile, self, self._emit)
 
@@ -149,6 +152,7 @@ class ProxyApp:
         await self._reloader.stop()
         await self._forwarder.aclose()
         await self._reloader.aclose()
+        self._rules_worker.close()
 
     async def __aenter__(self) -> ProxyApp:
         await self.startup()
@@ -282,6 +286,7 @@ class ProxyApp:
             timed,
             now=progress.started,
             redactor=state.redactor,
+            offload=self._rules_worker,
         )
         progress.decided(timed)
         if expl.allowed:
