@@ -107,7 +107,7 @@ def _require(claims: Mapping[str, Any], name: str, step: str, expected: str, hin
 
 def _numeric_date(claims: Mapping[str, Any], name: str, step: str, expected: str) -> float:
     value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise fail(
             step,
             "claim_malformed",
@@ -116,6 +116,14 @@ def _numeric_date(claims: Mapping[str, Any], name: str, step: str, expected: str
             actual=clip(value),
         )
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    # An integer past float range (exp = 1e400 written out) overflows math.isfinite.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _leeway_note(leeway: float) -> str:
