@@ -108,8 +108,8 @@ class Backend:
 
     ``/slow?delay=S`` answers after S seconds; ``/download?size=N`` streams N bytes;
     ``/hop`` answers with hop-by-hop headers; ``/status/N`` with status N; anything
-    else echoes method, raw path (with query), headers in order and the body length
-    (counted while streaming).
+    else echoes method, raw path (with query), the path as aiohttp decodes it, headers
+    in order and the body length (counted while streaming).
     """
 
     url: str = ""
@@ -139,6 +139,7 @@ async def run_backend(ssl_context: Any = None) -> AsyncIterator[Backend]:
         echo = {
             "method": request.method,
             "raw_path": request.raw_path,
+            "path": request.path,  # as aiohttp decodes it
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.raw_headers],
             "body_len": size,
         }

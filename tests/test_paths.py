@@ -12,7 +12,7 @@ ACCEPTED = [
     ("/caf%C3%A9", "/café"),
     ("/a/b/", "/a/b/"),
     ("/a.b/..c/...", "/a.b/..c/..."),
-    ("/a/b;v=1/c", "/a/b;v=1/c"),
+    ("/a/b%2Cc/%7Ed", "/a/b,c/~d"),
     ("/", "/"),
 ]
 
@@ -40,6 +40,17 @@ REFUSED = [
     ("evil.example:443", "origin-form"),
     ("*", "origin-form"),
     ("//evil.example/a", "authority"),
+    # Found by tests/test_fuzz_request_target.py: each reads as another path somewhere.
+    ("/a/b;v=1/c", "path parameter"),
+    ("/admin;x/users", "path parameter"),
+    ("/admin%3bx/users", "path parameter"),
+    ("/a/%3f/../admin", "'..'"),
+    ("/a%3F/admin", r"encoded '\?' or '#'"),
+    ("/a%23/admin", r"encoded '\?' or '#'"),
+    ("/admin//users", "empty segment"),
+    ("/admin/users//", "empty segment"),
+    ("/a%C2%85b", "control"),
+    ("/a%C2%9Fb", "control"),
 ]
 
 

@@ -156,7 +156,11 @@ def humanize_time(value: Any, now: float | None = None) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return json.dumps(value)
     now = time.time() if now is None else now
-    stamp = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        stamp = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        # A token may carry any number (exp = 1e400 written out): show it, never crash.
+        return f"{json.dumps(value)} (not a representable time)"
     delta = value - now
     rel = f"in {humanize_delta(delta)}" if delta >= 0 else f"{humanize_delta(-delta)} ago"
     return f"{stamp} ({rel})"

@@ -393,7 +393,8 @@ def www_authenticate(error: str, description: str) -> str:
 
 _AMBIGUOUS_HINT = (
     "send the path in plain origin form: no '.' or '..' segments, no encoded '/' or '\\', "
-    "no double percent-encoding, no control characters"
+    "no double percent-encoding, no control characters, no ';' parameters, no encoded "
+    "'?' or '#', no '//'"
 )
 
 

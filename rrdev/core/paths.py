@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 # Encoded "/" or "\" would be a path separator to some backends and not to others.
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1 (U+0080-U+009F, e.g. NEL, a line break to some log readers and parsers).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class AmbiguousPath(ValueError):
@@ -49,8 +50,27 @@ def parse_target(raw_path: str, raw_query: str = "") -> RequestTarget:
     # "..;x" is ".." to servers that strip path parameters (Tomcat, Jetty, Spring).
     if any(segment.split(";", 1)[0] in (".", "..") for segment in path.split("/")):
         raise AmbiguousPath("the decoded path contains a '.' or '..' segment")
+    _refuse_rereadable(path)
     query = tuple(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else ()
     return RequestTarget(raw_path=raw_path, path=path, raw_query=raw_query, query=query)
+
+
+def _refuse_rereadable(path: str) -> None:
+    """Decoded characters some backends read as structure, though we judge them as text."""
+    if ";" in path:
+        raise AmbiguousPath(
+            "the path contains ';' (a path parameter), which Tomcat, Jetty and Spring "
+            "strip before routing"
+        )
+    if "?" in path or "#" in path:
+        raise AmbiguousPath(
+            "the path contains an encoded '?' or '#' (%3F, %23), which some servers "
+            "split at again after decoding"
+        )
+    if "//" in path:
+        raise AmbiguousPath(
+            "the path contains an empty segment ('//'), which nginx and Spring merge into '/'"
+        )
 
 
 def split_target(target: str) -> tuple[str, str]:

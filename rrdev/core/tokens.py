@@ -174,7 +174,11 @@ def _no_constants(name: str) -> Any:
 
 def humanize_delta(seconds: float) -> str:
     """A short duration: ``12s``, ``4m12s``, ``2h03m``, ``3d4h``. Sign is ignored."""
-    if not math.isfinite(seconds):
+    try:
+        finite = math.isfinite(seconds)
+    except OverflowError:  # an int past float range
+        finite = False
+    if not finite:
         return "forever"
     total = int(abs(seconds))
     days, rest = divmod(total, 86400)

@@ -52,13 +52,25 @@ def load_profile(path: str | Path) -> Profile:
     """Read and parse the profile at ``path``; every failure is a ``ProfileError``."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ProfileError("profile file not found", file=name, hint=NO_PROFILE_HINT) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ProfileError(f"cannot read profile: {reason}", file=name) from None
-    return parse_profile(text, name)
+    return parse_profile(_utf8_text(data, name), name)
+
+
+def _utf8_text(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"the file is not UTF-8 text (byte {exc.start + 1}: {exc.reason})",
+            file=name,
+            line=data.count(b"\n", 0, exc.start) + 1,
+            hint="save the profile as UTF-8",
+        ) from None
 
 
 def parse_profile(text: str, path: str = "<profile>") -> Profile:
@@ -93,9 +105,17 @@ def _parse_toml(text: str, path: str) -> dict[str, Any]:
         return cast("dict[str, Any]", tomlkit.parse(text).unwrap())
     except ParseError as exc:
         message = re.sub(r" at line \d+ col \d+$", "", str(exc))
-        raise ProfileError(f"invalid TOML: {message}", file=path, line=exc.line) from None
+        line = _newline_count_line(text, exc.line, exc.col)
+        raise ProfileError(f"invalid TOML: {message}", file=path, line=line) from None
     except TOMLKitError as exc:
         raise ProfileError(f"invalid TOML: {exc}", file=path) from None
+
+
+def _newline_count_line(text: str, line: int, col: int) -> int:
+    """tomlkit numbers lines as ``str.splitlines`` does (NEL, U+2028, form feed... end a
+    line too); editors and the line index count only "\\n". Map back to the offset."""
+    offset = sum(len(part) + 1 for part in text.splitlines()[: line - 1]) + col
+    return text.count("\n", 0, offset) + 1
 
 
 def _build_profile(ctx: _Ctx, data: dict[str, Any]) -> Profile:
@@ -125,10 +145,13 @@ def _required_proxy_credential(root: _Table) -> _Table:
     """No section is not "no authentication": that must be said (auth_type = "none")."""
     t = root.child("proxy_credential", PROXY_CREDENTIAL_KEYS)
     if t is None:
-        root.fail(
-            "proxy_credential",
+        # Absent, so it has no line: point at the top of the file, where sections start.
+        raise ProfileError(
             "the profile has no [proxy_credential] section",
-            'add one with auth_type = "jwtVerify" (jwks_uri, issuer, audience), '
+            file=root.ctx.file,
+            line=1,
+            key="proxy_credential",
+            hint='add one with auth_type = "jwtVerify" (jwks_uri, issuer, audience), '
             'or auth_type = "none" to accept unauthenticated requests',
         )
     return t
