@@ -20,11 +20,13 @@ import typer
 
 from rrdev.cli.explain import explain
 from rrdev.cli.gateway import tui, up
+from rrdev.cli.lean_params import LeanCommand, LeanGroup
 from rrdev.cli.profiles import check, init, validate
 from rrdev.cli.token_app import token_app
 
 app = typer.Typer(
     name="rrdev",
+    cls=LeanGroup,
     help="A local twin of a JWT-verifying API gateway that explains every 401 and 403.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -61,15 +63,15 @@ def _add_issuer_commands() -> None:
 
 _add_issuer_commands()
 
-app.command()(explain)
-app.command()(up)
-app.command()(tui)
-app.command()(validate)
-app.command()(check)
-app.command()(init)
+app.command(cls=LeanCommand)(explain)
+app.command(cls=LeanCommand)(up)
+app.command(cls=LeanCommand)(tui)
+app.command(cls=LeanCommand)(validate)
+app.command(cls=LeanCommand)(check)
+app.command(cls=LeanCommand)(init)
 
 
-@app.command()
+@app.command(cls=LeanCommand)
 def version() -> None:
     """Print rrdev's version."""
     from rrdev import __version__
