@@ -310,3 +310,64 @@ def test_cli_explain_does_not_import_textual_uvicorn_or_aiohttp(args: list[str])
     assert "rrdev.cli.app" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in ("textual", "uvicorn", "aiohttp"))
     assert heavy == []
+
+
+HEAVY_FOR_THE_CLI = ("pydantic", "pydantic_core", "textual", "uvicorn", "aiohttp")
+
+
+def cli_imports(args: list[str], tmp_path: Path, stdin: str = "") -> tuple[int, set[str]]:
+    """Run the real entry point (``rrdev.cli.app:main``, as the console script does) in a
+    fresh process; return its exit code and every module it imported."""
+    seen = tmp_path / "modules.json"
+    probe = (
+        "import sys, json\n"
+        f"sys.argv = ['rrdev', *{args!r}]\n"
+        "from rrdev.cli.app import main\n"
+        "try:\n    main()\n    code = 0\n"
+        "except SystemExit as stop:\n    code = stop.code or 0\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1", "RRDEV_HOME": str(tmp_path / "home")}
+    subprocess.run(
+        [sys.executable, "-c", probe],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+    code, modules = json.loads(seen.read_text())
+    return code, set(modules)
+
+
+def minted_token(tmp_path: Path) -> str:
+    from rrdev.core.keyset import Keyset, mint_token
+    from rrdev.core.profile import load_profile
+
+    keyset = Keyset.load_or_create(tmp_path / "home")
+    cred = load_profile(ROOT / "profiles" / "auth0.toml").proxy_credential
+    return mint_token(keyset, issuer=cred.issuer, audience=cred.audience[0], scope="read:products")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["explain", "--help"],
+        ["explain", "-", "--offline", "-p", "profiles/auth0.toml", "--path", "/api/v1/products"],
+    ],
+    ids=["rrdev-help", "explain-help", "explain-offline-dry-run"],
+)
+def test_cold_start_of_help_and_explain_skips_pydantic_and_servers(
+    args: list[str], tmp_path: Path
+) -> None:
+    """Typer parses text options through pydantic unless ``cli/lean_params.py`` steps in
+    (~100 ms), and explain needs neither the TUI nor the servers: the cold start stays
+    lean (bench/bench_cold_start.py measures it)."""
+    token = minted_token(tmp_path) if "-" in args else ""
+    code, loaded = cli_imports(args, tmp_path, stdin=token)
+    assert code == 0, "explain allows the minted token (exit 0): a real, verified dry run"
+    assert "rrdev.cli.app" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY_FOR_THE_CLI)
+    assert heavy == []

@@ -15,7 +15,7 @@ import pytest
 from factories import CLIENT_ID, jwk_of, make_jwks, make_token, rsa_key
 from typer.testing import CliRunner
 
-from rrdev.cli.app import app
+from rrdev.cli.app import _only_command, app, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH0 = str(ROOT / "profiles" / "auth0.toml")
@@ -432,3 +432,51 @@ def test_piped_output_is_not_hard_wrapped_at_80_columns(
     result = run(runner, "explain", token, "-p", AUTH0, "--offline", "-X", "DELETE")
     hint = next(line for line in result.stdout.splitlines() if "hint:" in line)
     assert hint.rstrip().endswith('(the token has scope="read:products")')
+
+
+# ------------------------------------------------------- the single-command root
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "--help"],
+        ["explain", "--bogus"],
+        ["explain", "-X"],
+        ["explain", "-", "--offline", "-p", AUTH0, "--path", "/api/v1/products"],
+        ["explain", "-", "--offline", "-p", AUTH0, "-X", "DELETE", "--path", "/api/v1/products/1"],
+        ["validate", AUTH0, "--json"],
+        ["version"],
+    ],
+    ids=["help", "bad-option", "missing-value", "allowed", "refused", "validate", "version"],
+)
+def test_a_root_with_one_command_answers_as_the_full_app(
+    runner: CliRunner, args: list[str]
+) -> None:
+    """``main`` gives ``rrdev explain ...`` a root holding explain alone (Typer then builds
+    one command's options, not the whole tree's): same output, same exit code."""
+    token = mint(runner, "--scope", "read:products")
+    full = runner.invoke(app, args, input=token)
+    alone = runner.invoke(build_app(only=args[0]), args, input=token)
+    assert (alone.exit_code, alone.output) == (full.exit_code, full.output)
+    assert full.exit_code in (0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "only"),
+    [
+        (["explain", "-p", "x.toml"], {}, "explain"),
+        (["up"], {}, "up"),
+        (["token", "mint"], {}, None),
+        (["--version"], {}, None),
+        ([], {}, None),
+        (["explian"], {}, None),
+        (["explain"], {"_RRDEV_COMPLETE": "complete_bash"}, None),
+    ],
+)
+def test_only_the_named_top_level_command_is_built(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], env: dict[str, str], only: str | None
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _only_command(argv) == only

@@ -15,7 +15,7 @@ from factories import NOW, b64url, make_cred
 
 from rrdev.clients.jwks import JwksCache
 from rrdev.core.errors import KeysetError
-from rrdev.core.keyset import KEYSET_FILE, Keyset, mint_token, rrdev_home
+from rrdev.core.keyset import KEYSET_FILE, Keyset, local_public_jwks, mint_token, rrdev_home
 from rrdev.core.tokens import decode_unverified
 from rrdev.core.verify import verify_token
 
@@ -142,6 +142,34 @@ def test_edited_key_material_is_detected(home: Path) -> None:
     path.write_text(json.dumps(document))
     with pytest.raises(KeysetError, match="corrupt"):
         Keyset.load_or_create(home)
+
+
+def test_local_public_jwks_is_the_keysets_jwks(home: Path) -> None:
+    """The verify-only read (no RSA consistency check) gives the very same public keys."""
+    created = local_public_jwks(home, now=NOW)  # first use creates the keyset
+    keyset = Keyset.load_or_create(home)
+    assert created == keyset.jwks(now=NOW)
+    keyset.rotate(grace_seconds=60, now=NOW)
+    assert local_public_jwks(home, now=NOW) == keyset.jwks(now=NOW)
+    assert len(local_public_jwks(home, now=NOW)["keys"]) == 2
+
+
+def test_local_public_jwks_checks_the_file_as_load_does(home: Path, tmp_path: Path) -> None:
+    Keyset.load_or_create(home)
+    path = home / KEYSET_FILE
+    document = json.loads(path.read_text())
+    document["keys"][0]["kid"] = document["signing_kid"] = "hand-edited-kid"
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeysetError, match="does not match its own thumbprint"):
+        local_public_jwks(home)
+    path.write_text("{")
+    with pytest.raises(KeysetError, match="corrupt"):
+        local_public_jwks(home)
+    path.unlink()
+    Keyset.load_or_create(tmp_path / "elsewhere")
+    path.symlink_to(tmp_path / "elsewhere" / KEYSET_FILE)
+    with pytest.raises(KeysetError, match="symbolic link"):
+        local_public_jwks(home)
 
 
 def test_symlinked_keyset_file_is_refused(home: Path, tmp_path: Path) -> None:

@@ -112,9 +112,9 @@ def jwks_source(profile: Profile, jwks: str | None, offline: bool) -> Any:
     if jwks:
         return jwks
     if offline:
-        from rrdev.core.keyset import Keyset
+        from rrdev.core.keyset import local_public_jwks
 
-        return Keyset.load_or_create().jwks()
+        return local_public_jwks()
     return profile.proxy_credential.jwks_uri
 
 

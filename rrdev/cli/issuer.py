@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from rrdev.cli.lean_params import LeanCommand, LeanGroup
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -40,6 +42,7 @@ DEFAULT_PORT = 8788
 DEFAULT_GRACE_SECONDS = 3600.0
 
 issuer_app = typer.Typer(
+    cls=LeanGroup,
     help="The local Auth0-compatible issuer: discovery, JWKS and /oauth/token, offline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -76,7 +79,7 @@ def _friendly(func: F) -> F:
 # ------------------------------------------------------------------ serve
 
 
-@issuer_app.command("serve")
+@issuer_app.command("serve", cls=LeanCommand)
 @_friendly
 def serve(
     profile: Annotated[
@@ -309,7 +312,7 @@ class _Events:
 # ------------------------------------------------------------------ rotate
 
 
-@issuer_app.command("rotate")
+@issuer_app.command("rotate", cls=LeanCommand)
 @_friendly
 def rotate(
     grace: Annotated[
@@ -370,7 +373,7 @@ def rotate(
 # ------------------------------------------------------------------ jwks
 
 
-@issuer_app.command("jwks")
+@issuer_app.command("jwks", cls=LeanCommand)
 @_friendly
 def jwks() -> None:
     """Print the local keyset's public JWKS (JSON on stdout).

@@ -15,18 +15,19 @@ from typing import Annotated
 import typer
 
 from rrdev.cli.common import fail, friendly, stdout_console
+from rrdev.cli.lean_params import LeanCommand, LeanGroup
 from rrdev.cli.options import JsonOpt, ProfileOpt, load, parse_pairs, read_token_arg
 
 __all__ = ["token_app"]
 
-token_app = typer.Typer(help="Decode, mint and fetch tokens.", no_args_is_help=True)
+token_app = typer.Typer(cls=LeanGroup, help="Decode, mint and fetch tokens.", no_args_is_help=True)
 
 
 DEMO_ISSUER = "https://rrdev.local/"
 DEMO_AUDIENCE = "https://api.rrdev.local"
 
 
-@token_app.command("decode")
+@token_app.command("decode", cls=LeanCommand)
 @friendly
 def token_decode(
     token: Annotated[str, typer.Argument(help="The token, or - to read it from stdin.")] = "-",
@@ -57,7 +58,7 @@ def token_decode(
     stdout_console().print(render_token(decoded.header, decoded.claims, fingerprint(raw)))
 
 
-@token_app.command("mint")
+@token_app.command("mint", cls=LeanCommand)
 @friendly
 def token_mint(
     profile: ProfileOpt = None,
@@ -126,7 +127,7 @@ def _mint_defaults(profile: str | None) -> tuple[str, str]:
     return cred.issuer or DEMO_ISSUER, audience
 
 
-@token_app.command("fetch")
+@token_app.command("fetch", cls=LeanCommand)
 @friendly
 def token_fetch(
     profile: ProfileOpt = None,
@@ -168,7 +169,7 @@ def token_fetch(
     raise typer.Exit(code)
 
 
-@token_app.command("clear")
+@token_app.command("clear", cls=LeanCommand)
 @friendly
 def token_clear() -> None:
     """Remove every cached token (from `rrdev token fetch`, `explain --auth`, checks)."""

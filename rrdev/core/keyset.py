@@ -126,11 +126,7 @@ class Keyset:
     def load(cls, path: Path) -> Keyset:
         """Read a keyset file. ``FileNotFoundError`` if absent; ``KeysetError`` if
         it is a symlink, unreadable or corrupt."""
-        data = _read_regular_file(path)
-        try:
-            return _parse(json.loads(data), path)
-        except (ValueError, TypeError, KeyError) as error:
-            raise KeysetError(f"the keyset {path} is corrupt: {_why(error)}", RESET_HINT) from None
+        return _load(path, for_signing=True)
 
     @classmethod
     def reset(cls, home: Path | None = None, *, now: float | None = None) -> Keyset:
@@ -214,6 +210,22 @@ class Keyset:
         return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
 
+def local_public_jwks(home: Path | None = None, *, now: float | None = None) -> dict[str, Any]:
+    """The local keyset's public JWKS (created on first use), for verifying only.
+
+    Unlike ``load_or_create``, it skips OpenSSL's consistency check of each RSA private
+    key (~60 ms a key, most of an offline ``rrdev explain``): that check guards signing,
+    and only the public numbers leave here. Each kid is still checked against its key's
+    thumbprint, and the file's checks (regular file, no symlink) are the same.
+    """
+    path = _prepare_home(home) / KEYSET_FILE
+    try:
+        keyset = _load(path, for_signing=False)
+    except FileNotFoundError:
+        keyset = Keyset.load_or_create(home, now=now)
+    return keyset.jwks(now)
+
+
 def mint_token(
     keyset: Keyset,
     *,
@@ -292,7 +304,15 @@ def _key_entry(key: SigningKey) -> dict[str, Any]:
 # -------------------------------------------------------------- parsing
 
 
-def _parse(document: Any, path: Path) -> Keyset:
+def _load(path: Path, *, for_signing: bool) -> Keyset:
+    data = _read_regular_file(path)
+    try:
+        return _parse(json.loads(data), path, for_signing=for_signing)
+    except (ValueError, TypeError, KeyError) as error:
+        raise KeysetError(f"the keyset {path} is corrupt: {_why(error)}", RESET_HINT) from None
+
+
+def _parse(document: Any, path: Path, *, for_signing: bool) -> Keyset:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f'it is not an rrdev keyset (no "format": "{FORMAT}")')
     if document.get("version") != VERSION:
@@ -300,20 +320,22 @@ def _parse(document: Any, path: Path) -> Keyset:
     entries = document["keys"]
     if not isinstance(entries, list) or not entries:
         raise ValueError('"keys" must be a non-empty list')
-    keys = [_parse_key(entry) for entry in entries]
+    keys = [_parse_key(entry, for_signing) for entry in entries]
     signing_kid = document["signing_kid"]
     if signing_kid not in {k.kid for k in keys}:
         raise ValueError(f"signing_kid {signing_kid!r} names no key in the file")
     return Keyset(keys, signing_kid, path)
 
 
-def _parse_key(entry: Any) -> SigningKey:
+def _parse_key(entry: Any, for_signing: bool) -> SigningKey:
     if not isinstance(entry, dict):
         raise TypeError("a key entry is not an object")
     if entry.get("alg", ALGORITHM) != ALGORITHM:
         raise ValueError(f"key {entry.get('kid')!r} has alg {entry.get('alg')!r}; only RS256")
     private_key = serialization.load_pem_private_key(
-        str(entry["private_key_pem"]).encode("ascii"), password=None
+        str(entry["private_key_pem"]).encode("ascii"),
+        password=None,
+        unsafe_skip_rsa_key_validation=not for_signing,  # see local_public_jwks
     )
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise ValueError(f"key {entry.get('kid')!r} is not an RSA key")
