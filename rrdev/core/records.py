@@ -136,6 +136,8 @@ class Decision:
             raise AttributeError(name)
         scopes = trace()
         object.__setattr__(self, "scopes", scopes)
+        # Let go of the request's unredacted inputs the trace was built from.
+        object.__setattr__(self, "_trace", None)
         return scopes
 
     def __reduce__(self) -> tuple[Any, ...]:
