@@ -9,7 +9,10 @@ Prints, for each measurement, rrdev's time per call, the baseline's, and the rat
 * rules: evaluating the seed's proxy rules with the full trace vs the three bare
   `re.search` calls that any rule engine must make for the same request;
 * decide: the whole `explain.decide` (path check, verify, rules, explanation) vs
-  `jwt.decode` + those searches.
+  `jwt.decode` + those searches;
+* decide/N: `explain.decide` with a cached token (the proxy's verified-token cache) and
+  1, the seed's 3, and 200 proxy rules, allowed (the hot path: no trace built) and, for
+  the seed, denied (the full trace, as a refusal carries it).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -29,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from rrdev.clients.jwks import JwksCache  # noqa: E402
 from rrdev.core.explain import IncomingRequest, JwksVerifier, decide  # noqa: E402
 from rrdev.core.keyset import Keyset, mint_token  # noqa: E402
+from rrdev.core.model import PathCondition, Pattern, Profile, Rule  # noqa: E402
 from rrdev.core.profile import load_profile  # noqa: E402
 from rrdev.core.records import RequestFacts  # noqa: E402
 from rrdev.core.rules import evaluate_profile  # noqa: E402
@@ -96,7 +101,51 @@ def main() -> None:
         return loop.run_until_complete(decide(PROFILE, request, verifier, now=now))
 
     report("decide", per_call(ours_decide), per_call(lambda: (base_verify(), base_rules())))
+    cached_decides(loop, verifier, token, now)
     loop.close()
+
+
+class _Cached:
+    """A verifier that hands out one Verification, as the proxy's token cache does."""
+
+    def __init__(self, verification: object) -> None:
+        self.verification = verification
+
+    async def verify(self, token: str, now: float) -> object:
+        return self.verification
+
+
+def _with_rules(count: int) -> Profile:
+    """The seed profile with ``count`` proxy rules: the seed's own, then allow rules on
+    other paths (each one a regex search per request), so the last seed rule decides."""
+    seed = PROFILE.proxy.rules
+    extra = tuple(
+        Rule("proxy", len(seed) + i, "allow", path=PathCondition(Pattern(f"^/other/{i}/")))
+        for i in range(max(count - len(seed), 0))
+    )
+    rules = (seed + extra)[:count]
+    return replace(PROFILE, proxy=replace(PROFILE.proxy, rules=rules))
+
+
+def cached_decides(loop: asyncio.AbstractEventLoop, verifier: object, token: str, now: float):
+    cached = _Cached(loop.run_until_complete(verifier.verify(token, now)))  # type: ignore[attr-defined]
+    auth = (("authorization", f"Bearer {token}"),)
+    allowed = IncomingRequest("GET", "/api/v1/products/1", "", auth)
+    denied = IncomingRequest("DELETE", "/api/v1/products/1", "", auth)
+    for count in (1, 3, 200):
+        profile = _with_rules(count)
+        for label, request in (("allow", allowed), ("deny", denied)):
+            if label == "deny" and count != 3:
+                continue
+
+            def run(profile: Profile = profile, request: IncomingRequest = request) -> object:
+                return loop.run_until_complete(decide(profile, request, cached, now=now))
+
+            expl = run()
+            print(
+                f"decide/{count:<3} {label:5} {per_call(run) * 1e6:8.1f} µs"
+                f"   ({expl.status} {expl.reason}, {expl.deciding_rule})"
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Proxy throughput: requests straight to a backend vs through `rrdev up`, same run.
 
-    python bench/bench_proxy.py [--seconds 5] [--concurrency 16]
+    python bench/bench_proxy.py [--seconds 5] [--concurrency 16] [--rounds 3]
+                                [--cprofile out.pstats]
 
 Starts a minimal ASGI backend (uvicorn, one process) and `rrdev up` in front of it (its
 own process), then drives each with the same aiohttp client for the same time:
@@ -9,7 +10,10 @@ own process), then drives each with the same aiohttp client for the same time:
 * proxy/none   client -> rrdev (auth_type none, rules only) -> backend
 * proxy/jwt    client -> rrdev (jwtVerify with a cached token, the seed's rules) -> backend
 
-and prints requests/s, mean latency and the ratio to the baseline. Everything runs on
+in interleaved rounds (direct, none, jwt, direct, ...) and prints each scenario's median
+requests/s, mean latency and the ratio to the baseline. ``--cprofile`` runs the jwt
+proxy under cProfile (slower: read it for where the time goes, not for req/s), stops
+it with Ctrl+C so the profile is written, and prints the top functions. Everything runs on
 loopback; the machine's cores are shared by client, proxy and backend, so compare
 ratios, not absolute numbers, between machines.
 """
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cprofile", type=Path, default=None)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rrdev-bench-"))
@@ -116,8 +124,9 @@ def main() -> None:
     try:
         wait_for(backend_port)
         procs.append(start_proxy(none_profile, none_port, env))
+        profiler = ("-m", "cProfile", "-o", str(args.cprofile)) if args.cprofile else ()
         jwt_cmd = [
-            *(PYTHON, "-m", "rrdev", "up", str(ROOT / "profiles" / "auth0.toml")),
+            *(PYTHON, *profiler, "-m", "rrdev", "up", str(ROOT / "profiles" / "auth0.toml")),
             *("--port", str(jwt_port), "--offline", "--quiet"),
             *("--target", f"http://127.0.0.1:{backend_port}"),
         ]
@@ -137,22 +146,38 @@ def main() -> None:
             ("proxy/none", none_port, {}),
             ("proxy/jwt", jwt_port, {"Authorization": f"Bearer {token}"}),
         ]
-        print(f"{args.seconds:g} s each, concurrency {args.concurrency}")
-        baseline = None
-        for name, port, headers in runs:
+        print(f"{args.seconds:g} s each, concurrency {args.concurrency}, {args.rounds} rounds")
+        results: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _p, _h in runs}
+        for _name, port, headers in runs:  # warm-up
             url = f"http://127.0.0.1:{port}/api/v1/products"
-            asyncio.run(drive(url, headers, 0.5, args.concurrency))  # warm-up
-            rps, latency, errors = asyncio.run(drive(url, headers, args.seconds, args.concurrency))
-            baseline = baseline or rps
+            asyncio.run(drive(url, headers, 0.5, args.concurrency))
+        for _round in range(args.rounds):
+            for name, port, headers in runs:
+                url = f"http://127.0.0.1:{port}/api/v1/products"
+                results[name].append(
+                    asyncio.run(drive(url, headers, args.seconds, args.concurrency))
+                )
+        baseline = statistics.median(r[0] for r in results["direct"])
+        for name, rounds in results.items():
+            rps = statistics.median(r[0] for r in rounds)
+            latency = statistics.median(r[1] for r in rounds)
+            errors = sum(r[2] for r in rounds)
             print(
                 f"{name:11} {rps:8.0f} req/s  mean {latency * 1000:6.2f} ms  "
                 f"errors {errors}  ratio to direct {rps / baseline:4.2f}"
             )
     finally:
+        if args.cprofile:  # Ctrl+C: uvicorn shuts down and cProfile writes its file
+            procs[-1].send_signal(signal.SIGINT)
+            procs[-1].wait(timeout=30)
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
+    if args.cprofile:
+        import pstats
+
+        pstats.Stats(str(args.cprofile)).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -235,11 +235,13 @@ async def _judge(
     redactor: Redactor,
     offload: Offload | None,
 ) -> Decision:
-    """The rules' verdict, off the caller's loop when their regex work is heavy."""
+    """The rules' verdict, off the caller's loop when their regex work is heavy (then
+    with the full trace, built there too). Otherwise the trace is built only if read
+    (a refusal's body, a record's reader), by the same evaluator on the same inputs."""
     run = prepare(profile, facts, claims, redactor)
     if offload is not None and run.weight > INLINE_WEIGHT:
         return await offload(run)
-    return run()
+    return run.verdict()
 
 
 async def _authenticate(

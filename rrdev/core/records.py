@@ -8,7 +8,7 @@ proxy's error bodies and JSONL logs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,6 +107,42 @@ class Decision:
     scopes: tuple[ScopeOutcome, ...]
     deciding: tuple[tuple[Scope, str], ...]
     token_condition_decided: bool = False
+
+    @classmethod
+    def lazy(
+        cls,
+        allowed: bool,
+        deciding: tuple[tuple[Scope, str], ...],
+        token_condition_decided: bool,
+        trace: Callable[[], tuple[ScopeOutcome, ...]],
+    ) -> Decision:
+        """A Decision whose ``scopes`` (the trace) ``trace()`` builds on first read: the
+        proxy's hot path decides without it, and most allowed requests are never read.
+        ``trace`` must be pure over immutable inputs (the rule engine's is)."""
+        decision = cls.__new__(cls)
+        for name, value in (
+            ("allowed", allowed),
+            ("deciding", deciding),
+            ("token_condition_decided", token_condition_decided),
+            ("_trace", trace),
+        ):
+            object.__setattr__(decision, name, value)
+        return decision
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for an attribute not set: the trace of a lazy Decision.
+        trace = self.__dict__.get("_trace")
+        if name != "scopes" or trace is None:
+            raise AttributeError(name)
+        scopes = trace()
+        object.__setattr__(self, "scopes", scopes)
+        # Let go of the request's unredacted inputs the trace was built from.
+        object.__setattr__(self, "_trace", None)
+        return scopes
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (or deep-copied) as a plain Decision: the trace function stays behind.
+        return (Decision, (self.allowed, self.scopes, self.deciding, self.token_condition_decided))
 
     @property
     def deciding_rule(self) -> str:

@@ -88,9 +88,11 @@ def prepare(
 
 
 class RuleRun:
-    """One request's rule evaluation, prepared: calling it evaluates (-> ``Decision``);
-    ``weight`` bounds the regex work that will take (in ``LinearRegex.cost`` units)
-    without doing any. Pure, so it may run on any thread."""
+    """One request's rule evaluation, prepared: calling it evaluates (-> ``Decision``
+    with the full trace); ``verdict()`` decides without building the trace (it is built
+    on first read of ``Decision.scopes``, by the same evaluator); ``weight`` bounds the
+    regex work either takes (in ``LinearRegex.cost`` units) without doing any. Pure, so
+    it may run on any thread."""
 
     __slots__ = ("_ctx", "_scopes")
 
@@ -111,6 +113,37 @@ class RuleRun:
 
     def __call__(self) -> Decision:
         return _decide(self._scopes, self._ctx)
+
+    def verdict(self) -> Decision:
+        """The same Decision, its trace (``scopes``) left to build on first read."""
+        return _verdict(self._scopes, self._ctx)
+
+
+def _verdict(scopes: tuple[tuple[Scope, Effect, Sequence[Rule]], ...], ctx: _Context) -> Decision:
+    # The hot path: each scope stops at its deciding rule and the request at the first
+    # denying scope; no outcome object is made. ``_decide`` shares every match below.
+    deciding: list[tuple[Scope, str]] = []
+    for scope, default, rules in scopes:
+        rule = _deciding_rule(_ordered(rules), ctx)
+        effect = rule.effect if rule is not None else default
+        name = rule.name if rule is not None else "default"
+        if effect == "deny":
+            token_decided = bool(rule is not None and rule.token)
+            return Decision.lazy(False, ((scope, name),), token_decided, _tracer(scopes, ctx))
+        deciding.append((scope, name))
+    return Decision.lazy(True, tuple(deciding), False, _tracer(scopes, ctx))
+
+
+def _tracer(scopes: _Scopes, ctx: _Context) -> Callable[[], tuple[ScopeOutcome, ...]]:
+    return lambda: _decide(scopes, ctx).scopes
+
+
+def _deciding_rule(ordered: _Ordered, ctx: _Context) -> Rule | None:
+    """§3: the first matching deny in trace order, else the first matching allow."""
+    denies, allows = ordered
+    return next((r for r in denies if _matches(r, ctx)), None) or next(
+        (r for r in allows if _matches(r, ctx)), None
+    )
 
 
 def _decide(scopes: _Scopes, ctx: _Context) -> Decision:
@@ -158,7 +191,7 @@ class _Context:
 
     def claim_entries(self) -> list[_Entry]:
         if self._claim_entries is None:
-            self._claim_entries = _flatten_claims(self.claims or {}, "", [])
+            self._claim_entries = _claim_entries(self.claims)
         return self._claim_entries
 
     def header_entries(self) -> list[_Entry]:
@@ -213,6 +246,29 @@ def _priority_key(rule: Rule) -> int:
     return -rule.priority
 
 
+# (deny rules, allow rules), each in trace order
+_Ordered = tuple[tuple[Rule, ...], tuple[Rule, ...]]
+#: A profile's rule tuples -> their trace order, worked out once per profile, not per
+#: request. Keyed by identity (hashing a rule tuple would hash every pattern); the
+#: tuple itself is kept so an id is never reused while its entry lives.
+_ORDERS: dict[int, tuple[Sequence[Rule], _Ordered]] = {}
+
+
+def _ordered(rules: Sequence[Rule]) -> _Ordered:
+    hit = _ORDERS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    ordered = sorted(rules, key=_priority_key)
+    split = (
+        tuple(r for r in ordered if r.effect == "deny"),
+        tuple(r for r in ordered if r.effect == "allow"),
+    )
+    if len(_ORDERS) >= 256:  # old profiles after many reloads
+        _ORDERS.clear()
+    _ORDERS[id(rules)] = (rules, split)
+    return split
+
+
 def _evaluate_scope(
     scope: Scope, default: Effect, rules: Sequence[Rule], ctx: _Context
 ) -> ScopeOutcome:
@@ -231,6 +287,20 @@ def _evaluate_scope(
         decided_by=deciding.name if deciding else "default",
         rules=tuple(outcome for _rule, outcome in traced),
         token_condition_decided=bool(deciding and deciding.effect == "deny" and deciding.token),
+    )
+
+
+def _matches(rule: Rule, ctx: _Context) -> bool:
+    """Whether every condition of ``rule`` holds, stopping at the first that does not:
+    the verdict's path. The trace (``_evaluate_rule``) asks the same ``_holds_*``."""
+    if rule.methods and not _holds_method(rule.methods, ctx.facts.method):
+        return False
+    if rule.path is not None and not _holds_path(rule.path, ctx):
+        return False
+    return (
+        all(_holds_header(c, ctx) for c in rule.headers)
+        and all(_holds_query(c, ctx) for c in rule.query)
+        and all(_holds_token(c, ctx) for c in rule.token)
     )
 
 
@@ -260,36 +330,74 @@ def _evaluate_rule(rule: Rule, ctx: _Context) -> RuleOutcome:
 
 
 # --------------------------------------------------------------- conditions
+# Each kind has one ``_holds_*`` (the match, used by verdict and trace alike) and one
+# trace builder that adds what the condition compared, for people to read.
+
+
+def _holds_method(methods: tuple[str, ...], method: str) -> bool:
+    # Exact: the method as sent ("get" is not "GET"), like the gateway (§2.1).
+    return method in methods
+
+
+def _holds_path(cond: PathCondition, ctx: _Context) -> bool:
+    found = bool(cond.pattern.regex.search(ctx.facts.path))
+    return found != (cond.presence in _ABSENT)
+
+
+def _holds_header(cond: PairCondition, ctx: _Context) -> bool:
+    return _holds_pair(cond, ctx.header_entries(), _ignorecase(cond.name.regex))
+
+
+def _holds_query(cond: PairCondition, ctx: _Context) -> bool:
+    return _holds_pair(cond, ctx.query_entries(), cond.name.regex)
+
+
+def _holds_token(cond: PairCondition, ctx: _Context) -> bool:
+    return _holds_pair(cond, ctx.claim_entries(), cond.name.regex)
+
+
+def _holds_pair(cond: PairCondition, entries: Iterable[_Entry], name_re: LinearRegex) -> bool:
+    """Shared by headers, query and token: does some entry match name and value?"""
+    name_search = name_re.search
+    value_search = cond.value.regex.search if cond.value is not None else None
+    found = any(
+        bool(name_search(name)) and (value_search is None or any(value_search(t) for t in texts))
+        for name, texts, _raw in entries
+    )
+    return found != (cond.presence in _ABSENT)
 
 
 def _methods(methods: tuple[str, ...], method: str) -> ConditionOutcome:
-    # Exact: the method as sent ("get" is not "GET"), like the gateway (§2.1).
     return ConditionOutcome(
         kind="methods",
         description=f"methods in [{', '.join(methods)}]",
-        held=method in methods,
+        held=_holds_method(methods, method),
         compared=(_short(method),),
     )
 
 
 def _path(cond: PathCondition, ctx: _Context) -> ConditionOutcome:
-    found = cond.pattern.regex.search(ctx.facts.path)
     return ConditionOutcome(
         kind="path",
         description=f"path ~ {cond.pattern} {cond.presence}",
-        held=found != (cond.presence in _ABSENT),
+        held=_holds_path(cond, ctx),
         compared=(_short(ctx.redactor.text(ctx.facts.path)),),
     )
 
 
 def _headers(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
     name_re = _ignorecase(cond.name.regex)
-    return _pair("header", "header", cond, ctx.header_entries(), name_re, ctx.redactor.header)
+    held = _holds_header(cond, ctx)
+    entries = ctx.header_entries()
+    return _pair("header", "header", cond, held, entries, name_re, ctx.redactor.header)
 
 
 def _query(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
+    held = _holds_query(cond, ctx)
     entries = ctx.query_entries()
-    return _pair("query", "query parameter", cond, entries, cond.name.regex, ctx.redactor.field)
+    return _pair(
+        "query", "query parameter", cond, held, entries, cond.name.regex, ctx.redactor.field
+    )
 
 
 def _token(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
@@ -298,7 +406,8 @@ def _token(cond: PairCondition, ctx: _Context) -> ConditionOutcome:
     def show(name: str, value: Any) -> str:
         return redactor.field(name.rsplit(".", 1)[-1], _json(value))
 
-    outcome = _pair("token", "claim", cond, ctx.claim_entries(), cond.name.regex, show)
+    held = _holds_token(cond, ctx)
+    outcome = _pair("token", "claim", cond, held, ctx.claim_entries(), cond.name.regex, show)
     if ctx.claims is None:  # say why nothing matched: there was no verified token
         return ConditionOutcome(
             outcome.kind, outcome.description, outcome.held, ("no verified claims",)
@@ -310,33 +419,29 @@ def _pair(
     kind: ConditionKind,
     label: str,
     cond: PairCondition,
+    held: bool,
     entries: Iterable[_Entry],
     name_re: LinearRegex,
     show: Callable[[str, Any], str],
 ) -> ConditionOutcome:
-    """Shared by headers, query and token: does some entry match name and value?"""
-    name_search = name_re.search
-    value_search = cond.value.regex.search if cond.value is not None else None
-    found = False
+    """A header, query or token condition's trace: the entries whose name matched."""
     compared: list[str] = []
     seen = 0
-    for name, texts, raw in entries:
-        if not name_search(name):
+    for name, _texts, raw in entries:
+        if not name_re.search(name):
             continue
         seen += 1
         if seen <= MAX_COMPARED_ITEMS:
             # Headers and query values are strings; claims show their JSON text.
             shown = show(name, raw)
             compared.append(_short(f"{name}={shown}" if kind == "token" else f'{name}="{shown}"'))
-        if not found and (value_search is None or any(value_search(t) for t in texts)):
-            found = True
     if seen > MAX_COMPARED_ITEMS:
         compared.append(f"... {seen - MAX_COMPARED_ITEMS} more")
     value = f" = {cond.value}" if cond.value is not None else ""
     return ConditionOutcome(
         kind=kind,
         description=f"{label} {cond.name}{value} {cond.presence}",
-        held=found != (cond.presence in _ABSENT),
+        held=held,
         compared=tuple(compared) or (f"no {label} matches {cond.name}",),
     )
 
@@ -354,6 +459,25 @@ def _with_ignorecase(regex: LinearRegex) -> LinearRegex:
 
 
 # ------------------------------------------------------------------- claims
+
+#: Verified claims -> their entries. The proxy's token cache hands one token's every
+#: request the same claims object, so its JSON texts are made once. Keyed by identity,
+#: the object kept so an id is never reused while its entry lives; claims are never
+#: changed after verification.
+_CLAIMS: dict[int, tuple[Mapping[str, Any], list[_Entry]]] = {}
+
+
+def _claim_entries(claims: Mapping[str, Any] | None) -> list[_Entry]:
+    if not claims:
+        return []
+    hit = _CLAIMS.get(id(claims))
+    if hit is not None and hit[0] is claims:
+        return hit[1]
+    entries = _flatten_claims(claims, "", [])
+    if len(_CLAIMS) >= 1024:
+        _CLAIMS.clear()
+    _CLAIMS[id(claims)] = (claims, entries)
+    return entries
 
 
 def _flatten_claims(claims: Mapping[str, Any], prefix: str, out: list[_Entry]) -> list[_Entry]:

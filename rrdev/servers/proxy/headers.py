@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -75,11 +76,16 @@ def _upstream_query(state: _State, raw_query: str) -> str:
     too (some backends split on it, so ``a=1;key=x`` would carry a second ``key``). A
     query with none of them is forwarded byte for byte."""
     cred = state.credential
-    removed = QUERY_SECRETS | {param_key(cred.query_name)} if cred.query_name else QUERY_SECRETS
-    query = _without_params(raw_query, removed)
+    query = _without_params(raw_query, _removed_params(cred.query_name))
     if cred.query_piece is None:
         return query
     return query + ("&" if query else "") + cred.query_piece
+
+
+@lru_cache(maxsize=64)
+def _removed_params(query_name: str | None) -> frozenset[str]:
+    # Per profile, not per request: the names are the credential's.
+    return QUERY_SECRETS | {param_key(query_name)} if query_name else QUERY_SECRETS
 
 
 def _without_params(raw_query: str, names: frozenset[str]) -> str:
@@ -140,11 +146,22 @@ class _CallerHeaders:
 def _caller_headers(
     state: _State, headers: list[tuple[str, str]], notes: list[str]
 ) -> _CallerHeaders:
-    drop = state.drop
+    caller, dropped, named = _sort_caller(headers, state.drop)
+    if not named <= state.drop:
+        # Rare: the caller's Connection header names more headers not to forward (they
+        # may come before it), so sort once more without them.
+        caller, dropped, _named = _sort_caller(headers, state.drop | named)
+    if dropped:
+        notes.append(_clipped(f"dropped the caller's headers: {', '.join(dropped)}"))
+    return caller
+
+
+def _sort_caller(
+    headers: list[tuple[str, str]], drop: frozenset[str]
+) -> tuple[_CallerHeaders, list[str], frozenset[str]]:
+    """One pass: the sorted headers, the names dropped as routing or ``_`` twins, and
+    the names the Connection header lists."""
     named: set[str] = set()
-    for name, value in headers:
-        if name == "connection":
-            named.update(t.strip().lower() for t in value.split(","))
     kept: list[tuple[str, str]] = []
     dropped: list[str] = []
     authorization = host = None
@@ -153,7 +170,9 @@ def _caller_headers(
     for name, value in headers:
         if name == "host":
             host = value
-        if name in drop or name in named:
+        elif name == "connection":
+            named.update(t.strip().lower() for t in value.split(","))
+        if name in drop:
             continue
         if is_twin_header(name) or name in _ROUTING:
             dropped.append(name)  # the engine never judged a name with "_" either
@@ -165,9 +184,10 @@ def _caller_headers(
             forwarded.append(value)
         else:
             kept.append((name, value))
-    if dropped:
-        notes.append(_clipped(f"dropped the caller's headers: {', '.join(dropped)}"))
-    return _CallerHeaders(tuple(kept), authorization, host, tuple(forwarded_for), tuple(forwarded))
+    caller = _CallerHeaders(
+        tuple(kept), authorization, host, tuple(forwarded_for), tuple(forwarded)
+    )
+    return caller, dropped, frozenset(named)
 
 
 def _clipped(text: str, limit: int = 200) -> str:

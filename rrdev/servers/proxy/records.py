@@ -83,9 +83,10 @@ def _make_record(
     bytes_out: int | None,
 ) -> RequestRecord:
     redactor = state.redactor
-    query = _record_query(redactor, raw_query)
-    if expl.request is not None and expl.reason != "ambiguous_path":
-        expl = replace(expl, request=replace(expl.request, query=query))
+    query = _record_query(redactor, raw_query) if raw_query else ()
+    request = expl.request
+    if request is not None and expl.reason != "ambiguous_path" and request.query != query:
+        expl = replace(expl, request=replace(request, query=query))
     ver = expl.verification
     return RequestRecord(
         time=progress.started,

@@ -1,0 +1,122 @@
+"""The proxy's hot path (issue 12): the rules decide without building the trace, and
+whoever reads a trace still gets all of it.
+
+Real uvicorn on loopback, real tokens from the local keyset, the real echo backend. An
+allowed request's record holds a Decision whose trace is not built until read, then
+equals the full evaluation (every scope, rule and condition); a refusal's JSON body
+carries the full trace; a heavy run (offloaded to the rules worker) comes back traced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from proxy_support import Backend, bearer, mint, profile_text, run_proxy, wait_for
+
+from rrdev.core.explain import IncomingRequest, decide
+from rrdev.core.profile import load_profile
+from rrdev.core.records import RequestFacts
+from rrdev.core.rules import evaluate_profile
+
+pytestmark = pytest.mark.usefixtures("keyset")
+
+
+@pytest.fixture
+def profile(tmp_path: Path, backend: Backend) -> Path:
+    path = tmp_path / "rrdev.toml"
+    path.write_text(profile_text(backend.url))
+    return path
+
+
+def _traced(profile: Path, method: str, path: str, token: str) -> dict:
+    """The full evaluation, made the slow way, for comparison."""
+    claims = json.loads(_payload(token))
+    facts = RequestFacts(method, path, path)
+    return evaluate_profile(load_profile(profile), facts, claims).to_dict()
+
+
+def _payload(token: str) -> str:
+    import base64
+
+    part = token.split(".")[1]
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
+
+
+async def test_an_allowed_request_is_decided_without_building_the_trace(
+    profile: Path, backend: Backend
+) -> None:
+    token = mint()
+    async with run_proxy(profile) as proxy, httpx.AsyncClient() as client:
+        response = await client.get(f"{proxy.url}/api/v1/products", headers=bearer(token))
+        await wait_for(lambda: len(proxy.records) == 1)
+    assert response.status_code == 200 and backend.hits == 1
+    record = proxy.records[0]
+    decision = record.explanation.decision
+    assert decision is not None and decision.allowed
+    assert record.deciding_rule == "allow-authenticated"
+    assert "scopes" not in decision.__dict__  # nobody has read the trace yet
+    # A reader (the TUI's detail view, --log-file) gets the whole trace on first read.
+    logged = record.to_dict()["explanation"]["trace"]
+    expected = _traced(profile, "GET", "/api/v1/products", token)
+    assert logged == expected
+    rules = [r for s in logged["scopes"] for r in s["rules"]]
+    assert [r["name"] for r in rules] == ["allow-authenticated", "scope-gate-delete"]
+    gate = rules[1]
+    assert gate["matched"] is False
+    assert [c["kind"] for c in gate["conditions"]] == ["methods", "path", "token"]
+    assert gate["conditions"][2]["compared"] == ['scope="read:products"']
+
+
+async def test_a_refusal_carries_the_full_trace(profile: Path, backend: Backend) -> None:
+    token = mint()
+    async with run_proxy(profile) as proxy, httpx.AsyncClient() as client:
+        response = await client.delete(f"{proxy.url}/api/v1/products/1", headers=bearer(token))
+    assert response.status_code == 403 and backend.hits == 0
+    body = response.json()
+    assert body["reason"] == "rule_denied"
+    assert body["hint"].endswith('(the token has scope="read:products")')
+    assert response.headers["requestrocket-proxy-code"] == "proxy-access-denied"
+    assert body["trace"] == _traced(profile, "DELETE", "/api/v1/products/1", token)
+    assert [s["scope"] for s in body["trace"]["scopes"]] == [
+        "proxy_credential",
+        "target_credential",
+        "proxy",
+        "target",
+    ]
+    assert proxy.records[0].explanation.decision == proxy.records[0].explanation.decision
+
+
+HEAVY = """
+[[proxy.rules]]
+effect = "allow"
+path = ".*"
+
+[[proxy.rules]]
+id = "admin-ab"
+effect = "deny"
+path = "^/admin/(a|b)+$"
+"""
+
+
+async def test_a_heavy_run_is_traced_on_the_worker_not_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        profile_text("http://127.0.0.1:9", rules=HEAVY, proxy_credential='auth_type = "none"\n')
+    )
+    profile = load_profile(path)
+    ran: list[object] = []
+
+    async def offload(run):  # type: ignore[no-untyped-def]
+        ran.append(run)
+        return await asyncio.to_thread(run)
+
+    heavy = "/admin/" + "ab" * 40_000
+    light = await decide(profile, IncomingRequest("GET", "/x"), None, now=0, offload=offload)
+    expl = await decide(profile, IncomingRequest("GET", heavy), None, now=0, offload=offload)
+    assert len(ran) == 1 and expl.status == 403 and expl.deciding_rule == "admin-ab"
+    assert expl.decision is not None and "scopes" in expl.decision.__dict__  # built there
+    assert light.decision is not None and "scopes" not in light.decision.__dict__
