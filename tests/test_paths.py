@@ -67,6 +67,13 @@ def test_ambiguous_paths_are_refused_with_a_reason(raw: str, why: str) -> None:
         parse_target(raw)
 
 
+def test_a_semicolon_separates_query_parameters_for_the_rules_too() -> None:
+    # Backends that split on ";" see debug=1: so must a rule that denies "debug".
+    target = parse_target("/x", "a=1;debug=1&b=%3B")
+    assert target.query == (("a", "1"), ("debug", "1"), ("b", ";"))
+    assert target.raw_query == "a=1;debug=1&b=%3B"  # forwarded as sent
+
+
 def test_query_is_parsed_but_path_bytes_are_kept() -> None:
     target = parse_target("/x", "a=1&b=%2Fy&empty=")
     assert target.query == (("a", "1"), ("b", "/y"), ("empty", ""))

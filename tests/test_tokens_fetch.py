@@ -379,6 +379,9 @@ GARBAGE = [
     pytest.param({"json": ok_body(expires_in=None)}, "without expires_in", id="no-expires-in"),
     pytest.param({"json": ok_body(expires_in="soon")}, "expires_in = 'soon'", id="word-expiry"),
     pytest.param({"json": ok_body(expires_in=-5)}, "not a positive", id="negative-expiry"),
+    pytest.param(
+        {"json": ok_body(expires_in=10**400)}, "cannot tell how long", id="expiry-past-float"
+    ),
     pytest.param({"json": ok_body(access_token="a b")}, "whitespace", id="token-with-space"),
     pytest.param({"status_code": 302, "headers": {"Location": "https://x/"}}, "redirect", id="302"),
 ]

@@ -176,6 +176,7 @@ def test_sound_keys_stay_usable(case: str, make: Any) -> None:
 def test_entries_that_are_no_signing_keys_are_dropped_silently() -> None:
     entries = [
         {"kty": "oct", "kid": "h", "k": "c2VjcmV0"},
+        {"kty": ["RSA"], "kid": "listed"},  # unhashable: one entry ignored, not the JWKS
         jwk_of(weak_rsa_key(), "enc", use="enc"),
         "not an object",
     ]

@@ -215,12 +215,10 @@ def _readable(text: str) -> str:
 def _expires_in(request: TokenRequest, value: Any, status: int) -> float:
     # Entra ID's v1 endpoint sends expires_in as a string ("3599").
     number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # "soon", or an integer past float range
             number = None
     if number is None:
         problem = "without expires_in" if value is None else f"with expires_in = {clip(value)}"

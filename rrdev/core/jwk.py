@@ -229,7 +229,8 @@ def read_keys(
 
 def _is_signing_key(jwk: Any) -> bool:
     """Asymmetric, for signatures, with a sane kid. Everything else is ignored."""
-    if not isinstance(jwk, dict) or jwk.get("kty") not in _SIGNING_KEY_TYPES:
+    kty = jwk.get("kty") if isinstance(jwk, dict) else None
+    if not isinstance(kty, str) or kty not in _SIGNING_KEY_TYPES:
         return False
     if jwk.get("use", "sig") != "sig":
         return False

@@ -32,6 +32,8 @@ __all__ = [
 #: Default ceiling on a token's size. Real access tokens are 1-4 KiB; a cap keeps
 #: an attacker from making us base64-decode and JSON-parse megabytes.
 DEFAULT_MAX_TOKEN_BYTES = 16384
+#: Real claims nest a few levels; deeper is an attack on whatever walks them.
+MAX_JSON_DEPTH = 32
 
 _SEGMENT_NAMES = ("header", "payload", "signature")
 _B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -152,7 +154,22 @@ def _json_object(data: bytes, name: str) -> dict[str, Any]:
         raise _malformed(f"the {name} is not valid JSON ({error})") from None
     if not isinstance(value, dict):
         raise _malformed(f"the {name} is not a JSON object")
+    if _depth(value) > MAX_JSON_DEPTH:
+        # Claims are walked recursively (rules, redaction, rendering): refuse here.
+        raise _malformed(f"the {name} nests objects or arrays more than {MAX_JSON_DEPTH} deep")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest (iterative: the input is hostile)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 class _DuplicateKey(Exception):

@@ -147,10 +147,11 @@ def _caller_headers(
     state: _State, headers: list[tuple[str, str]], notes: list[str]
 ) -> _CallerHeaders:
     caller, dropped, named = _sort_caller(headers, state.drop)
-    if not named <= state.drop:
-        # Rare: the caller's Connection header names more headers not to forward (they
-        # may come before it), so sort once more without them.
-        caller, dropped, _named = _sort_caller(headers, state.drop | named)
+    extra = named - state.drop  # "close" on every HTTP/1.0-style request: no header
+    if extra and any(name in extra for name, _ in headers):
+        # Rare: the caller's Connection header names headers it sent that must not be
+        # forwarded (they may come before it), so sort once more without them.
+        caller, dropped, _named = _sort_caller(headers, state.drop | extra)
     if dropped:
         notes.append(_clipped(f"dropped the caller's headers: {', '.join(dropped)}"))
     return caller

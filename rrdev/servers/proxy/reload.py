@@ -169,8 +169,11 @@ class ProfileReloader:
             return False
         apply_jwks_settings(state)  # a kept JWKS cache takes the new timings
         self.state = state
-        # Its JWKS cache (unless kept) and backend token source close once unused.
-        self._retire(old)
+        try:
+            # Its JWKS cache (unless kept) and backend token source close once unused.
+            self._retire(old)
+        except Exception as exc:  # the new profile is in force: waiting requests go on
+            self._emit("reload_cleanup_failed", f"{type(exc).__name__}: {exc}")
         self._emit(
             "reloaded", f"{path}: new requests use the edited profile{_restart_note(old, state)}"
         )
