@@ -17,6 +17,7 @@ from rrdev.checks.model import CheckRequest
 from rrdev.core.errors import ProfileError
 from rrdev.core.model import CheckSpec, Profile, Secret
 from rrdev.core.profile import line_of
+from rrdev.core.providers import TENANT_PLACEHOLDER
 
 if TYPE_CHECKING:
     import httpx
@@ -118,19 +119,27 @@ async def _fetch_caller_token(profile: Profile, http: httpx.AsyncClient | None) 
     return await caller_token(profile, use_cache=True, http=http)
 
 
-def mint_identity(profile: Profile) -> tuple[str, str, dict[str, Any]]:
+def mint_identity(profile: Profile) -> tuple[str, str | None, dict[str, Any]]:
     """``iss``, ``aud`` and extra claims that make a minted token verify against the
-    profile's proxy credential (Cognito mode: ``client_id``/``token_use`` claims)."""
+    profile's proxy credential, shaped like the provider's: Cognito mode has no ``aud``
+    (``client_id``/``token_use`` claims instead; an ID token's ``aud`` is the client);
+    a ``{tenantid}`` issuer is filled with the first tenant, which ``tid`` carries."""
     cred = profile.proxy_credential
     issuer = cred.issuer or FALLBACK_ISSUER
     extra: dict[str, Any] = {}
+    if TENANT_PLACEHOLDER in issuer and cred.tenants:
+        issuer = issuer.replace(TENANT_PLACEHOLDER, cred.tenants[0])
+        extra["tid"] = cred.tenants[0]
     if cred.audience:
         return issuer, cred.audience[0], extra
-    if cred.client_id:
-        extra["client_id"] = cred.client_id
+    if cred.accepted_client_ids:
+        client_id = cred.accepted_client_ids[0]
+        if cred.token_use == "id":
+            return issuer, client_id, {**extra, "token_use": "id"}
+        extra["client_id"] = client_id
         if cred.token_use:
             extra["token_use"] = cred.token_use
-        return issuer, cred.client_id, extra
+        return issuer, None, extra
     return issuer, FALLBACK_AUDIENCE, extra
 
 

@@ -1,6 +1,8 @@
-"""The claim checks of verification: expiry, not-before, issued-at, issuer,
-subject, audience (in Cognito mode client_id and token_use instead), and the sender
-constraint.
+"""The claim checks of verification: expiry, not-before, issued-at, the lifetime (when
+``max_lifetime_seconds`` is set), issuer (any of ``issuers``; a ``{tenantid}`` template
+only for a tenant of the allow-list), subject, audience (in Cognito mode client_id and
+token_use instead), and the sender constraint. Provider-specific hints come from
+``rrdev.core.providers``.
 
 They run once the signature holds, so every result is trustworthy: ``check_claims``
 runs all of them and reports the first failure. ``exp``, ``iss`` and ``aud``
@@ -27,6 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rrdev.core.model import ProxyCredential
+from rrdev.core.providers import (
+    COGNITO_ID_TOKEN_HINT,
+    audience_hint,
+    expected_issuers,
+    issuer_accepted,
+    issuer_hint,
+    issuer_tenant,
+    missing_audience_hint,
+)
 from rrdev.core.records import VerifyStep
 from rrdev.core.tokens import clip, humanize_delta
 
@@ -73,7 +84,7 @@ def fail(
 
 def cognito_mode(cred: ProxyCredential) -> bool:
     """Cognito access tokens carry no ``aud``: ``client_id`` replaces it."""
-    return cred.client_id is not None
+    return bool(cred.accepted_client_ids)
 
 
 def check_claims(
@@ -87,6 +98,11 @@ def check_claims(
         lambda: _check_expiry(claims, cred.leeway_seconds, now),
         lambda: _check_not_before(claims, cred.leeway_seconds, now),
         lambda: _check_issued_at(claims, cred.leeway_seconds, now),
+    ]
+    limit = cred.max_lifetime_seconds
+    if limit is not None:
+        checks.append(lambda: _check_lifetime(claims, limit))
+    checks += [
         lambda: _check_issuer(claims, cred),
         lambda: _check_subject(claims),
     ]
@@ -242,6 +258,31 @@ def _check_issued_at(claims: Mapping[str, Any], leeway: float, now: float) -> Ve
     return VerifyStep("issued_at", "passed", expected, iso_time(iat), detail)
 
 
+def _check_lifetime(claims: Mapping[str, Any], limit: int) -> VerifyStep:
+    """``max_lifetime_seconds``: a token valid for longer than the profile allows (an
+    issuer misconfigured to hand out day-long tokens) is refused; ``iat`` is required
+    then, or the lifetime could not be told."""
+    expected = f"exp - iat at most {limit}s ({humanize_delta(limit)})"
+    hint = "shorten the token lifetime at the issuer, or raise max_lifetime_seconds"
+    _require(claims, "iat", "lifetime", expected, "the profile sets max_lifetime_seconds: " + hint)
+    _require(claims, "exp", "lifetime", expected, "tokens without an expiry live forever")
+    iat = _numeric_date(claims, "iat", "lifetime", expected)
+    exp = _numeric_date(claims, "exp", "lifetime", expected)
+    lifetime = exp - iat
+    actual = f"{lifetime:g}s ({humanize_delta(lifetime)})"
+    if lifetime > limit:
+        raise fail(
+            "lifetime",
+            "token_lifetime_too_long",
+            f"the token is valid for {humanize_delta(lifetime)} (exp - iat = {lifetime:g}s); "
+            f"the profile allows at most {limit}s",
+            hint,
+            expected=expected,
+            actual=actual,
+        )
+    return VerifyStep("lifetime", "passed", expected, actual)
+
+
 def _check_subject(claims: Mapping[str, Any]) -> VerifyStep:
     expected = "a string, when present"
     if "sub" not in claims:
@@ -299,10 +340,10 @@ def _binding_kind(cnf: Any) -> str:
 
 
 def _check_issuer(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyStep:
-    expected = cred.issuer or "(not set in the profile)"
+    expected = expected_issuers(cred)
     _require(claims, "iss", "issuer", expected, "configure the issuer to set iss")
     iss = _string_claim(claims, "iss", "issuer", expected)
-    if cred.issuer is None:
+    if not cred.accepted_issuers:
         # Fail closed: without an issuer any tenant sharing the JWKS would pass.
         raise fail(
             "issuer",
@@ -312,16 +353,57 @@ def _check_issuer(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifySte
             expected=expected,
             actual=clip(iss, quote=False),
         )
-    if iss != cred.issuer:
-        raise fail(
+    if issuer_accepted(iss, claims, cred):
+        return VerifyStep("issuer", "passed", expected, iss)
+    tenant = issuer_tenant(iss, cred)
+    if tenant is not None:
+        raise _tenant_failure(iss, tenant, claims, cred, expected)
+    raise fail(
+        "issuer",
+        "issuer_mismatch",
+        f"the token's issuer is {clip(iss)}; the profile expects "
+        + " or ".join(repr(i) for i in cred.accepted_issuers),
+        issuer_hint(iss, cred) or _issuer_hint(iss, cred.accepted_issuers[0]),
+        expected=expected,
+        actual=clip(iss, quote=False),
+    )
+
+
+def _tenant_failure(
+    iss: str, tenant: str, claims: Mapping[str, Any], cred: ProxyCredential, expected: str
+) -> StepFailure:
+    """The issuer fits a ``{tenantid}`` template: say whether the tenant is not allowed,
+    or the token's ``tid`` disagrees with its issuer (never accepted either way)."""
+    actual = clip(iss, quote=False)
+    if tenant not in cred.tenants:
+        return fail(
             "issuer",
-            "issuer_mismatch",
-            f"the token's issuer is {clip(iss)}; the profile expects {cred.issuer!r}",
-            _issuer_hint(iss, cred.issuer),
+            "tenant_not_allowed",
+            f"the token comes from tenant {clip(tenant)}, which is not in proxy_credential.tenants",
+            "if callers from that tenant should get in, add its id to proxy_credential."
+            "tenants; otherwise the token is from another organisation's directory",
             expected=expected,
-            actual=clip(iss, quote=False),
+            actual=actual,
         )
-    return VerifyStep("issuer", "passed", expected, iss)
+    tid = claims.get("tid")
+    if "tid" not in claims:
+        return fail(
+            "issuer",
+            "claim_missing",
+            "the token has no tid claim; a multi-tenant issuer ({tenantid}) needs it",
+            "Entra ID access tokens carry tid: is this token from another issuer?",
+            expected=expected,
+            actual=actual,
+        )
+    return fail(
+        "issuer",
+        "issuer_mismatch",
+        f"the token's tid {clip(tid)} does not match the tenant in its issuer {clip(tenant)}",
+        "the issuer and tid of a genuine Entra ID token agree: this token was not issued "
+        "as it claims",
+        expected=expected,
+        actual=actual,
+    )
 
 
 def _issuer_hint(actual: str, expected: str) -> str:
@@ -343,7 +425,8 @@ def _check_audience(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyS
         "aud",
         "audience",
         expected,
-        "request the token with audience=<your API identifier>; for Cognito access "
+        missing_audience_hint(claims)
+        or "request the token with audience=<your API identifier>; for Cognito access "
         "tokens set proxy_credential.client_id instead of audience",
     )
     auds = _audience_list(claims["aud"], expected)
@@ -363,7 +446,7 @@ def _check_audience(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyS
             "audience",
             "audience_mismatch",
             f"the token's audience is {shown}; the profile expects {expected}",
-            _audience_hint(auds, cred.audience),
+            audience_hint(auds, claims, cred) or _audience_hint(auds, cred.audience),
             expected=expected,
             actual=shown,
         )
@@ -406,26 +489,29 @@ def _audience_hint(auds: list[str], expected: tuple[str, ...]) -> str:
 
 
 def _check_client_id(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyStep:
-    expected = str(cred.client_id)
-    hint = "send the Cognito access token, not the ID token"
-    if "client_id" not in claims and claims.get("token_use") == "id":
+    """The app client the token was issued to must be in the allow-list: an access
+    token's ``client_id``; with ``token_use = "id"``, an ID token's ``aud``."""
+    allowed = cred.accepted_client_ids
+    expected = " | ".join(allowed)
+    claim = "aud" if cred.token_use == "id" else "client_id"
+    if claim == "client_id" and claim not in claims and claims.get("token_use") == "id":
         raise fail(
             "client_id",
             "claim_missing",
             "the token has no client_id claim: it is a Cognito ID token (token_use 'id')",
-            hint,
+            COGNITO_ID_TOKEN_HINT,
             expected=expected,
             actual="(absent)",
         )
-    _require(claims, "client_id", "client_id", expected, hint)
-    client_id = _string_claim(claims, "client_id", "client_id", expected)
-    if client_id != cred.client_id:
+    _require(claims, claim, "client_id", expected, COGNITO_ID_TOKEN_HINT)
+    client_id = _string_claim(claims, claim, "client_id", expected)
+    if client_id not in allowed:
         raise fail(
             "client_id",
             "client_id_mismatch",
-            f"the token was issued to app client {clip(client_id)}; the profile expects "
-            f"{cred.client_id!r}",
-            "get a token with that app client, or change proxy_credential.client_id",
+            f"the token was issued to app client {clip(client_id)}; the profile expects {expected}",
+            "get a token with one of those app clients, or add it to "
+            "proxy_credential.client_id (a list for several)",
             expected=expected,
             actual=clip(client_id, quote=False),
         )
@@ -437,6 +523,8 @@ def _check_token_use(claims: Mapping[str, Any], cred: ProxyCredential) -> Verify
         return VerifyStep("token_use", "skipped", detail="the profile sets no token_use")
     expected = cred.token_use
     hint = f"send a token with token_use {expected!r} (Cognito: the access token)"
+    if expected == "access" and claims.get("token_use") == "id":
+        hint = COGNITO_ID_TOKEN_HINT
     _require(claims, "token_use", "token_use", expected, hint)
     token_use = _string_claim(claims, "token_use", "token_use", expected)
     if token_use != expected:

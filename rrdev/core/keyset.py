@@ -230,7 +230,7 @@ def mint_token(
     keyset: Keyset,
     *,
     issuer: str,
-    audience: str | Sequence[str],
+    audience: str | Sequence[str] | None,
     subject: str = "rrdev-local@clients",
     scope: str | None = None,
     claims: Mapping[str, Any] | None = None,
@@ -241,19 +241,21 @@ def mint_token(
     """A token shaped like an Auth0 machine-to-machine access token.
 
     ``iat`` is ``now``; ``exp`` is ``now + expires_in`` (negative: already
-    expired); ``nbf`` is ``now + not_before`` when given. ``claims`` are applied
+    expired); ``nbf`` is ``now + not_before`` when given. ``audience`` None leaves
+    ``aud`` out (a Cognito access token has none). ``claims`` are applied
     last, so they can override anything.
     """
     now = time.time() if now is None else now
     payload: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
-        "aud": audience if isinstance(audience, str) else list(audience),
         "iat": int(now),
         "exp": int(now + expires_in),
         "azp": subject.removesuffix("@clients"),
         "gty": "client-credentials",
     }
+    if audience is not None:
+        payload["aud"] = audience if isinstance(audience, str) else list(audience)
     if not_before is not None:
         payload["nbf"] = int(now + not_before)
     if scope is not None:

@@ -22,6 +22,7 @@ Presence = Literal["must_exist", "must_absent"]
 TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
 ProxyAuthType = Literal["jwtVerify", "none"]
 MethodOverridePolicy = Literal["refuse", "judge"]
+Provider = Literal["auth0", "okta", "cognito", "entra", "google", "keycloak", "custom"]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -214,6 +215,14 @@ class ProxyCredential:
     carrying ``cnf`` (DPoP- or mTLS-bound) as plain bearer tokens, binding unchecked.
     ``jwks_max_stale_seconds`` (default 900) is how long a key set past its TTL is
     still served while the JWKS fails (then 503 ``jwks_unavailable``).
+
+    Provider modes: ``issuers`` (default: just ``issuer``, which is its first entry)
+    lists every accepted issuer, each matched exactly; an issuer may hold ``{tenantid}``,
+    and then ``tenants`` (default empty; required with the placeholder) is the allow-list
+    the token's ``tid`` must be in, the issuer compared with that tid substituted.
+    ``client_ids`` (default: just ``client_id``, its first entry) is Cognito mode's
+    allow-list. ``max_lifetime_seconds`` (default none: unchecked) bounds ``exp - iat``
+    and then requires ``iat``. ``provider`` (default none) only shapes hints.
     """
 
     name: str = "proxy-credential"
@@ -233,6 +242,21 @@ class ProxyCredential:
     jwks_max_stale_seconds: float = 900.0
     max_token_bytes: int = 16384
     accept_sender_constrained_as_bearer: bool = False
+    issuers: tuple[str, ...] = ()
+    tenants: tuple[str, ...] = ()
+    client_ids: tuple[str, ...] = ()
+    max_lifetime_seconds: int | None = None
+    provider: Provider | None = None
+
+    @property
+    def accepted_issuers(self) -> tuple[str, ...]:
+        """Every issuer the profile accepts (``issuers``, else ``issuer``)."""
+        return self.issuers or ((self.issuer,) if self.issuer is not None else ())
+
+    @property
+    def accepted_client_ids(self) -> tuple[str, ...]:
+        """Cognito mode's allow-list (``client_ids``, else ``client_id``)."""
+        return self.client_ids or ((self.client_id,) if self.client_id is not None else ())
 
 
 @dataclass(frozen=True)

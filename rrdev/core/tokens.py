@@ -96,17 +96,48 @@ def _check_prefix(token: str) -> None:
         raise _malformed("the token is wrapped in quotes")
 
 
+#: Auth0 hands out an opaque or an encrypted (JWE, ``alg: dir``) access token, meant
+#: for its own /userinfo, when the token request names no audience.
+_NO_AUDIENCE_HINT = (
+    "Auth0 issues an {what} access token (for its /userinfo only) when the token request "
+    "names no audience: request it with audience=<your API identifier> (Applications -> "
+    "APIs -> Identifier); other providers: ask for a JWT access token for your API"
+)
+
+
 def _check_part_count(parts: list[str]) -> None:
     if len(parts) == 3:
         return
     message = f"a JWT has 3 dot-separated parts; this has {len(parts)}"
     if len(parts) == 5:
         raise _malformed(
-            message + " (an encrypted JWE, not a signed JWT)",
-            "Auth0 issues encrypted or opaque tokens when no audience is requested: "
-            "ask for an access token with your API's identifier as the audience",
+            message + f" (an encrypted JWE{_jwe_header_note(parts[0])}, not a signed JWT)",
+            _NO_AUDIENCE_HINT.format(what="encrypted"),
+        )
+    if len(parts) == 1 and parts[0] and set(parts[0]) <= _OPAQUE_ALPHABET:
+        raise _malformed(
+            message + " (an opaque token, not a JWT)", _NO_AUDIENCE_HINT.format(what="opaque")
         )
     raise _malformed(message)
+
+
+#: What opaque access tokens are written with (base64url, hex, and a few separators).
+_OPAQUE_ALPHABET = _B64URL_ALPHABET | frozenset("~+/=")
+
+
+def _jwe_header_note(segment: str) -> str:
+    """``, alg dir, enc A256GCM`` from a JWE's protected header, if it decodes (it is
+    hostile input: any failure just leaves the note out)."""
+    if len(segment) > 1024 or not set(segment) <= _B64URL_ALPHABET:
+        return ""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        return ""
+    if not isinstance(header, dict):
+        return ""
+    shown = [f"{k} {clip(header[k], 20, quote=False)}" for k in ("alg", "enc") if k in header]
+    return "".join(f", {s}" for s in shown)
 
 
 def _decode_segment(segment: str, index: int) -> bytes:

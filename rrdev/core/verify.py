@@ -5,8 +5,9 @@ stops at the first failure before the signature holds (later steps are ``skipped
 once the signature holds, every claim check runs and the first failure is reported:
 
     format -> header -> algorithm -> key -> signature -> expiry -> not_before
-           -> issued_at -> issuer -> subject -> audience -> sender_constraint
-                                      (Cognito mode: client_id, token_use for audience)
+           -> issued_at -> [lifetime] -> issuer -> subject -> audience -> sender_constraint
+                   (lifetime only with max_lifetime_seconds; Cognito mode: client_id,
+                    token_use for audience)
 
 Security choices, each regression-tested in ``tests/test_attacks.py``:
 
@@ -40,6 +41,7 @@ from rrdev.core.claims import StepFailure, check_claims, cognito_mode, fail
 from rrdev.core.errors import JwksUnavailable, KeyNotFound, KeyUnusable, TokenInputError
 from rrdev.core.jwk import ALGORITHM_KEY_TYPES, KeySource
 from rrdev.core.model import ProxyCredential
+from rrdev.core.providers import issuer_accepted, signature_hint
 from rrdev.core.records import Verification, VerifyStep
 from rrdev.core.redact import fingerprint
 from rrdev.core.tokens import DecodedToken, clip, decode_unverified
@@ -50,9 +52,9 @@ __all__ = ["FORBIDDEN_HEADERS", "step_names", "verify_token"]
 #: token choose the key that verifies it, so they are refused, never followed.
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c")
 
-_COMMON_STEPS = (
+_SIGNED_STEPS = (
     *("format", "header", "algorithm", "key", "signature"),
-    *("expiry", "not_before", "issued_at", "issuer", "subject"),
+    *("expiry", "not_before", "issued_at"),
 )
 
 # HMAC is not even registered: a token can never steer us into it. Short keys are
@@ -63,7 +65,8 @@ _JWS = PyJWS(algorithms=list(ALGORITHM_KEY_TYPES), options={"enforce_minimum_key
 def step_names(cred: ProxyCredential) -> tuple[str, ...]:
     """The checklist, in order, for this credential."""
     audience = ("client_id", "token_use") if cognito_mode(cred) else ("audience",)
-    return (*_COMMON_STEPS, *audience, "sender_constraint")
+    lifetime = ("lifetime",) if cred.max_lifetime_seconds is not None else ()
+    return (*_SIGNED_STEPS, *lifetime, "issuer", "subject", *audience, "sender_constraint")
 
 
 async def verify_token(
@@ -293,8 +296,11 @@ def _key_hint(
 ) -> str:
     kids = error.known_kids
     hint = "the JWKS has kids: " + ", ".join(kids) if kids else "the JWKS has no usable keys"
+    graph = signature_hint({}, claims)
+    if graph:
+        return f"{hint}; {graph}"
     iss = claims.get("iss")
-    if isinstance(iss, str) and cred.issuer and iss != cred.issuer:
+    if isinstance(iss, str) and cred.issuer and not issuer_accepted(iss, claims, cred):
         return f"{hint}; the token comes from another issuer ({clip(iss)}), not {cred.issuer!r}"
     if error.retry_in is not None:
         return f"{hint}; {_refetch_declined(error.retry_in, jwks)}"
@@ -348,7 +354,8 @@ def _signature_failure(decoded: DecodedToken, alg: str, expected: str, what: str
         "signature",
         "signature_invalid",
         f"the {alg} signature {what} the JWKS key {clip(kid)}",
-        "the token was changed after signing, or was signed by a different key that "
+        signature_hint(decoded.header, decoded.claims)
+        or "the token was changed after signing, or was signed by a different key that "
         "uses the same kid (another environment, or the local keyset?)",
         expected=expected,
         actual="invalid",

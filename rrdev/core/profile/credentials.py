@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from rrdev.core.model import AuthConfig, OAuth2Client, ProxyCredential, TargetCredential
 from rrdev.core.profile.headers import _reserved_header
 from rrdev.core.profile.limits import _jwks_refetch_interval, _jwks_ttl, _leeway
+from rrdev.core.profile.providers import PROVIDER_KEYS, _provider_keys
 from rrdev.core.profile.reading import _did_you_mean, _kind, _Table
 from rrdev.core.profile.rules import _rules
 
@@ -49,6 +50,7 @@ JWT_VERIFY_KEYS = (
     *("token_use", "jwks_ttl_seconds", "jwks_refetch_interval_seconds", "max_token_bytes"),
     "accept_sender_constrained_as_bearer",
     "jwks_max_stale_seconds",
+    *PROVIDER_KEYS,
 )
 PROXY_CREDENTIAL_KEYS = ("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS)
 AUTH_KEYS = ("kind", *OAUTH2_KEYS, "token")
@@ -152,16 +154,14 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
         rules=_rules(t, "proxy_credential"),
         jwks_uri=t.opt_str("jwks_uri"),
         audience=_audience(t),
-        issuer=t.opt_str("issuer"),
         algorithms=_algorithms(t),
         leeway_seconds=_leeway(t),
-        client_id=t.opt_str("client_id"),
-        token_use=t.opt_str("token_use"),
         jwks_ttl_seconds=_jwks_ttl(t),
         jwks_refetch_interval_seconds=_jwks_refetch_interval(t),
         jwks_max_stale_seconds=_max_stale(t),
         max_token_bytes=t.integer("max_token_bytes", ProxyCredential.max_token_bytes, 1),
         accept_sender_constrained_as_bearer=t.boolean("accept_sender_constrained_as_bearer", False),
+        **_provider_keys(t),
     )
     if auth_type == "jwtVerify":
         _jwt_verify_complete(t, credential)
