@@ -79,7 +79,9 @@ class TokenSource:
         from rrdev.core.keyset import mint_token
 
         issuer, audience, extra = mint_identity(profile)
-        claims = {**extra, **dict(spec.get("claims") or {})}
+        scope, scope_claims = _provider_scope(profile, spec.get("scope"))
+        claims = {**extra, **scope_claims, **dict(spec.get("claims") or {})}
+        audience = _cognito_id_token_shape(profile, claims) or audience
         options: dict[str, Any] = {}
         if "sub" in spec:
             options["subject"] = spec["sub"]
@@ -89,7 +91,7 @@ class TokenSource:
             self.keyset,
             issuer=spec.get("iss", issuer),
             audience=spec.get("aud", audience),
-            scope=spec.get("scope"),
+            scope=scope,
             claims=claims,
             expires_in=spec.get("expires_in", 3600),
             now=now,
@@ -141,6 +143,26 @@ def mint_identity(profile: Profile) -> tuple[str, str | None, dict[str, Any]]:
             extra["token_use"] = cred.token_use
         return issuer, None, extra
     return issuer, FALLBACK_AUDIENCE, extra
+
+
+def _provider_scope(profile: Profile, scope: Any) -> tuple[Any, dict[str, Any]]:
+    """Where the provider writes granted scopes: Okta an ``scp`` array, Entra ID an
+    ``scp`` string, everyone else (Auth0, Cognito, Keycloak) a ``scope`` string."""
+    provider = profile.proxy_credential.provider
+    if not isinstance(scope, str) or provider not in ("okta", "entra"):
+        return scope, {}
+    return None, {"scp": scope.split() if provider == "okta" else scope}
+
+
+def _cognito_id_token_shape(profile: Profile, claims: dict[str, Any]) -> str | None:
+    """``claims = { token_use = "id" }`` in Cognito access mode mints what Cognito's ID
+    token looks like: ``aud`` the app client, no ``client_id`` (the check can then show
+    the hint an ID token gets). Returns that ``aud``, or None for any other token."""
+    cred = profile.proxy_credential
+    if claims.get("token_use") != "id" or cred.token_use == "id":
+        return None
+    client_id = claims.pop("client_id", None)
+    return client_id if isinstance(client_id, str) else None
 
 
 def _strip_bearer(token: str) -> str:

@@ -53,6 +53,12 @@ _COGNITO_AUDIENCE_HINT = (
     "Cognito access tokens carry no aud: set proxy_credential.client_id (the app client "
     "id; a list for several) and token_use = 'access' instead of audience"
 )
+_KEYCLOAK_ACCOUNT_HINT = (
+    "Keycloak writes aud 'account' unless the client has an audience mapper: add one "
+    "(Clients -> <client> -> Client scopes -> <client>-dedicated -> Add mapper -> "
+    "Audience, included client audience: your API's client), or accept 'account' only "
+    "if no other client of the realm may call this API"
+)
 _ENTRA_V1 = "https://sts.windows.net/"
 _ENTRA_V2 = "https://login.microsoftonline.com/"
 
@@ -167,6 +173,8 @@ def audience_hint(
         return _GRAPH_HINT.format(aud=clip(graph[0]))
     if claims.get("token_use") == "id" and _cognito_issuer(claims):
         return f"this is a Cognito ID token. {COGNITO_ID_TOKEN_HINT}; {_COGNITO_AUDIENCE_HINT}"
+    if auds == ["account"] and _keycloak_issuer(claims):
+        return _KEYCLOAK_ACCOUNT_HINT
     return None
 
 
@@ -175,6 +183,11 @@ def missing_audience_hint(claims: Mapping[str, Any]) -> str | None:
     if _cognito_issuer(claims) or claims.get("token_use") == "access":
         return f"this looks like a Cognito access token. {_COGNITO_AUDIENCE_HINT}"
     return None
+
+
+def _keycloak_issuer(claims: Mapping[str, Any]) -> bool:
+    iss = claims.get("iss")
+    return isinstance(iss, str) and "/realms/" in iss
 
 
 def _cognito_issuer(claims: Mapping[str, Any]) -> bool:
