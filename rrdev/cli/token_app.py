@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -90,8 +90,7 @@ def token_mint(
     """
     from rrdev.core.keyset import Keyset, mint_token
 
-    default_iss, default_aud = _mint_defaults(profile)
-    extra = {}
+    default_iss, default_aud, extra = _mint_defaults(profile)
     for name, value in parse_pairs(claim, "--claim"):
         try:
             extra[name] = json.loads(value)
@@ -111,8 +110,10 @@ def token_mint(
     sys.stdout.write(token + "\n")
 
 
-def _mint_defaults(profile: str | None) -> tuple[str, str]:
-    """The profile's issuer and first audience; the demo's when no profile is around."""
+def _mint_defaults(profile: str | None) -> tuple[str, str | None, dict[str, Any]]:
+    """The profile's issuer, first audience and the claims its provider mode needs
+    (``checks.tokens.mint_identity``: Cognito's client_id and no aud, Entra's tid); the
+    demo's when no profile is around."""
     from rrdev.core.errors import ProfileError
     from rrdev.core.profile import discover_profile, load_profile
 
@@ -121,10 +122,10 @@ def _mint_defaults(profile: str | None) -> tuple[str, str]:
     except ProfileError:
         if profile:
             raise
-        return DEMO_ISSUER, DEMO_AUDIENCE
-    cred = load_profile(path).proxy_credential
-    audience = cred.audience[0] if cred.audience else (cred.client_id or DEMO_AUDIENCE)
-    return cred.issuer or DEMO_ISSUER, audience
+        return DEMO_ISSUER, DEMO_AUDIENCE, {}
+    from rrdev.checks.tokens import mint_identity
+
+    return mint_identity(load_profile(path))
 
 
 @token_app.command("fetch", cls=LeanCommand)
