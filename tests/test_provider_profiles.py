@@ -120,3 +120,30 @@ def test_entra_profile_lists_its_tenants() -> None:
     cred = load_profile(ROOT / "profiles" / "entra.toml").proxy_credential
     assert cred.tenants == ("YOUR-TENANT-ID",)
     assert set(cred.audience) == {"YOUR_API_CLIENT_ID", "api://YOUR_API_CLIENT_ID"}
+
+
+@pytest.mark.parametrize(
+    ("name", "absent", "present"),
+    [
+        ("cognito", "aud", {"client_id": "YOUR_APP_CLIENT_ID", "token_use": "access"}),
+        ("entra", None, {"tid": "YOUR-TENANT-ID"}),
+    ],
+)
+def test_token_mint_is_shaped_like_the_profile_provider(
+    name: str, absent: str | None, present: dict[str, str], bare_env: None
+) -> None:
+    """`rrdev token mint -p X` mints what the profile verifies (Cognito: no aud, a
+    client_id; Entra: the tenant's issuer and tid), so `explain --offline` allows it."""
+    path = str(ROOT / "profiles" / f"{name}.toml")
+    runner = CliRunner()
+    minted = runner.invoke(app, ["token", "mint", "-p", path, "--scope", "orders/read"])
+    assert minted.exit_code == 0, minted.output
+    token = minted.stdout.strip()
+    decoded = runner.invoke(app, ["token", "decode", token, "--json"])
+    claims = json.loads(decoded.stdout)["claims"]
+    assert absent is None or absent not in claims
+    assert present.items() <= claims.items()
+    argv = ["explain", token, "-p", path, "--offline", "--json", "--path", "/orders"]
+    explained = json.loads(runner.invoke(app, argv).stdout)
+    assert all(c["status"] == "passed" for c in explained["checks"]), explained["checks"]
+    assert explained["status"] in (200, 403), explained  # verified; the rules decide
