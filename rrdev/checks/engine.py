@@ -189,13 +189,20 @@ def _stop_if_unrunnable(
 
 
 async def run_check(
-    profile: Profile, runner: CheckRunner, request: CheckRequest, *, clock: Callable[[], float]
+    profile: Profile,
+    runner: CheckRunner,
+    request: CheckRequest,
+    *,
+    clock: Callable[[], float],
+    tokens: TokenSource | None = None,
 ) -> CheckResult:
     check = request.check
     expected = Expectation.parse(check.expect)
     started = clock()
     outcome = await runner.run(request)
     seconds = max(clock() - started, 0.0)
+    if tokens is not None:
+        outcome = tokens.with_fetch_hints(profile, check, outcome)
     _stop_if_unrunnable(profile, request, outcome, expected)
     problems, notes = judge(request, outcome, expected, runner.mode)
     notes = notes + _mint_note(check, outcome, runner.mode)
@@ -243,7 +250,10 @@ async def run_profile(
     if requests:
         async with open_runner(profile, options, tokens, now) as runner:
             for request in requests:
-                results.append(await run_check(profile, runner, request, clock=time.perf_counter))
+                result = await run_check(
+                    profile, runner, request, clock=time.perf_counter, tokens=tokens
+                )
+                results.append(result)
     return ProfileReport(
         profile=profile.path,
         name=profile.display_name,

@@ -101,6 +101,10 @@ def explain(
     expl = _run_explain(
         prof, method, raw_path, raw_query, headers, jwks_source(prof, jwks, offline), now
     )
+    if use_auth and not offline:
+        from rrdev.cli.token import with_fetch_hints
+
+        expl = with_fetch_hints(prof, expl)
     _print_explanation(expl, json_out)
     if expl.reason == "jwks_unavailable" and not json_out:
         _no_stale_keys_note(prof)

@@ -22,6 +22,7 @@ Presence = Literal["must_exist", "must_absent"]
 TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
 ProxyAuthType = Literal["jwtVerify", "none"]
 MethodOverridePolicy = Literal["refuse", "judge"]
+ClientAuth = Literal["client_secret_post", "client_secret_basic", "private_key_jwt"]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -159,7 +160,9 @@ class Target:
 class OAuth2Client:
     """Client-credentials settings, shared by ``[auth]`` and the ``oauth2`` target
     credential. Either ``domain`` (Auth0: ``<domain>/oauth/token``, JSON body; may be a
-    full URL) or ``token_url`` (generic OAuth2, form body)."""
+    full URL) or ``token_url`` (generic OAuth2, form body). ``client_auth`` (default
+    ``client_secret_post``): ``client_secret_basic``, or ``private_key_jwt`` (RFC 7523:
+    a signed assertion instead of ``client_secret``)."""
 
     domain: str | None = None
     token_url: str | None = None
@@ -168,7 +171,18 @@ class OAuth2Client:
     audience: str | None = None
     resource: str | None = None
     scope: str | None = None
-    client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    client_auth: ClientAuth = "client_secret_post"
+    #: extra form parameters sent with the request (e.g. ``aud``), values may hold
+    #: ``${VARS}``; default none. Never grant_type, client_id/secret or client_assertion*.
+    extra: tuple[tuple[str, Secret], ...] = ()
+    #: private_key_jwt: the PEM private key (usually ``${VAR}``), or ``private_key_file``
+    #: (absolute once loaded; relative paths are the profile file's); one of them.
+    private_key: Secret | None = None
+    private_key_file: str | None = None
+    #: private_key_jwt: the assertion's ``kid`` header (default none) and its algorithm
+    #: (default RS256; RS256/RS384/RS512/PS256/ES256).
+    key_id: str | None = None
+    assertion_algorithm: str = "RS256"
 
 
 @dataclass(frozen=True)
