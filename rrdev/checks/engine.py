@@ -69,6 +69,7 @@ __all__ = [
     "run_check",
     "run_checks",
     "run_profile",
+    "unrunnable",
 ]
 
 #: Statuses rrdev's decision itself can answer; any other expected status is the backend's.
@@ -77,6 +78,9 @@ DECISION_STATUSES = frozenset({400, 401, 403, 421, 503})
 NETWORK_REASONS = frozenset({"jwks_unavailable", "upstream_unreachable"})
 CONFIG_REASONS = frozenset({"upstream_credential_unavailable"})
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+#: The outcome of a check whose spec has a problem: nothing was sent.
+NOT_RUN_STATUS = 0
+NOT_RUN_REASON = "check_invalid"
 
 
 # ------------------------------------------------------------------ runners
@@ -222,6 +226,29 @@ async def run_check(
     )
 
 
+def unrunnable(profile: Profile, index: int, check: CheckSpec) -> CheckResult:
+    """The failed result of a check whose spec has a problem (nothing was sent)."""
+    problem = check.problem
+    assert problem is not None
+    try:
+        expected = Expectation.parse(check.expect)
+    except (AttributeError, TypeError, ValueError):
+        expected = Expectation()
+    return CheckResult(
+        profile=profile.path,
+        suite=profile.display_name,
+        name=check.name,
+        index=index,
+        line=check.line,
+        method=check.method,
+        target=check.path,
+        expected=expected,
+        outcome=Outcome(NOT_RUN_STATUS, NOT_RUN_REASON, None, message=problem.message),
+        problems=(f"the check cannot run: {problem}",),
+        notes=(f"hint: {problem.hint}",) if problem.hint else (),
+    )
+
+
 def _mint_note(check: CheckSpec, outcome: Outcome, mode: Mode) -> tuple[str, ...]:
     if not isinstance(check.token, dict):
         return ()
@@ -241,19 +268,26 @@ async def run_profile(
     *,
     clock: Callable[[], float] = time.time,
 ) -> ProfileReport:
-    """Prepare every check (tokens first), then run them in file order."""
+    """Prepare every check (tokens first), then run them in file order. A check with a
+    problem (``CheckSpec.problem``) is not run: it fails, and the others still run."""
     now = options.now if options.now is not None else clock()
     requests = [
-        await prepare(profile, n, check, tokens, now) for n, check in enumerate(profile.checks)
+        await prepare(profile, n, check, tokens, now)
+        for n, check in enumerate(profile.checks)
+        if check.problem is None
     ]
-    results: list[CheckResult] = []
+    done: dict[int, CheckResult] = {
+        n: unrunnable(profile, n, check)
+        for n, check in enumerate(profile.checks)
+        if check.problem is not None
+    }
     if requests:
         async with open_runner(profile, options, tokens, now) as runner:
             for request in requests:
-                result = await run_check(
+                done[request.index] = await run_check(
                     profile, runner, request, clock=time.perf_counter, tokens=tokens
                 )
-                results.append(result)
+    results = [done[n] for n in sorted(done)]
     return ProfileReport(
         profile=profile.path,
         name=profile.display_name,

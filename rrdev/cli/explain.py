@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rrdev.cli.common import fail, friendly, stderr_console, stdout_console
+from rrdev.cli.common import (
+    fail,
+    friendly,
+    stderr_console,
+    stdout_console,
+    warn_check_problems,
+)
 from rrdev.cli.options import (
     AtOpt,
     JsonOpt,
@@ -84,6 +90,7 @@ def explain(
     from urllib.parse import urlencode
 
     prof = load(profile)
+    warn_check_problems(prof)
     raw_path, _, raw_query = path.partition("?")
     extra_query = urlencode(parse_pairs(query, "--query"))
     raw_query = "&".join(q for q in (raw_query, extra_query) if q)

@@ -313,8 +313,31 @@ class IssuerConfig:
 
 
 @dataclass(frozen=True)
+class CheckProblem:
+    """Why a ``[[checks]]`` entry cannot run (an unknown ``expect.rule``, a bad token
+    spec, an unknown key...). Never a reason to refuse the profile: ``rrdev check``
+    fails that check, ``validate`` reports it, the proxy only warns."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    key: str | None = None
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = self.file or "<profile>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f": {self.key}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
 class CheckSpec:
-    """A ``[[checks]]`` entry, kept close to the TOML (checks.py interprets it)."""
+    """A ``[[checks]]`` entry, kept close to the TOML (checks.py interprets it).
+    ``problem`` (default none) says why it cannot run; its other fields are then
+    defaults."""
 
     name: str
     method: str = "GET"
@@ -325,6 +348,7 @@ class CheckSpec:
     token: Any = "auth"
     expect: Any = "allowed"
     line: int | None = None
+    problem: CheckProblem | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ imports from ``rrdev.core.profile``.
 
 from __future__ import annotations
 
+from rrdev.core.profile.checks import check_problem_warning, check_problems
 from rrdev.core.profile.line_index import build_line_index, line_of
 from rrdev.core.profile.loading import (
     DEFAULT_PROFILE_NAME,
@@ -45,6 +46,8 @@ __all__ = [
     "PROFILE_ENV",
     "ProfileWarning",
     "build_line_index",
+    "check_problem_warning",
+    "check_problems",
     "discover_profile",
     "line_of",
     "load_profile",
