@@ -295,12 +295,19 @@ class Proxy:
 
 @dataclass(frozen=True)
 class IssuerClient:
-    """A local-issuer client: id, secret, allowed audiences and scopes."""
+    """A local-issuer client: id, secret, allowed audiences and scopes.
+
+    ``client_secret`` (default none) authenticates it with a secret; ``public_key_file``
+    (a PEM public key, absolute once loaded) or ``jwks_uri`` (a URL or file; default
+    none) let it authenticate with ``private_key_jwt`` instead. At least one is set.
+    """
 
     client_id: str
-    client_secret: Secret
+    client_secret: Secret | None = None
     audiences: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    public_key_file: str | None = None
+    jwks_uri: str | None = None
 
 
 @dataclass(frozen=True)

@@ -77,13 +77,13 @@ def _client_auth(t: _Table) -> str:
     return t.choice("client_auth", CLIENT_AUTH, CLIENT_AUTH[0])
 
 
-def _private_key_file(t: _Table) -> str | None:
-    """``private_key_file`` as an absolute path (a relative one is the profile file's)."""
-    value = t.opt_str("private_key_file")
+def _private_key_file(t: _Table, name: str = "private_key_file") -> str | None:
+    """A key file as an absolute path (a relative one is the profile file's)."""
+    value = t.opt_str(name)
     if value is None:
         return None
     if not value.strip():
-        t.fail("private_key_file", "must not be empty")
+        t.fail(name, "must not be empty")
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = Path(t.ctx.file).parent / path
@@ -129,4 +129,18 @@ def _private_key_jwt_complete(t: _Table, what: str) -> None:
             f"{what} with client_auth = 'private_key_jwt' needs exactly one of "
             "'private_key' (PEM text) or 'private_key_file' (a PEM file)",
             "e.g. private_key = '${CLIENT_PRIVATE_KEY}' or private_key_file = 'keys/client.pem'",
+        )
+
+
+def _issuer_client_authenticates(c: _Table) -> None:
+    """An ``[[issuer.clients]]`` entry needs a way to authenticate: a secret, or a
+    public key (``public_key_file`` or ``jwks_uri``) for private_key_jwt."""
+    if c.has("public_key_file") and c.has("jwks_uri"):
+        c.fail("jwks_uri", "set one of 'public_key_file' or 'jwks_uri', not both")
+    if not any(c.has(name) for name in ("client_secret", "public_key_file", "jwks_uri")):
+        c.fail(
+            "client_secret",
+            "missing required key 'client_secret' (or 'public_key_file'/'jwks_uri' for "
+            "a client that authenticates with private_key_jwt)",
+            "e.g. client_secret = '${MY_SERVICE_SECRET}' or public_key_file = 'keys/svc.pub.pem'",
         )

@@ -273,6 +273,8 @@ def _auth(t: _Table) -> AuthConfig:
         )
     if kind in ("auth0", "oauth2"):
         _oauth2_complete(t, f"kind = {kind!r}")
+    elif kind == "local" and t.data.get("client_auth") == "private_key_jwt":
+        _client_auth_complete(t, "kind = 'local'")
     return AuthConfig(kind=kind, client=_oauth2_client(t), token=t.secret("token"))  # type: ignore[arg-type]
 
 
