@@ -97,7 +97,7 @@ def _assertion_algorithm(t: _Table) -> str:
 def _client_auth_complete(t: _Table, what: str) -> None:
     """private_key_jwt needs one key and no secret; the other methods need the secret
     and none of private_key_jwt's keys (they would be silently ignored)."""
-    if t.data.get("client_auth") == "private_key_jwt":
+    if _client_auth(t) == "private_key_jwt":  # an unknown client_auth fails here first
         _private_key_jwt_complete(t, what)
         return
     for name in PRIVATE_KEY_JWT_KEYS:
