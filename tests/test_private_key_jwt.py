@@ -374,3 +374,21 @@ def test_json_of_discovery_lists_private_key_jwt(tmp_path: Path) -> None:
     doc = app_.discovery("http://127.0.0.1:1")
     assert "private_key_jwt" in doc["token_endpoint_auth_methods_supported"]
     assert json.dumps(doc)  # plain JSON
+
+
+async def test_an_unusable_backend_key_is_a_502_not_a_crash(
+    backend: Backend, tmp_path: Path
+) -> None:
+    credential = (
+        "auth_type = 'oauth2'\ntoken_url = 'http://127.0.0.1:9/oauth/token'\nclient_id = 'svc'\n"
+        "client_auth = 'private_key_jwt'\nprivate_key_file = 'missing.pem'\n"
+    )
+    path = tmp_path / "proxy.toml"
+    path.write_text(profile_text(backend.url, credential=credential))
+    async with run_proxy(path) as proxy, httpx.AsyncClient(trust_env=False) as http:
+        [warning] = [w for w in proxy.app.info().warnings if "private key" in w]
+        answer = await http.get(proxy.url + "/api", headers={"Authorization": f"Bearer {mint()}"})
+    assert "cannot read the private key file" in warning
+    assert answer.status_code == 502
+    assert answer.json()["reason"] == "upstream_credential_unavailable"
+    assert backend.seen == []  # nothing forwarded
