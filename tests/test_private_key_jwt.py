@@ -156,6 +156,7 @@ def test_a_wrong_key_is_refused_by_the_issuer_and_reported(
     result = CliRunner().invoke(app, ["token", "fetch", "-p", str(profile)])
     assert result.exit_code == 4
     assert "invalid_client" in result.stderr and "Invalid client assertion" in result.stderr
+    assert "client assertion (private_key_jwt) was not accepted" in " ".join(result.stderr.split())
     assert [kind for kind, _ in events] == ["token_refused"]
     assert "PRIVATE KEY" not in result.output
 
@@ -392,3 +393,13 @@ async def test_an_unusable_backend_key_is_a_502_not_a_crash(
     assert answer.status_code == 502
     assert answer.json()["reason"] == "upstream_credential_unavailable"
     assert backend.seen == []  # nothing forwarded
+
+
+def test_validate_warns_about_a_key_file_that_is_not_there(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        HEAD + "client_id = 'c'\nclient_auth = 'private_key_jwt'\nprivate_key_file = 'k.pem'\n"
+    )
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert f"auth.private_key_file: {tmp_path / 'k.pem'} does not exist" in result.stdout

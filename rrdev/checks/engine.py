@@ -243,9 +243,9 @@ def unrunnable(profile: Profile, index: int, check: CheckSpec) -> CheckResult:
         method=check.method,
         target=check.path,
         expected=expected,
-        outcome=Outcome(NOT_RUN_STATUS, NOT_RUN_REASON, None, message=problem.message),
+        outcome=Outcome(NOT_RUN_STATUS, NOT_RUN_REASON, None),
         problems=(f"the check cannot run: {problem}",),
-        notes=(f"hint: {problem.hint}",) if problem.hint else (),
+        notes=(problem.hint,) if problem.hint else (),
     )
 
 
