@@ -18,9 +18,10 @@ The modules, in dependency order (each imports only those above it):
 - ``reading``: ``_Ctx`` and ``_Table``, typed getters whose errors name file:line:key.
 - ``headers``: header names rrdev owns or needs, ``additional_headers`` templates.
 - ``rules``: ``rules = [...]`` -> ``Rule``, patterns compiled at load.
+- ``client_auth``: the token request's ``extra`` parameters and ``private_key_jwt`` keys.
 - ``sections``: ``[proxy]``, ``[target]``, ``[issuer]``.
 - ``credentials``: ``[target_credential]``, ``[proxy_credential]``, ``[auth]``.
-- ``checks``: ``[[checks]]`` -> ``CheckSpec``.
+- ``checks``: ``[[checks]]`` -> ``CheckSpec`` (a broken one carries its ``CheckProblem``).
 - ``warnings``: ``profile_warnings``, what ``rrdev validate`` reports but accepts.
 - ``loading``: ``discover_profile``, ``load_profile``, ``parse_profile``.
 
