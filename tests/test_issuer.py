@@ -176,6 +176,7 @@ async def test_discovery_names_the_configured_issuer_and_real_urls(
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     }
 
 

@@ -15,6 +15,7 @@ from rrdev.core.errors import EnvVarError, ProfileError
 from rrdev.core.model import Profile, Secret, Target
 from rrdev.core.profile import (
     build_line_index,
+    check_problems,
     discover_profile,
     line_of,
     load_profile,
@@ -528,6 +529,25 @@ ERROR_CASES = [
         "cannot tell how to get a token",
         id="auth-kind-unknown",
     ),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "message"), ERROR_CASES)
+def test_profile_errors(text: str, key: str, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse(text)
+    error = caught.value
+    assert error.file == FILE
+    assert error.key == key
+    assert message in error.detail
+    assert error.line == marked_line(text)
+    assert str(error).startswith(f"{FILE}:{error.line}: {key}: ")
+    assert error.exit_code == 3
+
+
+#: Problems of a [[checks]] entry: the profile loads, the check carries the problem
+#: (file, line, key, message), and only that check fails in `rrdev check`.
+CHECK_PROBLEM_CASES = [
     pytest.param(
         """
         [[checks]]  # <-
@@ -595,17 +615,15 @@ ERROR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "key", "message"), ERROR_CASES)
-def test_profile_errors(text: str, key: str, message: str) -> None:
-    with pytest.raises(ProfileError) as caught:
-        parse(text)
-    error = caught.value
-    assert error.file == FILE
-    assert error.key == key
-    assert message in error.detail
-    assert error.line == marked_line(text)
-    assert str(error).startswith(f"{FILE}:{error.line}: {key}: ")
-    assert error.exit_code == 3
+@pytest.mark.parametrize(("text", "key", "message"), CHECK_PROBLEM_CASES)
+def test_check_problems_do_not_fail_the_profile(text: str, key: str, message: str) -> None:
+    profile = parse(text)
+    [problem] = check_problems(profile)
+    assert problem.file == FILE
+    assert problem.key == key
+    assert message in problem.message
+    assert problem.line == marked_line(text)
+    assert str(problem).startswith(f"{FILE}:{problem.line}: {key}: ")
 
 
 def test_invalid_regex_message_matches_the_documented_shape() -> None:
@@ -693,14 +711,12 @@ def test_check_expect_unknown_rule_hint_lists_the_rules() -> None:
     name = "x"
     expect = { rule = "nope" }
     """
-    with pytest.raises(ProfileError) as caught:
-        parse(text)
-    assert caught.value.detail == "unknown rule 'nope'"
-    assert "This profile's rules: read-catalog, proxy[1]" in caught.value.hint
-    assert "'default'" in caught.value.hint
-    with pytest.raises(ProfileError) as caught:
-        parse('[[checks]]\nname = "x"\nexpect = { rule = "nope" }\n')
-    assert "This profile's rules: none" in caught.value.hint
+    [problem] = check_problems(parse(text))
+    assert problem.message == "unknown rule 'nope'"
+    assert "This profile's rules: read-catalog, proxy[1]" in problem.hint
+    assert "'default'" in problem.hint
+    [problem] = check_problems(parse('[[checks]]\nname = "x"\nexpect = { rule = "nope" }\n'))
+    assert "This profile's rules: none" in problem.hint
 
 
 def test_toml_syntax_error_has_the_line() -> None:

@@ -69,6 +69,7 @@ __all__ = [
     "run_check",
     "run_checks",
     "run_profile",
+    "unrunnable",
 ]
 
 #: Statuses rrdev's decision itself can answer; any other expected status is the backend's.
@@ -77,6 +78,9 @@ DECISION_STATUSES = frozenset({400, 401, 403, 421, 503})
 NETWORK_REASONS = frozenset({"jwks_unavailable", "upstream_unreachable"})
 CONFIG_REASONS = frozenset({"upstream_credential_unavailable"})
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+#: The outcome of a check whose spec has a problem: nothing was sent.
+NOT_RUN_STATUS = 0
+NOT_RUN_REASON = "check_invalid"
 
 
 # ------------------------------------------------------------------ runners
@@ -189,13 +193,20 @@ def _stop_if_unrunnable(
 
 
 async def run_check(
-    profile: Profile, runner: CheckRunner, request: CheckRequest, *, clock: Callable[[], float]
+    profile: Profile,
+    runner: CheckRunner,
+    request: CheckRequest,
+    *,
+    clock: Callable[[], float],
+    tokens: TokenSource | None = None,
 ) -> CheckResult:
     check = request.check
     expected = Expectation.parse(check.expect)
     started = clock()
     outcome = await runner.run(request)
     seconds = max(clock() - started, 0.0)
+    if tokens is not None:
+        outcome = tokens.with_fetch_hints(profile, check, outcome)
     _stop_if_unrunnable(profile, request, outcome, expected)
     problems, notes = judge(request, outcome, expected, runner.mode)
     notes = notes + _mint_note(check, outcome, runner.mode)
@@ -212,6 +223,29 @@ async def run_check(
         problems=problems,
         notes=notes,
         seconds=seconds,
+    )
+
+
+def unrunnable(profile: Profile, index: int, check: CheckSpec) -> CheckResult:
+    """The failed result of a check whose spec has a problem (nothing was sent)."""
+    problem = check.problem
+    assert problem is not None
+    try:
+        expected = Expectation.parse(check.expect)
+    except (AttributeError, TypeError, ValueError):
+        expected = Expectation()
+    return CheckResult(
+        profile=profile.path,
+        suite=profile.display_name,
+        name=check.name,
+        index=index,
+        line=check.line,
+        method=check.method,
+        target=check.path,
+        expected=expected,
+        outcome=Outcome(NOT_RUN_STATUS, NOT_RUN_REASON, None),
+        problems=(f"the check cannot run: {problem}",),
+        notes=(problem.hint,) if problem.hint else (),
     )
 
 
@@ -234,16 +268,26 @@ async def run_profile(
     *,
     clock: Callable[[], float] = time.time,
 ) -> ProfileReport:
-    """Prepare every check (tokens first), then run them in file order."""
+    """Prepare every check (tokens first), then run them in file order. A check with a
+    problem (``CheckSpec.problem``) is not run: it fails, and the others still run."""
     now = options.now if options.now is not None else clock()
     requests = [
-        await prepare(profile, n, check, tokens, now) for n, check in enumerate(profile.checks)
+        await prepare(profile, n, check, tokens, now)
+        for n, check in enumerate(profile.checks)
+        if check.problem is None
     ]
-    results: list[CheckResult] = []
+    done: dict[int, CheckResult] = {
+        n: unrunnable(profile, n, check)
+        for n, check in enumerate(profile.checks)
+        if check.problem is not None
+    }
     if requests:
         async with open_runner(profile, options, tokens, now) as runner:
             for request in requests:
-                results.append(await run_check(profile, runner, request, clock=time.perf_counter))
+                done[request.index] = await run_check(
+                    profile, runner, request, clock=time.perf_counter, tokens=tokens
+                )
+    results = [done[n] for n in sorted(done)]
     return ProfileReport(
         profile=profile.path,
         name=profile.display_name,

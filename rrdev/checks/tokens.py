@@ -10,10 +10,11 @@ the run first.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from rrdev.checks.model import CheckRequest
+from rrdev.checks.model import CheckRequest, Outcome
 from rrdev.core.errors import ProfileError
 from rrdev.core.model import CheckSpec, Profile, Secret
 from rrdev.core.profile import line_of
@@ -97,6 +98,21 @@ class TokenSource:
             now=now,
             **options,
         )
+
+    def with_fetch_hints(self, profile: Profile, check: CheckSpec, outcome: Outcome) -> Outcome:
+        """``outcome`` with an audience hint saying what ``[auth]`` asked for, when the
+        check sent a token rrdev fetched (``token = "auth"``, not offline)."""
+        expl = outcome.explanation
+        if check.token != "auth" or self.offline or expl is None:
+            return outcome
+        if profile.path not in self._fetched:
+            return outcome
+        from rrdev.clients.audience_hint import fetched_token_explanation
+        from rrdev.clients.caller import auth_client
+        from rrdev.clients.oauth2 import token_request
+
+        request = token_request(auth_client(profile), self._env)
+        return replace(outcome, explanation=fetched_token_explanation(expl, request))
 
     async def _auth(self, profile: Profile, key: str, now: float) -> str:
         if profile.auth is None:

@@ -23,7 +23,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from rrdev.checks.engine import run_checks
+from rrdev.checks.engine import NOT_RUN_REASON, run_checks
 from rrdev.checks.model import CheckOptions, CheckResult, CheckRun, ProfileReport
 from rrdev.cli.console import make_console
 from rrdev.cli.render import render_explanation, status_style
@@ -115,11 +115,18 @@ def _table(report: ProfileReport) -> RenderableType:
         table.add_row(
             Text(r.name),
             Text(str(r.expected)),
-            Text(str(r.outcome.status), style=status_style(r.outcome.status)),
+            _got(r),
             _reason(r),
             Text("pass", style="bold green") if r.passed else Text("FAIL", style="bold red"),
         )
     return Group(title, table)
+
+
+def _got(result: CheckResult) -> Text:
+    status = result.outcome.status
+    if result.outcome.reason == NOT_RUN_REASON:
+        return Text("not run", style="bold red")
+    return Text(str(status), style=status_style(status))
 
 
 _MODES = {"dry": "dry run", "live": "live", "against": "against a running gateway"}

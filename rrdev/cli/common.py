@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 
-__all__ = ["fail", "friendly", "stderr_console", "stdout_console"]
+__all__ = ["fail", "friendly", "stderr_console", "stdout_console", "warn_check_problems"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +40,21 @@ def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
     if hint:
         err.print(f"[cyan]hint:[/] {escape(hint)}", markup=True, highlight=False)
     return typer.Exit(code)
+
+
+def warn_check_problems(profile: Any) -> None:
+    """Checks never block a command that is not ``rrdev check``: say which cannot run."""
+    from rrdev.core.profile import check_problem_warning
+
+    broken = [c for c in profile.checks if c.problem is not None]
+    if not broken:
+        return
+    from rich.markup import escape
+
+    err = stderr_console()
+    for check in broken:
+        line = f"[bold yellow]warning:[/] {escape(check_problem_warning(check))}"
+        err.print(line, markup=True, highlight=False)
 
 
 def friendly(func: F) -> F:

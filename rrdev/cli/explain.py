@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rrdev.cli.common import fail, friendly, stderr_console, stdout_console
+from rrdev.cli.common import (
+    fail,
+    friendly,
+    stderr_console,
+    stdout_console,
+    warn_check_problems,
+)
 from rrdev.cli.options import (
     AtOpt,
     JsonOpt,
@@ -84,6 +90,7 @@ def explain(
     from urllib.parse import urlencode
 
     prof = load(profile)
+    warn_check_problems(prof)
     raw_path, _, raw_query = path.partition("?")
     extra_query = urlencode(parse_pairs(query, "--query"))
     raw_query = "&".join(q for q in (raw_query, extra_query) if q)
@@ -101,6 +108,10 @@ def explain(
     expl = _run_explain(
         prof, method, raw_path, raw_query, headers, jwks_source(prof, jwks, offline), now
     )
+    if use_auth and not offline:
+        from rrdev.cli.token import with_fetch_hints
+
+        expl = with_fetch_hints(prof, expl)
     _print_explanation(expl, json_out)
     if expl.reason == "jwks_unavailable" and not json_out:
         _no_stale_keys_note(prof)

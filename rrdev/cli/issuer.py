@@ -221,6 +221,16 @@ def issuer_banner(
         audiences = ", ".join(client.audiences) or "no audiences"
         lines.append(f"  client      {client.client_id}  ({scopes}; for {audiences})")
     client = config.clients[0]
+    if client.client_secret is None:  # private_key_jwt only: no curl line can show it
+        lines += [
+            "",
+            f"{client.client_id} authenticates with private_key_jwt: `rrdev token fetch` "
+            "with [auth] client_auth = 'private_key_jwt' signs its assertions.",
+            "",
+            "Ctrl+C to stop. `rrdev issuer rotate` applies without a restart.",
+            "",
+        ]
+        return "\n".join(lines)
     secret, note = _shown_secret(client.client_secret, demo)
     audience = client.audiences[0] if client.audiences else "AUDIENCE"
     curl = " ".join(

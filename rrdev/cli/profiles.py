@@ -29,27 +29,39 @@ def validate(
 ) -> None:
     """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
 
-    Exit code 0 when every profile is usable, 3 otherwise. Each error comes with its
-    hint (``hints`` in the JSON, one per error, "" when there is none).
+    Exit code 0 when every profile is usable, 3 otherwise; 1 when only [[checks]]
+    entries have problems (the proxy runs; `rrdev check` fails those checks). Each
+    error comes with its hint (``hints`` in the JSON, one per error, "" when there is
+    none).
     """
     from rrdev.core.errors import ProfileError
-    from rrdev.core.profile import discover_profile, load_profile, profile_warnings
+    from rrdev.core.profile import (
+        check_problems,
+        discover_profile,
+        load_profile,
+        profile_warnings,
+    )
 
     paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
-    results, failed = [], False
+    results, failed, checks_failed = [], False, False
     for path in paths:
         entry: dict[str, Any] = {"profile": str(path), "errors": [], "hints": [], "warnings": []}
         try:
             prof = load_profile(path)
             entry["warnings"] = [str(w) for w in profile_warnings(prof)]
             entry["rules"] = len(prof.all_rules())
+            problems = check_problems(prof)
+            entry["errors"] += [f"{p} (this check cannot run)" for p in problems]
+            entry["hints"] += [p.hint for p in problems]
+            checks_failed |= bool(problems)
         except ProfileError as exc:
             entry["errors"].append(str(exc))
             entry["hints"].append(exc.hint)  # "" when there is none
-        failed |= bool(entry["errors"]) or (strict and bool(entry["warnings"]))
+            failed = True
+        failed |= strict and bool(entry["warnings"])
         results.append(entry)
     _print_validation(results, json_out)
-    raise typer.Exit(3 if failed else 0)
+    raise typer.Exit(3 if failed else 1 if checks_failed else 0)
 
 
 def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:

@@ -19,17 +19,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from rrdev.cli.console import make_console
-from rrdev.clients.caller import fetch_caller_token, require_auth
-from rrdev.clients.oauth2 import FetchedToken, token_url_of
+from rrdev.clients.audience_hint import fetched_token_explanation, token_audience_note
+from rrdev.clients.caller import auth_client, fetch_caller_token, require_auth
+from rrdev.clients.oauth2 import FetchedToken, TokenRequest, token_request, token_url_of
 from rrdev.clients.token_cache import TokenCache
 from rrdev.core.errors import TokenInputError
 from rrdev.core.model import Profile
+from rrdev.core.records import Explanation
 from rrdev.core.redact import REDACTED, SECRET_FIELDS, fingerprint
 from rrdev.core.tokens import decode_unverified, humanize_delta
 
-__all__ = ["auth_token_for_explain", "run_token_clear", "run_token_fetch", "token_summary"]
+__all__ = [
+    "auth_token_for_explain",
+    "run_token_clear",
+    "run_token_fetch",
+    "token_summary",
+    "with_fetch_hints",
+]
 
 
 def _stderr() -> Console:
@@ -64,6 +73,9 @@ def run_token_fetch(
     """``rrdev token fetch``: print the token (or the JSON summary); exit code 0."""
     err = _stderr()
     token = fetch_for_profile(profile, use_cache=use_cache, timeout=timeout, err=err)
+    note = _audience_note(profile, token)
+    if note:
+        err.print(f"[yellow]warning:[/] {escape(note)}", markup=True, highlight=False)
     if json_out:
         summary = token_summary(profile, token, show_token=show_token)
         sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
@@ -72,6 +84,32 @@ def run_token_fetch(
     if sys.stderr.isatty():
         err.print(f"[dim]{_note(token)}[/]", markup=True, highlight=False)
     return 0
+
+
+def _fetched_request(profile: Profile) -> TokenRequest | None:
+    """The request ``[auth]`` sends (None for a static token): what was asked for."""
+    auth = profile.auth
+    if auth is None or auth.kind == "static":
+        return None
+    return token_request(auth_client(profile))
+
+
+def _audience_note(profile: Profile, token: FetchedToken) -> str | None:
+    """A warning when the token's ``aud`` lacks the audience rrdev asked for."""
+    request = _fetched_request(profile)
+    if request is None:
+        return None
+    try:
+        claims = decode_unverified(token.access_token).claims
+    except TokenInputError:
+        return None
+    return token_audience_note(request, dict(claims))
+
+
+def with_fetch_hints(profile: Profile, expl: Explanation) -> Explanation:
+    """``explain --auth``: the audience hint says what rrdev asked the server for."""
+    request = _fetched_request(profile)
+    return expl if request is None else fetched_token_explanation(expl, request)
 
 
 def _note(token: FetchedToken, now: float | None = None) -> str:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     # Imported lazily at run time, as in jwks.py: ``import httpx`` can pull in rich.
     import httpx
 
-    from rrdev.core.model import AuthConfig, Profile
+    from rrdev.core.model import AuthConfig, IssuerClient, Profile
 
 __all__ = [
     "LOCAL_ISSUER_URL",
@@ -66,25 +66,39 @@ def auth_client(profile: Profile) -> OAuth2Client:
         return client
     if client.domain is None and client.token_url is None:
         client = replace(client, domain=LOCAL_ISSUER_URL)
-    if client.client_id is None or client.client_secret is None:
-        issuer_clients = profile.issuer.clients if profile.issuer is not None else ()
-        if not issuer_clients:
+    keyed = client.client_auth == "private_key_jwt"  # needs no secret
+    if client.client_id is None or (client.client_secret is None and not keyed):
+        first = _first_issuer_client(profile)
+        if first.client_secret is None and not keyed:
             raise ProfileError(
-                "[auth] kind = 'local' needs client_id and client_secret, or an "
-                "[[issuer.clients]] entry to take them from",
+                "[auth] kind = 'local' takes its client from [[issuer.clients]], whose first "
+                "entry has no client_secret",
                 file=profile.path,
                 key="auth",
+                hint="set [auth] client_auth = 'private_key_jwt' with private_key, or give "
+                "that client a client_secret",
             )
-        first = issuer_clients[0]
         client = replace(
             client,
             client_id=Secret(first.client_id, key="issuer.clients[0].client_id"),
-            client_secret=first.client_secret,
+            client_secret=None if keyed else first.client_secret,
         )
     audiences = profile.proxy_credential.audience
     if client.audience is None and audiences:
         client = replace(client, audience=audiences[0])
     return client
+
+
+def _first_issuer_client(profile: Profile) -> IssuerClient:
+    issuer_clients = profile.issuer.clients if profile.issuer is not None else ()
+    if not issuer_clients:
+        raise ProfileError(
+            "[auth] kind = 'local' needs client_id and client_secret, or an "
+            "[[issuer.clients]] entry to take them from",
+            file=profile.path,
+            key="auth",
+        )
+    return issuer_clients[0]
 
 
 def require_auth(profile: Profile) -> AuthConfig:

@@ -21,13 +21,16 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote_plus, urlencode
 
 from rrdev.core.errors import NetworkError, ProfileError
-from rrdev.core.model import OAuth2Client, Secret
+from rrdev.core.model import ClientAuth, OAuth2Client, Secret
 from rrdev.core.redact import Redactor
+
+if TYPE_CHECKING:
+    from rrdev.clients.client_assertion import AssertionSigner
 
 __all__ = [
     "CONTROL_OR_SPACE",
@@ -117,12 +120,14 @@ class TokenRequest:
 
     ``style`` "auth0": ``POST <domain>/oauth/token`` with a JSON body; "oauth2": a
     form body to ``token_url``. ``cache_key`` hashes the token URL, client id,
-    audience, resource and scope -- never the secret.
+    audience, resource, scope and ``extra`` -- never the secret. With
+    ``private_key_jwt`` the body lacks the assertion until ``signed(now)`` adds a
+    fresh one (``signer``).
     """
 
     url: str
     style: Literal["auth0", "oauth2"]
-    client_auth: Literal["client_secret_post", "client_secret_basic"]
+    client_auth: ClientAuth
     body: bytes = field(repr=False)
     headers: tuple[tuple[str, str], ...] = field(repr=False)
     audience: str | None = None
@@ -133,9 +138,31 @@ class TokenRequest:
     env_refs: tuple[str, ...] = ()
     #: resolved secret values (and their encodings) to scrub from any text
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: the ``extra`` parameters sent, resolved (for hints: what was asked for)
+    extra: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: private_key_jwt: signs each request's client assertion
+    signer: AssertionSigner | None = field(default=None, repr=False)
+    #: the parameters of ``body`` (the assertion is added to these)
+    params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def scrub(self, text: str) -> str:
         return Redactor(values=()).with_values(self.secrets).text(text)
+
+    def signed(self, now: float) -> TokenRequest:
+        """This request with a fresh client assertion (itself without a signer); the
+        assertion is added to ``secrets`` so no message can show it."""
+        if self.signer is None:
+            return self
+        from rrdev.clients.client_assertion import ASSERTION_TYPE
+
+        assertion = self.signer.sign(now)
+        params = {
+            **dict(self.params),
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        }
+        body, _ = _encoded(self.style, params)
+        return replace(self, body=body, signer=None, secrets=(*self.secrets, assertion))
 
 
 def token_url_of(client: OAuth2Client) -> str:
@@ -154,34 +181,41 @@ def token_request(client: OAuth2Client, env: Mapping[str, str] | None = None) ->
     """Build the request for ``client``, resolving its ``${VARS}`` (``EnvVarError``
     naming the key and the variable when one is unset)."""
     client_id = _resolved(client.client_id, "client_id", env)
-    secret = _resolved(client.client_secret, "client_secret", env)
     url = token_url_of(client)
     style: Literal["auth0", "oauth2"] = "oauth2" if client.token_url else "auth0"
     params: dict[str, str] = {"grant_type": "client_credentials"}
     headers = [("Accept", "application/json")]
-    secrets = [secret, quote_plus(secret)]
-    if client.client_auth == "client_secret_basic":
-        # RFC 6749 §2.3.1: both halves form-encoded, then Basic.
-        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-        basic = base64.b64encode(pair).decode("ascii")
-        headers.append(("Authorization", f"Basic {basic}"))
-        secrets.append(basic)
-    else:
+    secrets: list[str] = []
+    signer = None
+    if client.client_auth == "private_key_jwt":
+        from rrdev.clients.client_assertion import assertion_signer
+
+        # The key is read now (a bad one fails at load); each send signs a new assertion.
+        signer = assertion_signer(client, client_id, url, env)
         params["client_id"] = client_id
-        params["client_secret"] = secret
+    else:
+        secret = _resolved(client.client_secret, "client_secret", env)
+        secrets += [secret, quote_plus(secret)]
+        if client.client_auth == "client_secret_basic":
+            # RFC 6749 §2.3.1: both halves form-encoded, then Basic.
+            pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+            basic = base64.b64encode(pair).decode("ascii")
+            headers.append(("Authorization", f"Basic {basic}"))
+            secrets.append(basic)
+        else:
+            params["client_id"] = client_id
+            params["client_secret"] = secret
     for name in ("audience", "resource", "scope"):
         value = getattr(client, name)
         if value:
             params[name] = value
-    if style == "auth0":
-        body = json.dumps(params).encode("utf-8")
-        headers.append(("Content-Type", "application/json"))
-    else:
-        body = urlencode(params).encode("ascii")
-        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+    extra = tuple((name, value.resolve(env)) for name, value in client.extra)
+    params.update(extra)  # the loader refuses names that would replace rrdev's own
+    body, content_type = _encoded(style, params)
+    headers.append(("Content-Type", content_type))
     refs = tuple(
         ref
-        for s in (client.client_id, client.client_secret)
+        for s in (client.client_id, client.client_secret, client.private_key)
         if s is not None
         for ref in s.references
     )
@@ -194,10 +228,20 @@ def token_request(client: OAuth2Client, env: Mapping[str, str] | None = None) ->
         audience=client.audience,
         resource=client.resource,
         scope=client.scope,
-        cache_key=_cache_key(url, client_id, client),
+        cache_key=_cache_key(url, client_id, client, extra),
         env_refs=refs,
         secrets=tuple(s for s in secrets if s),
+        extra=extra,
+        signer=signer,
+        params=tuple(params.items()) if signer is not None else (),
     )
+
+
+def _encoded(style: str, params: Mapping[str, str]) -> tuple[bytes, str]:
+    """(body, Content-Type): Auth0's JSON, or a form for any other server."""
+    if style == "auth0":
+        return json.dumps(params).encode("utf-8"), "application/json"
+    return urlencode(params).encode("ascii"), "application/x-www-form-urlencoded"
 
 
 def _resolved(secret: Secret | None, name: str, env: Mapping[str, str] | None) -> str:
@@ -206,8 +250,12 @@ def _resolved(secret: Secret | None, name: str, env: Mapping[str, str] | None) -
     return secret.resolve(env)
 
 
-def _cache_key(url: str, client_id: str, client: OAuth2Client) -> str:
-    material = [url, client_id, client.audience, client.resource, client.scope]
+def _cache_key(
+    url: str, client_id: str, client: OAuth2Client, extra: tuple[tuple[str, str], ...]
+) -> str:
+    material: list[Any] = [url, client_id, client.audience, client.resource, client.scope]
+    if extra:  # only when set: cache keys of profiles without extra stay as they were
+        material.append(sorted(extra))
     return hashlib.sha256(json.dumps(material).encode("utf-8")).hexdigest()
 
 

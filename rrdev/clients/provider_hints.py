@@ -47,6 +47,8 @@ def _hint_bad_client(request: TokenRequest, status: int, error: str, text: str) 
     if error != "invalid_client" and status != 401:
         return ""
     refs = ", ".join(f"${{{r}}}" for r in request.env_refs)
+    if request.client_auth == "private_key_jwt":
+        return _hint_bad_assertion(request)
     hint = "the client_id/client_secret pair was not accepted: check " + (
         f"the variables the profile reads ({refs})" if refs else "client_id and client_secret"
     )
@@ -61,6 +63,15 @@ def _hint_bad_client(request: TokenRequest, status: int, error: str, text: str) 
             f"(this request used {request.client_auth})"
         )
     return hint
+
+
+def _hint_bad_assertion(request: TokenRequest) -> str:
+    return (
+        "the client assertion (private_key_jwt) was not accepted: check that the server "
+        "has this client's public key (and key_id, if it needs a kid), that "
+        "assertion_algorithm is one it allows, and that it expects the token URL "
+        f"{request.url} as the assertion's aud"
+    )
 
 
 def _hint_not_authorised(request: TokenRequest, status: int, error: str, text: str) -> str:

@@ -74,6 +74,7 @@ async def request_token(
 ) -> FetchedToken:
     """Send ``request`` to its token endpoint and check the answer (no cache)."""
     now = time.time() if now is None else now
+    request = request.signed(now)  # private_key_jwt: a fresh assertion per request
     status, headers, body = await _post(request, http, timeout)
     return parse_answer(request, status, headers, body, now)
 

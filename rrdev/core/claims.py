@@ -426,8 +426,10 @@ def _check_audience(claims: Mapping[str, Any], cred: ProxyCredential) -> VerifyS
         "audience",
         expected,
         missing_audience_hint(claims)
-        or "request the token with audience=<your API identifier>; for Cognito access "
-        "tokens set proxy_credential.client_id instead of audience",
+        or "ask the token endpoint for your API identifier as the audience (Auth0 and most "
+        "servers read the audience parameter; for servers that read aud, rrdev's [auth] "
+        "takes extra = { aud = '...' }); for Cognito access tokens set "
+        "proxy_credential.client_id instead of audience",
     )
     auds = _audience_list(claims["aud"], expected)
     shown = ", ".join(clip(a) for a in auds[:5]) + (", ..." if len(auds) > 5 else "") or "[]"

@@ -23,6 +23,7 @@ TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
 ProxyAuthType = Literal["jwtVerify", "none"]
 MethodOverridePolicy = Literal["refuse", "judge"]
 Provider = Literal["auth0", "okta", "cognito", "entra", "google", "keycloak", "custom"]
+ClientAuth = Literal["client_secret_post", "client_secret_basic", "private_key_jwt"]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -160,7 +161,9 @@ class Target:
 class OAuth2Client:
     """Client-credentials settings, shared by ``[auth]`` and the ``oauth2`` target
     credential. Either ``domain`` (Auth0: ``<domain>/oauth/token``, JSON body; may be a
-    full URL) or ``token_url`` (generic OAuth2, form body)."""
+    full URL) or ``token_url`` (generic OAuth2, form body). ``client_auth`` (default
+    ``client_secret_post``): ``client_secret_basic``, or ``private_key_jwt`` (RFC 7523:
+    a signed assertion instead of ``client_secret``)."""
 
     domain: str | None = None
     token_url: str | None = None
@@ -169,7 +172,18 @@ class OAuth2Client:
     audience: str | None = None
     resource: str | None = None
     scope: str | None = None
-    client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    client_auth: ClientAuth = "client_secret_post"
+    #: extra form parameters sent with the request (e.g. ``aud``), values may hold
+    #: ``${VARS}``; default none. Never grant_type, client_id/secret or client_assertion*.
+    extra: tuple[tuple[str, Secret], ...] = ()
+    #: private_key_jwt: the PEM private key (usually ``${VAR}``), or ``private_key_file``
+    #: (absolute once loaded; relative paths are the profile file's); one of them.
+    private_key: Secret | None = None
+    private_key_file: str | None = None
+    #: private_key_jwt: the assertion's ``kid`` header (default none) and its algorithm
+    #: (default RS256; RS256/RS384/RS512/PS256/ES256).
+    key_id: str | None = None
+    assertion_algorithm: str = "RS256"
 
 
 @dataclass(frozen=True)
@@ -305,12 +319,19 @@ class Proxy:
 
 @dataclass(frozen=True)
 class IssuerClient:
-    """A local-issuer client: id, secret, allowed audiences and scopes."""
+    """A local-issuer client: id, secret, allowed audiences and scopes.
+
+    ``client_secret`` (default none) authenticates it with a secret; ``public_key_file``
+    (a PEM public key, absolute once loaded) or ``jwks_uri`` (a URL or file; default
+    none) let it authenticate with ``private_key_jwt`` instead. At least one is set.
+    """
 
     client_id: str
-    client_secret: Secret
+    client_secret: Secret | None = None
     audiences: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    public_key_file: str | None = None
+    jwks_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -323,8 +344,31 @@ class IssuerConfig:
 
 
 @dataclass(frozen=True)
+class CheckProblem:
+    """Why a ``[[checks]]`` entry cannot run (an unknown ``expect.rule``, a bad token
+    spec, an unknown key...). Never a reason to refuse the profile: ``rrdev check``
+    fails that check, ``validate`` reports it, the proxy only warns."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    key: str | None = None
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = self.file or "<profile>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f": {self.key}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
 class CheckSpec:
-    """A ``[[checks]]`` entry, kept close to the TOML (checks.py interprets it)."""
+    """A ``[[checks]]`` entry, kept close to the TOML (checks.py interprets it).
+    ``problem`` (default none) says why it cannot run; its other fields are then
+    defaults."""
 
     name: str
     method: str = "GET"
@@ -335,6 +379,7 @@ class CheckSpec:
     token: Any = "auth"
     expect: Any = "allowed"
     line: int | None = None
+    problem: CheckProblem | None = None
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ The modules, in dependency order (each imports only those above it):
 - ``reading``: ``_Ctx`` and ``_Table``, typed getters whose errors name file:line:key.
 - ``headers``: header names rrdev owns or needs, ``additional_headers`` templates.
 - ``rules``: ``rules = [...]`` -> ``Rule``, patterns compiled at load.
+- ``client_auth``: the token request's ``extra`` parameters and ``private_key_jwt`` keys.
 - ``sections``: ``[proxy]``, ``[target]``, ``[issuer]``.
 - ``credentials``: ``[target_credential]``, ``[proxy_credential]``, ``[auth]``.
-- ``checks``: ``[[checks]]`` -> ``CheckSpec``.
+- ``checks``: ``[[checks]]`` -> ``CheckSpec`` (a broken one carries its ``CheckProblem``).
 - ``warnings``: ``profile_warnings``, what ``rrdev validate`` reports but accepts.
 - ``loading``: ``discover_profile``, ``load_profile``, ``parse_profile``.
 
@@ -30,6 +31,7 @@ imports from ``rrdev.core.profile``.
 
 from __future__ import annotations
 
+from rrdev.core.profile.checks import check_problem_warning, check_problems
 from rrdev.core.profile.line_index import build_line_index, line_of
 from rrdev.core.profile.loading import (
     DEFAULT_PROFILE_NAME,
@@ -45,6 +47,8 @@ __all__ = [
     "PROFILE_ENV",
     "ProfileWarning",
     "build_line_index",
+    "check_problem_warning",
+    "check_problems",
     "discover_profile",
     "line_of",
     "load_profile",

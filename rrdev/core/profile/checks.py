@@ -1,13 +1,21 @@
 """``[[checks]]`` -> ``CheckSpec``: the request, its token (``auth``, ``none``, a token,
 ``${ENV}`` or ``{ mint = { ... } }``) and the expected outcome, all typed at load. A
-check's ``expect.rule`` must name one of the profile's rules."""
+check's ``expect.rule`` must name one of the profile's rules.
+
+Checks never block the proxy: a check that cannot be read (or names a rule that does
+not exist) loads as a ``CheckSpec`` carrying a ``CheckProblem`` instead of failing the
+profile. ``rrdev check`` fails that check alone, ``validate`` reports it as an error,
+``up``/``tui``/``explain`` warn and run.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
-from rrdev.core.model import CheckSpec, Profile
+from rrdev.core.errors import ProfileError
+from rrdev.core.model import CheckProblem, CheckSpec, Profile
 from rrdev.core.profile.reading import _Ctx, _did_you_mean, _kind, _method, _Table
 
 CHECK_KEYS = ("name", "method", "path", "headers", "query", "body", "token", "expect")
@@ -16,6 +24,41 @@ EXPECT_KEYS = ("status", "reason", "rule")
 DEFAULT_RULE_NAME = "default"
 #: ``token = { mint = { ... } }``: what rrdev.checks.tokens passes on to ``keyset.mint_token``.
 MINT_KEYS = ("scope", "expires_in", "not_before", "claims", "sub", "aud", "iss")
+
+
+def _checks(root: _Table) -> tuple[CheckSpec, ...]:
+    """Every ``[[checks]]`` entry; one that cannot be read carries its problem."""
+    value = root.data.get("checks")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problem = _problem(
+            root.ctx,
+            ProfileError(
+                f"expected a list of tables ([[checks]]), got {_kind(value)}",
+                line=root.ctx.line("checks"),
+                key="checks",
+            ),
+        )
+        return (CheckSpec(name="checks", token="none", line=problem.line, problem=problem),)
+    return tuple(_check_or_problem(root.ctx, f"checks[{n}]", v) for n, v in enumerate(value))
+
+
+def _check_or_problem(ctx: _Ctx, key: str, value: Any) -> CheckSpec:
+    try:
+        return _check(_Table.make(ctx, key, value, CHECK_KEYS))
+    except ProfileError as exc:
+        name = value.get("name") if isinstance(value, dict) else None
+        return CheckSpec(
+            name=name if isinstance(name, str) and name.strip() else key,
+            token="none",
+            line=ctx.line(key),
+            problem=_problem(ctx, exc),
+        )
+
+
+def _problem(ctx: _Ctx, exc: ProfileError) -> CheckProblem:
+    return CheckProblem(exc.detail, ctx.file, exc.line, exc.key, exc.hint)
 
 
 def _check(t: _Table) -> CheckSpec:
@@ -94,22 +137,39 @@ def _status(t: _Table, name: str, value: int) -> None:
         t.fail(name, f"expected an HTTP status code (100-599), got {value}")
 
 
-def _check_expected_rules(ctx: _Ctx, profile: Profile) -> None:
+def _with_expected_rules_checked(ctx: _Ctx, profile: Profile) -> Profile:
     """A check's ``expect.rule`` must name a rule of this profile (or ``default``):
-    a typo would otherwise pass ``validate`` and only fail in ``rrdev check``."""
+    a typo would otherwise pass ``validate`` and only fail in ``rrdev check``. A check
+    naming another carries that problem (the profile itself is fine)."""
     names = [rule.name for rule in profile.all_rules()]
     valid = [*names, DEFAULT_RULE_NAME]
-    for index, check in enumerate(profile.checks):
-        if not isinstance(check.expect, dict):
+    checks = list(profile.checks)
+    for index, check in enumerate(checks):
+        if check.problem is not None or not isinstance(check.expect, dict):
             continue
         rule = check.expect.get("rule")
         if rule is None or rule in valid:
             continue
+        key = f"checks[{index}].expect.rule"
         listed = ", ".join(names) if names else "none"
-        ctx.fail(
-            f"checks[{index}].expect.rule",
+        problem = CheckProblem(
             f"unknown rule {rule!r}{_did_you_mean(rule, valid)}",
+            ctx.file,
+            ctx.line(key),
+            key,
             f"rule names the deciding rule: a rule's id (or <scope>[<index>] for one "
             f"without an id), or {DEFAULT_RULE_NAME!r} for a scope's default_effect. "
             f"This profile's rules: {listed}",
         )
+        checks[index] = replace(check, problem=problem)
+    return replace(profile, checks=tuple(checks))
+
+
+def check_problems(profile: Profile) -> tuple[CheckProblem, ...]:
+    """Every check's problem, in file order."""
+    return tuple(c.problem for c in profile.checks if c.problem is not None)
+
+
+def check_problem_warning(check: CheckSpec) -> str:
+    """How ``up``, ``tui`` and ``explain`` mention a check that cannot run."""
+    return f"check {check.name!r} cannot run ({check.problem}); the proxy is not affected"

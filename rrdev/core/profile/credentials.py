@@ -10,6 +10,14 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from rrdev.core.model import AuthConfig, OAuth2Client, ProxyCredential, TargetCredential
+from rrdev.core.profile.client_auth import (
+    CLIENT_AUTH_KEYS,
+    _assertion_algorithm,
+    _client_auth,
+    _client_auth_complete,
+    _extra,
+    _private_key_file,
+)
 from rrdev.core.profile.headers import _reserved_header
 from rrdev.core.profile.limits import _jwks_refetch_interval, _jwks_ttl, _leeway
 from rrdev.core.profile.providers import PROVIDER_KEYS, _provider_keys
@@ -18,7 +26,6 @@ from rrdev.core.profile.rules import _rules
 
 TARGET_AUTH_TYPES = ("none", "bearer", "basic", "api_key", "oauth2")
 AUTH_KINDS = ("auth0", "oauth2", "local", "static")
-CLIENT_AUTH = ("client_secret_post", "client_secret_basic")
 #: Asymmetric JWS algorithms only: a JWKS publishes public keys, so these are the only
 #: algorithms a proxy credential can verify without sharing a secret with the issuer.
 ALLOWED_ALGORITHMS = (
@@ -28,6 +35,7 @@ ALLOWED_ALGORITHMS = (
 OAUTH2_KEYS = (
     *("domain", "token_url", "client_id", "client_secret", "audience", "resource"),
     *("scope", "client_auth"),
+    *CLIENT_AUTH_KEYS,
 )
 #: target_credential key -> the auth_type that uses it (a key for another type is a
 #: mistake worth reporting: e.g. ``token`` with the default auth_type "none" is ignored).
@@ -121,7 +129,12 @@ def _oauth2_client(t: _Table) -> OAuth2Client:
         audience=t.opt_str("audience"),
         resource=t.opt_str("resource"),
         scope=t.opt_str("scope"),
-        client_auth=t.choice("client_auth", CLIENT_AUTH, "client_secret_post"),  # type: ignore[arg-type]
+        client_auth=_client_auth(t),  # type: ignore[arg-type]
+        extra=_extra(t),
+        private_key=t.secret("private_key"),
+        private_key_file=_private_key_file(t),
+        key_id=t.opt_str("key_id"),
+        assertion_algorithm=_assertion_algorithm(t),
     )
 
 
@@ -135,9 +148,9 @@ def _oauth2_complete(t: _Table, what: str) -> None:
         url = urlsplit(cast(str, t.opt_str("token_url")))
         if url.scheme not in ("http", "https") or not url.netloc:
             t.fail("token_url", "expected an http:// or https:// URL")
-    for name in ("client_id", "client_secret"):
-        if not t.has(name):
-            t.fail(name, f"{what} needs {name!r}", f"e.g. {name} = '${{{name.upper()}}}'")
+    if not t.has("client_id"):
+        t.fail("client_id", f"{what} needs 'client_id'", "e.g. client_id = '${CLIENT_ID}'")
+    _client_auth_complete(t, what)
 
 
 def _proxy_credential(t: _Table | None) -> ProxyCredential:
@@ -260,6 +273,8 @@ def _auth(t: _Table) -> AuthConfig:
         )
     if kind in ("auth0", "oauth2"):
         _oauth2_complete(t, f"kind = {kind!r}")
+    elif kind == "local" and t.data.get("client_auth") == "private_key_jwt":
+        _client_auth_complete(t, "kind = 'local'")
     return AuthConfig(kind=kind, client=_oauth2_client(t), token=t.secret("token"))  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from rrdev.core.errors import ProfileError
 from rrdev.core.model import Profile
-from rrdev.core.profile.checks import CHECK_KEYS, _check, _check_expected_rules
+from rrdev.core.profile.checks import _checks, _with_expected_rules_checked
 from rrdev.core.profile.credentials import (
     AUTH_KEYS,
     PROXY_CREDENTIAL_KEYS,
@@ -132,13 +132,12 @@ def _build_profile(ctx: _Ctx, data: dict[str, Any]) -> Profile:
         proxy_credential=_proxy_credential(_required_proxy_credential(root)),
         auth=None if auth is None else _auth(auth),
         issuer=None if issuer is None else _issuer(issuer),
-        checks=tuple(_check(t) for t in root.children("checks", CHECK_KEYS)),
+        checks=_checks(root),
         lines=MappingProxyType(dict(ctx.lines)),
     )
     _check_api_key_header_unclaimed(ctx, profile)
     _check_unique_rule_ids(ctx, profile.all_rules())
-    _check_expected_rules(ctx, profile)
-    return profile
+    return _with_expected_rules_checked(ctx, profile)
 
 
 def _required_proxy_credential(root: _Table) -> _Table:

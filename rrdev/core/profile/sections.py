@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from rrdev.core.hosts import allowed_host_entry
 from rrdev.core.model import IssuerClient, IssuerConfig, Proxy, Target
+from rrdev.core.profile.client_auth import _issuer_client_authenticates, _private_key_file
 from rrdev.core.profile.headers import (
     _additional_headers,
     _forward_authorization_as,
@@ -28,7 +29,10 @@ TARGET_KEYS = (
     *("connect_timeout_seconds", "ca_bundle", "verify", "rules"),
 )
 ISSUER_KEYS = ("issuer", "token_lifetime_seconds", "clients")
-ISSUER_CLIENT_KEYS = ("client_id", "client_secret", "audiences", "scopes")
+ISSUER_CLIENT_KEYS = (
+    *("client_id", "client_secret", "audiences", "scopes"),
+    *("public_key_file", "jwks_uri"),
+)
 
 
 def _proxy(t: _Table | None) -> Proxy:
@@ -146,13 +150,15 @@ def _base_url(t: _Table) -> str:
 def _issuer(t: _Table) -> IssuerConfig:
     clients = []
     for c in t.children("clients", ISSUER_CLIENT_KEYS):
-        secret = c.req_str("client_secret")
+        _issuer_client_authenticates(c)
         clients.append(
             IssuerClient(
                 client_id=c.req_str("client_id"),
-                client_secret=c.ctx.secret(c.at("client_secret"), secret),
+                client_secret=c.secret("client_secret"),
                 audiences=c.str_list("audiences"),
                 scopes=c.str_list("scopes"),
+                public_key_file=_private_key_file(c, "public_key_file"),
+                jwks_uri=c.opt_str("jwks_uri"),
             )
         )
     return IssuerConfig(

@@ -66,7 +66,25 @@ def profile_warnings(profile: Profile, env: Mapping[str, str] = os.environ) -> l
         found.append(ProfileWarning(message, profile.path, line_of(profile, key), key))
     found.extend(_host_warnings(profile))
     found.extend(_twin_header_warnings(profile))
+    found.extend(_key_file_warnings(profile))
     return found
+
+
+def _key_file_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """Key files (private_key_jwt) that are not there: like an unset variable, a
+    warning until a command needs the key."""
+    named: list[tuple[str, str | None]] = []
+    if profile.auth is not None:
+        named.append(("auth.private_key_file", profile.auth.client.private_key_file))
+    oauth2 = profile.target_credential.oauth2
+    if oauth2 is not None:
+        named.append(("target_credential.private_key_file", oauth2.private_key_file))
+    for n, client in enumerate(profile.issuer.clients if profile.issuer else ()):
+        named.append((f"issuer.clients[{n}].public_key_file", client.public_key_file))
+    for key, path in named:
+        if path is not None and not os.path.isfile(path):
+            message = f"{path} does not exist"
+            yield ProfileWarning(message, profile.path, line_of(profile, key), key)
 
 
 def _host_warnings(profile: Profile) -> Iterator[ProfileWarning]:

@@ -11,7 +11,9 @@ Offline, in CI, or before a tenant exists, this stands in for an Auth0 tenant:
   grace period. The file is re-read when it changes (one ``stat`` per request), so
   ``rrdev issuer rotate`` in another terminal takes effect without a restart.
 * ``POST /oauth/token``: ``grant_type=client_credentials`` with a JSON or form body; the
-  client authenticates with ``client_secret`` in the body or with HTTP Basic. Tokens are
+  client authenticates with ``client_secret`` in the body or with HTTP Basic, or (a
+  client with ``public_key_file`` or ``jwks_uri``) with a ``private_key_jwt`` client
+  assertion (``assertion``: 401 ``invalid_client`` when forged, stale or replayed). Tokens are
   shaped like Auth0's machine-to-machine access tokens (``iss``, ``sub =
   <client_id>@clients``, ``aud``, ``iat``, ``exp``, ``scope``, ``gty``, ``azp``; header
   ``kid``). The granted scope is the requested scopes the client is allowed (all of
@@ -29,6 +31,7 @@ The modules:
 
 * ``app``: ``IssuerApp``, the ASGI application: routes, discovery, JWKS, answers.
 * ``grant``: ``ClientCredentialsGrant``: client authentication and token issuing.
+* ``assertion``: ``ClientAssertions``: private_key_jwt assertions verified, jtis remembered.
 * ``request``: reading a token request (body limit, JSON or form) and ``OAuthError``.
 * ``config``: paths, ``issuer_config_for``, the resolved clients, ``IssuerUrls``.
 * ``keys``: ``KeysetWatcher``, the keyset file re-read when it changes.

@@ -14,6 +14,7 @@ from typing import Any
 from rrdev.core.keyset import Keyset
 from rrdev.core.model import IssuerConfig
 from rrdev.servers.asgi import Receive, Scope, Send, answer_lifespan
+from rrdev.servers.issuer.assertion import ASSERTION_ALGORITHMS, ClientAssertions
 from rrdev.servers.issuer.config import (
     DISCOVERY_PATH,
     JWKS_PATH,
@@ -66,6 +67,7 @@ class IssuerApp:
         self.grant = ClientCredentialsGrant(
             config, self.clients, keyset=self.keyset, clock=clock, on_event=on_event
         )
+        self.assertions = ClientAssertions(self.clients, clock)
 
     @property
     def issuer(self) -> str:
@@ -90,7 +92,10 @@ class IssuerApp:
             "token_endpoint": urls.token,
             "jwks_uri": urls.jwks,
             "grant_types_supported": [GRANT_TYPE],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": [
+                *("client_secret_basic", "client_secret_post", "private_key_jwt"),
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "scopes_supported": scopes,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -133,7 +138,11 @@ class IssuerApp:
         headers = request_headers(scope)
         try:
             params = await read_params(headers, receive)
-            answer = self.grant.issue(params, headers)
+            client = None
+            if "client_assertion" in params or "client_assertion_type" in params:
+                token_url = self.urls(self.base_url or request_base(scope)).token
+                client = await self.assertions.authenticate(params, token_url)
+            answer = self.grant.issue(params, headers, client)
         except Disconnected:
             return
         except OAuthError as exc:

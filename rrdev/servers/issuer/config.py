@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from rrdev.core.errors import ProfileError
-from rrdev.core.model import IssuerClient, IssuerConfig, Profile
+from rrdev.core.model import IssuerConfig, Profile
 
 __all__ = [
     "DEFAULT_ISSUER",
@@ -48,12 +50,23 @@ scopes = ["read:products"]"""
 
 @dataclass(frozen=True)
 class LocalClient:
-    """An issuer client with its secret resolved (never shown: ``repr=False``)."""
+    """An issuer client with its secret resolved (never shown: ``repr=False``).
+
+    ``secret`` is None for a client that authenticates only with private_key_jwt:
+    ``public_key`` (loaded from ``public_key_file``) or ``jwks_uri`` verifies its
+    assertions.
+    """
 
     client_id: str
-    secret: str = field(repr=False)
+    secret: str | None = field(repr=False)
     audiences: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    public_key: Any = field(default=None, repr=False)
+    jwks_uri: str | None = None
+
+    @property
+    def has_key(self) -> bool:
+        return self.public_key is not None or self.jwks_uri is not None
 
 
 def issuer_config_for(profile: Profile) -> IssuerConfig:
@@ -67,10 +80,7 @@ def issuer_config_for(profile: Profile) -> IssuerConfig:
         what = "no [issuer] section" if config is None else "no [[issuer.clients]]"
         raise ProfileError(f"the profile has {what}", file=profile.path, hint=_ISSUER_HINT)
     own = profile.proxy_credential.audience
-    clients = tuple(
-        c if c.audiences else IssuerClient(c.client_id, c.client_secret, own, c.scopes)
-        for c in config.clients
-    )
+    clients = tuple(c if c.audiences else replace(c, audiences=own) for c in config.clients)
     return IssuerConfig(config.issuer, clients, config.token_lifetime_seconds)
 
 
@@ -81,20 +91,41 @@ def resolve_clients(
     ``EnvVarError`` naming the key (raised at start, not on the first request)."""
     clients: dict[str, LocalClient] = {}
     for client in config.clients:
+        secret = client.client_secret
         if client.client_id in clients:
             raise ProfileError(
                 f"client_id {client.client_id!r} is listed twice in [issuer]",
-                file=client.client_secret.file,
-                line=client.client_secret.line,
-                key=client.client_secret.key.rsplit(".", 1)[0] or None,
+                file=secret.file if secret else None,
+                line=secret.line if secret else None,
+                key=(secret.key.rsplit(".", 1)[0] or None) if secret else None,
             )
         clients[client.client_id] = LocalClient(
             client.client_id,
-            client.client_secret.resolve(env),
+            secret.resolve(env) if secret is not None else None,
             client.audiences,
             client.scopes,
+            public_key=_public_key(client.public_key_file),
+            jwks_uri=client.jwks_uri,
         )
     return clients
+
+
+def _public_key(path: str | None) -> Any:
+    """The PEM public key at ``path`` (None without one); a ``ProfileError`` naming
+    the file when it cannot be read or is not a public key."""
+    if path is None:
+        return None
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        return load_pem_public_key(Path(path).read_bytes())
+    except OSError as exc:
+        message = f"cannot read the public key file: {exc.strerror or exc}"
+    except (ValueError, TypeError):
+        message = "not a PEM public key (-----BEGIN PUBLIC KEY-----)"
+    except Exception:  # cryptography's UnsupportedAlgorithm
+        message = "not a supported PEM public key"
+    raise ProfileError(message, file=path, key="public_key_file")
 
 
 @dataclass(frozen=True)

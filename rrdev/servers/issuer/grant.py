@@ -53,7 +53,14 @@ class ClientCredentialsGrant:
         #: every audience some client may ask for (others: "Service not enabled")
         self._known_audiences = frozenset(a for c in self.clients.values() for a in c.audiences)
 
-    def issue(self, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+    def issue(
+        self,
+        params: dict[str, str],
+        headers: dict[str, str],
+        authenticated: LocalClient | None = None,
+    ) -> dict[str, Any]:
+        """The token answer; ``authenticated`` is a client that already proved who it
+        is (a private_key_jwt assertion), else the secret or HTTP Basic is checked."""
         grant = params.get("grant_type")
         if not grant:
             raise invalid("Missing required parameter: grant_type")
@@ -64,7 +71,7 @@ class ClientCredentialsGrant:
                 f"Unsupported grant type: {clip(grant, quote=False)}",
                 f"grant_type {clip(grant)} (this issuer supports client_credentials only)",
             )
-        client = self._authenticate(params, headers)
+        client = authenticated or self._authenticate(params, headers)
         audience = params.get("audience")
         if not audience:
             raise invalid("Missing required parameter: audience")
@@ -104,14 +111,18 @@ class ClientCredentialsGrant:
                 raise invalid("Missing required parameter: client_secret")
             candidates = (secret,)
         client = self.clients.get(client_id)
-        expected = client.secret if client is not None else "\x00unknown-client"
+        secret = client.secret if client is not None else None
+        expected = secret if secret is not None else "\x00unknown-client"
         matched = False
         for candidate in candidates:  # compare_digest: no timing hint about the secret
             matched |= hmac.compare_digest(candidate.encode(), expected.encode())
-        if client is None or not matched:
+        # A client without a secret (private_key_jwt only) never matches one.
+        if client is None or secret is None or not matched:
             why = f"wrong client secret for {clip(client_id)}"
             if client is None:
                 why = self._unknown_client(client_id)
+            elif secret is None:
+                why = f"client {clip(client_id)} has no secret: it uses private_key_jwt"
             challenge = ((b"www-authenticate", b'Basic realm="rrdev"'),) if basic else ()
             raise OAuthError(401, "access_denied", "Unauthorized", why, challenge)
         return client
@@ -120,6 +131,8 @@ class ClientCredentialsGrant:
         """The log line for an unknown client_id, which is never logged when it is
         some client's secret (client_id and client_secret swapped)."""
         for client in self.clients.values():
+            if client.secret is None:
+                continue
             if hmac.compare_digest(client_id.encode(), client.secret.encode()):
                 return "unknown client: the client_id sent is a client secret (swapped?)"
         return f"unknown client {clip(client_id)}"

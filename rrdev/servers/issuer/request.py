@@ -21,7 +21,10 @@ __all__ = [
     "request_headers",
 ]
 
-_PARAMETERS = frozenset({"grant_type", "client_id", "client_secret", "audience", "scope"})
+_PARAMETERS = frozenset(
+    {"grant_type", "client_id", "client_secret", "audience", "scope"}
+    | {"client_assertion", "client_assertion_type"}
+)
 #: A token request is a few hundred bytes; anything past this is refused while reading.
 MAX_BODY_BYTES = 64 * 1024
 #: How much of an oversized body is read (and dropped) before answering 413.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from rrdev.clients.backend_token import BackendTokenSource
-from rrdev.core.errors import EnvVarError
+from rrdev.core.errors import EnvVarError, ProfileError
 from rrdev.core.model import Secret, TargetCredential
 from rrdev.servers.proxy.headers import _UNSAFE_HEADER_VALUE
 
@@ -46,7 +46,7 @@ def _credential(cred: TargetCredential, clock: Callable[[], float] = time.time) 
     label = f"{cred.auth_type} ({cred.name})" if cred.auth_type != "none" else "none"
     try:
         return _resolved_credential(cred, label, clock)
-    except EnvVarError as exc:
+    except ProfileError as exc:  # an unset ${VAR}, an unreadable private_key_jwt key
         return _Credential(label, error=str(exc), hint=exc.hint)
 
 

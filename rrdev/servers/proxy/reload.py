@@ -175,7 +175,9 @@ class ProfileReloader:
         except Exception as exc:  # the new profile is in force: waiting requests go on
             self._emit("reload_cleanup_failed", f"{type(exc).__name__}: {exc}")
         self._emit(
-            "reloaded", f"{path}: new requests use the edited profile{_restart_note(old, state)}"
+            "reloaded",
+            f"{path}: new requests use the edited profile{_restart_note(old, state)}"
+            + _check_problems_note(state),
         )
         return True
 
@@ -211,6 +213,15 @@ def _signature(files: tuple[str, ...]) -> tuple[tuple[int, int, int], ...] | Non
         return tuple((st.st_mtime_ns, st.st_size, st.st_ino) for st in (os.stat(f) for f in files))
     except OSError:
         return None
+
+
+def _check_problems_note(state: _State) -> str:
+    """A reloaded profile whose checks have problems is still in force: just say so."""
+    broken = [c for c in state.profile.checks if c.problem is not None]
+    if not broken:
+        return ""
+    noun = "check" if len(broken) == 1 else "checks"
+    return f" ({len(broken)} {noun} cannot run, e.g. {broken[0].problem}; see rrdev validate)"
 
 
 def _restart_note(old: _State, new: _State) -> str:

@@ -28,6 +28,7 @@ from rrdev.core.errors import ProfileError, RrdevError
 from rrdev.core.explain import JwksVerifier, redactor_for
 from rrdev.core.hosts import ANY_HOST, ANY_HOST_WARNING
 from rrdev.core.model import Profile, ProxyCredential
+from rrdev.core.profile import check_problem_warning
 from rrdev.core.records import Verification
 from rrdev.core.redact import Redactor
 from rrdev.servers.proxy.credential import _Credential, _credential
@@ -299,4 +300,6 @@ def _warnings(profile: Profile, credential: _Credential) -> tuple[str, ...]:
         )
     if ANY_HOST in profile.proxy.allowed_hosts:
         found.append(ANY_HOST_WARNING)
+    # Checks never block the proxy: a broken one is only mentioned.
+    found.extend(check_problem_warning(c) for c in profile.checks if c.problem is not None)
     return tuple(found)
