@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Output",
+    "TrimmedLines",
     "install_stop_handlers",
     "make_console",
     "open_log",
@@ -38,16 +40,56 @@ PIPE_WIDTH = 240
 def make_console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
     """A Console for rrdev's output: no emoji codes or highlighting applied to
     user text, and no 80-column hard wrap when the stream is not a terminal
-    (``COLUMNS`` still wins)."""
+    (``COLUMNS`` still wins). Lines sent to a pipe or file lose the spaces Rich pads
+    them with to the console's width."""
     stream = sys.stderr if stderr else sys.stdout
-    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    terminal = stream.isatty()
+    piped = not terminal and "COLUMNS" not in os.environ
     return Console(
-        stderr=stderr,
+        file=stream if terminal else TrimmedLines(stream),
         highlight=False,
         emoji=False,
         soft_wrap=soft_wrap,
         width=PIPE_WIDTH if piped else None,
     )
+
+
+#: Spaces (and tabs) before the end of a line, and any colour codes between them and it.
+_TRAILING_BLANKS = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)(?=\n)")
+
+
+class TrimmedLines:
+    """A text stream that drops each line's trailing blanks on their way to ``stream``.
+
+    Rich pads table and panel lines to the console's width; in a pipe that is up to
+    ``PIPE_WIDTH`` spaces per line for ``grep``, ``diff`` and CI logs to carry. Blanks at
+    the end of what is written so far wait for the next write: only a newline shows
+    whether they end a line.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._held = ""
+
+    def write(self, text: str) -> int:
+        joined = _TRAILING_BLANKS.sub(r"\1", self._held + text)
+        body = joined.rstrip(" \t")
+        self._held = joined[len(body) :]
+        self._stream.write(body)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
 
 
 STOP_NOTICE = "stopping: finishing requests in flight (Ctrl+C again to quit now)"

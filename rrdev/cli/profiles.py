@@ -14,16 +14,24 @@ from typing import Annotated, Any
 import typer
 
 from rrdev.cli.common import fail, friendly, stderr_console, stdout_console
-from rrdev.cli.options import AtOpt, JsonOpt, JwksOpt, OfflineOpt, parse_time
+from rrdev.cli.options import (
+    AtOpt,
+    JsonOpt,
+    JwksOpt,
+    OfflineOpt,
+    ProfilesArg,
+    ProfilesOpt,
+    parse_time,
+    profile_paths,
+)
 
 __all__ = ["check", "init", "validate"]
 
 
 @friendly
 def validate(
-    profiles: Annotated[
-        list[str] | None, typer.Argument(help="Profiles to check (default: the discovered one).")
-    ] = None,
+    profiles: ProfilesArg = None,
+    profile_opts: ProfilesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Unset ${VARS} are errors.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -33,9 +41,9 @@ def validate(
     hint (``hints`` in the JSON, one per error, "" when there is none).
     """
     from rrdev.core.errors import ProfileError
-    from rrdev.core.profile import discover_profile, load_profile, profile_warnings
+    from rrdev.core.profile import load_profile, profile_warnings
 
-    paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
+    paths = profile_paths(profiles, profile_opts)
     results, failed = [], False
     for path in paths:
         entry: dict[str, Any] = {"profile": str(path), "errors": [], "hints": [], "warnings": []}
@@ -76,21 +84,22 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
 
 @friendly
 def check(
-    profiles: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="PROFILE", help="Profiles (default: the discovered one)."),
-    ] = None,
+    profiles: ProfilesArg = None,
+    profile_opts: ProfilesOpt = None,
     live: Annotated[
         bool,
         typer.Option("--live", help="Run the proxy in-process and send each check to the target."),
     ] = False,
     against: Annotated[
         str | None,
-        typer.Option("--against", help="Send each check to this running proxy or gateway."),
+        typer.Option(
+            "--against", metavar="URL", help="Send each check to this running proxy or gateway."
+        ),
     ] = None,
     offline: OfflineOpt = False,
     target: Annotated[
-        str | None, typer.Option("--target", help="With --live: forward to this base URL.")
+        str | None,
+        typer.Option("--target", metavar="URL", help="With --live: forward to this base URL."),
     ] = None,
     jwks: JwksOpt = None,
     json_out: JsonOpt = False,
@@ -126,7 +135,8 @@ def check(
         now=parse_time(at) if at else None,
         require_coverage=require_coverage,
     )
-    raise typer.Exit(run_check_command(profiles or [], options, json_out=json_out, junit=junit))
+    paths = [str(path) for path in profile_paths(profiles, profile_opts)]
+    raise typer.Exit(run_check_command(paths, options, json_out=json_out, junit=junit))
 
 
 @friendly

@@ -46,6 +46,9 @@ NO_PROFILE_HINT = (
     "pass one with --profile PATH (or as the positional argument), "
     f"set {PROFILE_ENV}=PATH, or create ./{DEFAULT_PROFILE_NAME} (rrdev init)"
 )
+#: A profile name that means the packaged demo profile (rrdev/data/demo.toml), unless a
+#: file of that name exists: a path the user can see always wins over the alias.
+DEMO_PROFILE_ALIAS = "demo"
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -90,10 +93,11 @@ def discover_profile(
     silently using another profile than the one asked for would be worse."""
     base = Path.cwd() if cwd is None else cwd
     if explicit:
-        return _existing(base / explicit, f"profile {explicit} not found")
+        return _existing_or_demo(base, explicit, f"profile {explicit} not found")
     from_env = env.get(PROFILE_ENV)
     if from_env:
-        return _existing(base / from_env, f"profile {from_env} (from {PROFILE_ENV}) not found")
+        message = f"profile {from_env} (from {PROFILE_ENV}) not found"
+        return _existing_or_demo(base, from_env, message)
     default = base / DEFAULT_PROFILE_NAME
     if default.is_file():
         return default
@@ -155,6 +159,21 @@ def _required_proxy_credential(root: _Table) -> _Table:
             'or auth_type = "none" to accept unauthenticated requests',
         )
     return t
+
+
+def _existing_or_demo(base: Path, name: str, message: str) -> Path:
+    """``base / name``; for the name ``demo`` with no such file, the packaged demo profile."""
+    path = base / name
+    if name == DEMO_PROFILE_ALIAS and not path.is_file():
+        return packaged_demo_profile()
+    return _existing(path, message)
+
+
+def packaged_demo_profile() -> Path:
+    """Where the installed package keeps demo.toml (a real file in any normal install)."""
+    from importlib import resources
+
+    return Path(str(resources.files("rrdev").joinpath("data", "demo.toml")))
 
 
 def _existing(path: Path, message: str) -> Path:
