@@ -110,9 +110,23 @@ def _parse_toml(text: str, path: str) -> dict[str, Any]:
     except ParseError as exc:
         message = re.sub(r" at line \d+ col \d+$", "", str(exc))
         line = _newline_count_line(text, exc.line, exc.col)
-        raise ProfileError(f"invalid TOML: {message}", file=path, line=line) from None
+        hint = _escape_hint(message, text.split("\n")[line - 1] if line else "")
+        raise ProfileError(f"invalid TOML: {message}", file=path, line=line, hint=hint) from None
     except TOMLKitError as exc:
         raise ProfileError(f"invalid TOML: {exc}", file=path) from None
+
+
+def _escape_hint(message: str, source_line: str) -> str:
+    """A regex in a double-quoted string: ``\\d`` is an unknown TOML escape, and tomlkit
+    says only "Invalid character 'd' in string"."""
+    bad = re.fullmatch(r"Invalid character '(.)' in string", message)
+    if bad is None or "\\" + bad[1] not in source_line:
+        return ""
+    return (
+        f"\\{bad[1]} is not a TOML escape: in a double-quoted string a backslash starts one. "
+        "Write regexes in single-quoted literal strings, where a backslash is just a "
+        f"backslash: pattern = '^/api/\\d+$' (or double it: \"\\\\{bad[1]}\")"
+    )
 
 
 def _newline_count_line(text: str, line: int, col: int) -> int:
