@@ -54,8 +54,25 @@ def make_console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
     )
 
 
-#: Spaces (and tabs) before the end of a line, and any colour codes between them and it.
-_TRAILING_BLANKS = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)(?=\n)")
+#: A colour code at the end of a text: kept when the blanks around it go.
+_ESCAPE_AT_END = re.compile(r"\x1b\[[0-9;]*m\Z")
+
+
+def _split_tail(text: str) -> tuple[str, str]:
+    """``text`` as (content, tail): the tail is its trailing run of blanks and colour
+    codes. Linear: a regex over long runs of blanks would backtrack."""
+    end = len(text)
+    while True:
+        stripped = text[:end].rstrip(" \t")
+        code = _ESCAPE_AT_END.search(stripped)
+        if code is None:
+            return stripped, text[len(stripped) :]
+        end = code.start()
+
+
+def _trimmed(line: str) -> str:
+    content, tail = _split_tail(line)
+    return content + "".join(re.findall(r"\x1b\[[0-9;]*m", tail))
 
 
 class TrimmedLines:
@@ -64,7 +81,7 @@ class TrimmedLines:
     Rich pads table and panel lines to the console's width; in a pipe that is up to
     ``PIPE_WIDTH`` spaces per line for ``grep``, ``diff`` and CI logs to carry. Blanks at
     the end of what is written so far wait for the next write: only a newline shows
-    whether they end a line.
+    whether they end a line. Colour codes among the blanks are kept.
     """
 
     def __init__(self, stream: IO[str]) -> None:
@@ -72,10 +89,12 @@ class TrimmedLines:
         self._held = ""
 
     def write(self, text: str) -> int:
-        joined = _TRAILING_BLANKS.sub(r"\1", self._held + text)
-        body = joined.rstrip(" \t")
-        self._held = joined[len(body) :]
-        self._stream.write(body)
+        *complete, last = (self._held + text).split("\n")
+        content, tail = _split_tail(last)
+        if " " not in tail and "\t" not in tail:
+            content, tail = last, ""
+        self._held = tail
+        self._stream.write("".join(_trimmed(line) + "\n" for line in complete) + content)
         return len(text)
 
     def flush(self) -> None:

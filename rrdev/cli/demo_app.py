@@ -41,9 +41,10 @@ def demo_profile(
 
     Example: rrdev demo profile --out demo.toml && rrdev check --offline demo.toml
     """
+    from rrdev.cli.schema import pin_schema
     from rrdev.core.profile import packaged_demo_profile
 
-    text = packaged_demo_profile().read_text(encoding="utf-8")
+    text = pin_schema(packaged_demo_profile().read_text(encoding="utf-8"))
     if out is None:
         sys.stdout.write(text)
         return

@@ -34,12 +34,22 @@ def validate(
     profile_opts: ProfilesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Unset ${VARS} are errors.")] = False,
     json_out: JsonOpt = False,
+    schema: Annotated[
+        bool,
+        typer.Option("--schema", help="Print the profiles' JSON Schema (draft 2020-12) and exit."),
+    ] = False,
 ) -> None:
     """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
 
     Exit code 0 when every profile is usable, 3 otherwise. Each error comes with its
-    hint (``hints`` in the JSON, one per error, "" when there is none).
+    hint (``hints`` in the JSON, one per error, "" when there is none). --schema prints
+    the JSON Schema that editors check profiles with (see the #:schema line).
     """
+    if schema:
+        from rrdev.cli.schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return
     from rrdev.core.errors import ProfileError
     from rrdev.core.profile import load_profile, profile_warnings
 
@@ -155,7 +165,9 @@ def init(
     target = Path(path)
     if target.exists() and not force:
         raise fail(f"{target} already exists", "pass --force to overwrite it", 3)
-    text = files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8")
+    from rrdev.cli.schema import pin_schema
+
+    text = pin_schema(files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8"))
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
