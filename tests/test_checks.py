@@ -479,10 +479,15 @@ async def test_against_a_running_proxy_sharing_the_keyset(tmp_path: Path, backen
         True,
     )
     allowed = results["a reader can list products"]
-    assert allowed.outcome.granted and not allowed.outcome.traced
-    assert any("rule allow-authenticated not checked" in n for n in allowed.notes)
+    # The granted answer names its deciding rules in requestrocket-proxy-message: the
+    # expected rule is judged, and coverage counts it (it is not "not seen deciding").
+    assert allowed.outcome.granted and allowed.outcome.traced
+    assert allowed.outcome.rule == "allow-authenticated" and not allowed.notes
     assert results["the backend answers 404 for a missing page"].outcome.status == 404
-    assert run.reports[0].coverage_known is False
+    report = run.reports[0]
+    assert report.coverage_known is True
+    decided = {c.name: c.decided for c in report.coverage}
+    assert "a reader can list products" in decided["allow-authenticated"]
 
 
 async def test_against_a_plain_server_compares_statuses_only(

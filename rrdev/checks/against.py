@@ -8,11 +8,13 @@ gateway's ``requestrocket-proxy-code`` header says the request was granted.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rrdev.checks.model import GRANTED_FAILURES, CheckOptions, CheckRequest, Mode, Outcome
 from rrdev.core.errors import NetworkError
+from rrdev.core.explain import SCOPE_LABELS
 from rrdev.core.records import Explanation, Scope
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ __all__ = [
     "MESSAGE_HEADER",
     "USER_AGENT",
     "AgainstRunner",
+    "deciding_from_message",
     "http_client",
     "outcome_from_response",
 ]
@@ -95,11 +98,13 @@ def outcome_from_response(response: httpx.Response) -> Outcome:
         )
     if code is not None:
         granted = code == GRANTED
+        deciding = deciding_from_message(message) if granted else None
         return Outcome(
             response.status_code,
             "allowed" if granted else None,
             granted,
-            traced=False,
+            deciding or (),
+            traced=deciding is not None,
             message=message,
         )
     return Outcome(response.status_code, None, None, traced=False, message=message)
@@ -122,6 +127,33 @@ def _rrdev_body(response: httpx.Response, code: str | None) -> Mapping[str, Any]
     if code == GRANTED and body["reason"] not in GRANTED_FAILURES:
         return None
     return body
+
+
+#: rrdev's granted message: ``allowed by proxy 'read-catalog', target 'x'`` (one rule per
+#: scope that an allow rule decided; core.explain's ``_allowed_message``).
+_SCOPE_NAMES = {label: scope for scope, label in SCOPE_LABELS.items()}
+_NAMED_RULE = re.compile(r"(proxy credential|target credential|proxy|target) '([^',]+)'")
+_ALL_DEFAULTS = "allowed: every scope's default effect is allow"
+
+
+def deciding_from_message(message: str) -> tuple[tuple[Scope, str], ...] | None:
+    """The deciding rules a granted answer's ``requestrocket-proxy-message`` names, or
+    None when it is not rrdev's wording (a deployed gateway may say anything there).
+
+    Scopes the message leaves out were decided by their default effect, as in rrdev's
+    trace, so coverage counts exactly the rules a dry run would.
+    """
+    if message == _ALL_DEFAULTS:
+        named: dict[str, str] = {}
+    elif message.startswith("allowed by "):
+        parts = message.removeprefix("allowed by ").split(", ")
+        matches = [_NAMED_RULE.fullmatch(part) for part in parts]
+        if not all(matches):
+            return None
+        named = {_SCOPE_NAMES[m[1]]: m[2] for m in matches if m is not None}
+    else:
+        return None
+    return tuple((scope, named.get(scope, "default")) for scope in SCOPE_LABELS)  # type: ignore[misc]
 
 
 def _trace_deciding(trace: Any) -> tuple[tuple[Scope, str], ...]:

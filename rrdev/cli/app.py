@@ -7,8 +7,9 @@ message (and a hint) with the documented exit code (DESIGN.md §4), never a trac
 This module holds the app, its callback and the order of its commands; the commands
 live one module per group: ``explain``; ``gateway`` (``up``, ``tui``); ``profiles``
 (``validate``, ``check``, ``init``); ``token_app`` (``token ...``); ``issuer``
-(``issuer ...``). ``options`` has the options they share, ``common`` the consoles and
-``fail``/``friendly``. Those modules import only Typer at module level.
+(``issuer ...``); ``demo_app`` (``demo profile``). ``options`` has the options they
+share, ``common`` the consoles and ``fail``/``friendly``. Those modules import only
+Typer at module level.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated
 
 import typer
 
+from rrdev.cli.demo_app import demo_app
 from rrdev.cli.explain import explain
 from rrdev.cli.gateway import tui, up
 from rrdev.cli.lean_params import LeanCommand, LeanGroup
@@ -49,6 +51,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     if only is None:
         root.add_typer(token_app, name="token")
         _add_issuer_commands(root)
+        root.add_typer(demo_app, name="demo")
     for name, command in TOP_LEVEL_COMMANDS.items():
         if only in (None, name):
             root.command(cls=LeanCommand)(command)

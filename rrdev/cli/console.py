@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Output",
+    "TrimmedLines",
     "install_stop_handlers",
     "make_console",
     "open_log",
@@ -38,16 +40,75 @@ PIPE_WIDTH = 240
 def make_console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
     """A Console for rrdev's output: no emoji codes or highlighting applied to
     user text, and no 80-column hard wrap when the stream is not a terminal
-    (``COLUMNS`` still wins)."""
+    (``COLUMNS`` still wins). Lines sent to a pipe or file lose the spaces Rich pads
+    them with to the console's width."""
     stream = sys.stderr if stderr else sys.stdout
-    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    terminal = stream.isatty()
+    piped = not terminal and "COLUMNS" not in os.environ
     return Console(
-        stderr=stderr,
+        file=stream if terminal else TrimmedLines(stream),
         highlight=False,
         emoji=False,
         soft_wrap=soft_wrap,
         width=PIPE_WIDTH if piped else None,
     )
+
+
+#: A colour code at the end of a text: kept when the blanks around it go.
+_ESCAPE_AT_END = re.compile(r"\x1b\[[0-9;]*m\Z")
+
+
+def _split_tail(text: str) -> tuple[str, str]:
+    """``text`` as (content, tail): the tail is its trailing run of blanks and colour
+    codes. Linear: a regex over long runs of blanks would backtrack."""
+    end = len(text)
+    while True:
+        stripped = text[:end].rstrip(" \t")
+        code = _ESCAPE_AT_END.search(stripped)
+        if code is None:
+            return stripped, text[len(stripped) :]
+        end = code.start()
+
+
+def _trimmed(line: str) -> str:
+    content, tail = _split_tail(line)
+    return content + "".join(re.findall(r"\x1b\[[0-9;]*m", tail))
+
+
+class TrimmedLines:
+    """A text stream that drops each line's trailing blanks on their way to ``stream``.
+
+    Rich pads table and panel lines to the console's width; in a pipe that is up to
+    ``PIPE_WIDTH`` spaces per line for ``grep``, ``diff`` and CI logs to carry. Blanks at
+    the end of what is written so far wait for the next write: only a newline shows
+    whether they end a line. Colour codes among the blanks are kept.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._held = ""
+
+    def write(self, text: str) -> int:
+        *complete, last = (self._held + text).split("\n")
+        content, tail = _split_tail(last)
+        if " " not in tail and "\t" not in tail:
+            content, tail = last, ""
+        self._held = tail
+        self._stream.write("".join(_trimmed(line) + "\n" for line in complete) + content)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
 
 
 STOP_NOTICE = "stopping: finishing requests in flight (Ctrl+C again to quit now)"

@@ -1,10 +1,10 @@
 """``rrdev up --demo``: the offline demo in the foreground, with a banner to follow.
 
-The front end around ``rrdev.servers.demo.start_demo``: start the issuer, the echo backend and
-the proxy, print where each listens and four ready-to-paste requests (their curl
-lines are printed unwrapped, so a token is always one line), then one line per request
-until Ctrl+C (which drains in-flight requests and exits 0). A port in use is a one-line
-error and exit 3.
+The front end around ``rrdev.servers.demo.start_demo``: start the issuer, the echo
+backend and the proxy, print where each listens, four ready-to-paste requests and a fifth
+curl that gets a token of your own (curl lines are printed unwrapped, so a token is
+always one line), then one line per request until Ctrl+C (which drains in-flight
+requests and exits 0). A port in use is a one-line error and exit 3.
 
 """
 
@@ -91,7 +91,8 @@ def banner_text(handle: DemoHandle) -> str:
         "rrdev demo: a JWT-verifying proxy, a local Auth0-style issuer and a backend, "
         "all on this machine, no account needed.",
         "",
-        f"  proxy     {handle.proxy_url}    (profile {handle.profile.path})",
+        f"  proxy     {handle.proxy_url}    (profile: -p demo, e.g. rrdev explain -p demo "
+        "TOKEN; rrdev demo profile prints it)",
         f"  issuer    {handle.issuer_url}    (iss {handle.issuer}; discovery "
         f"{handle.discovery_url})",
         f"  backend   {handle.backend_url}    (an echo server)",

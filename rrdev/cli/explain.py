@@ -48,15 +48,23 @@ def explain(
         ),
     ] = None,
     profile: ProfileOpt = None,
-    method: Annotated[str, typer.Option("-X", "--method", help="HTTP method.")] = "GET",
+    method: Annotated[
+        str, typer.Option("-X", "--method", metavar="METHOD", help="HTTP method.")
+    ] = "GET",
     path: Annotated[
-        str, typer.Option("--path", help="Request path as sent (may hold ?query).")
+        str, typer.Option("--path", metavar="PATH", help="Request path as sent (may hold ?query).")
     ] = "/",
     header: Annotated[
-        list[str], typer.Option("-H", "--header", help="Extra header 'Name: value' (repeatable).")
+        list[str],
+        typer.Option(
+            "-H", "--header", metavar="HEADER", help="Extra header 'Name: value' (repeatable)."
+        ),
     ] = [],  # noqa: B006 - Typer needs a literal default
     query: Annotated[
-        list[str], typer.Option("--query", help="Query parameter name=value (repeatable).")
+        list[str],
+        typer.Option(
+            "--query", metavar="NAME=VALUE", help="Query parameter name=value (repeatable)."
+        ),
     ] = [],  # noqa: B006
     jwks: JwksOpt = None,
     at: AtOpt = None,

@@ -33,7 +33,8 @@ def up(
     jwks: JwksOpt = None,
     offline: OfflineOpt = False,
     log_file: Annotated[
-        str | None, typer.Option("--log-file", help="Append one JSON object per request.")
+        str | None,
+        typer.Option("--log-file", metavar="FILE", help="Append one JSON object per request."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per request.")] = False,
     issuer_port: Annotated[
@@ -60,7 +61,7 @@ def up(
             raise fail("--log-file cannot be combined with --tui", "drop one of them")
         raise typer.Exit(
             _run_tui(
-                profile_arg or profile,
+                _one_profile(profile_arg, profile),
                 demo=demo,
                 host=host,
                 port=port,
@@ -72,7 +73,7 @@ def up(
             )
         )
     if demo:
-        if profile_arg or profile:
+        if _one_profile(profile_arg, profile):
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         raise typer.Exit(
             _run_demo(
@@ -86,7 +87,7 @@ def up(
     from rrdev.cli.up import run_up
 
     code = run_up(
-        profile_arg or profile,
+        _one_profile(profile_arg, profile),
         host=host,
         port=port,
         target=target,
@@ -96,6 +97,16 @@ def up(
         quiet=quiet,
     )
     raise typer.Exit(code)
+
+
+def _one_profile(argument: str | None, option: str | None) -> str | None:
+    """The profile named as the argument or with -p; naming two different ones is an error."""
+    if argument and option and argument != option:
+        raise fail(
+            f"two profiles given: {argument} and -p {option}",
+            "name one, as the argument or with -p/--profile",
+        )
+    return argument or option
 
 
 def _run_demo(
@@ -147,7 +158,7 @@ def tui(
     """
     raise typer.Exit(
         _run_tui(
-            profile_arg or profile,
+            _one_profile(profile_arg, profile),
             demo=demo,
             host=host,
             port=port,
@@ -189,10 +200,11 @@ def _run_tui(
             backend_port=backend_port,
         )
     else:
+        from rrdev.cli.options import discover
         from rrdev.servers.proxy import Overrides
 
         runtime = ProfileRuntime.from_path(
-            profile_path,
+            discover(profile_path, positional=True),
             overrides=Overrides(target=target, jwks=jwks, offline=offline),
             host=host,
             port=port,

@@ -87,6 +87,7 @@ def serve(
         typer.Option(
             "--profile",
             "-p",
+            metavar="PROFILE",
             help="Take clients from this profile's [issuer]. Default: $RRDEV_PROFILE, "
             "./rrdev.toml, else the demo's clients.",
             show_default=False,
@@ -138,12 +139,13 @@ def run_serve(
 
 def _issuer_profile(profile_path: str | None) -> tuple[Profile, bool]:
     """The profile whose [issuer] to serve, and whether it is the demo's."""
+    from rrdev.cli.options import discover
     from rrdev.core.errors import ProfileError
-    from rrdev.core.profile import discover_profile, load_profile
+    from rrdev.core.profile import load_profile
     from rrdev.servers.demo import load_demo_profile
 
     try:
-        path = discover_profile(profile_path)
+        path = discover(profile_path)
     except ProfileError:
         if profile_path:
             raise

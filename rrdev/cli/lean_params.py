@@ -83,6 +83,29 @@ def _make_lean(param: Any) -> None:
         param._runtime_param = _LEAN_RUNTIME_PARAM(parameter_info=info, annotation=annotation)
 
 
+#: The value word an option without a metavar shows in --help (click's own words).
+_VALUE_WORDS = {str: "TEXT", int: "INTEGER", float: "NUMBER"}
+
+
+def _tidy_help(param: Any) -> None:
+    """One help style: arguments by an upper-case name (``PROFILE``, ``TOKEN``), options
+    by a metavar or a value word, flags by nothing. Typer would add ``<bool>``, ``<str>``,
+    ``<list[str]>`` after each; the type is the parser's business, not the reader's."""
+    if not hasattr(param, "display_type_rich"):
+        return
+    if isinstance(param, typer.core.TyperArgument):
+        param.metavar = (param.metavar or param.name or "").upper() or None
+        word = None
+    elif getattr(param, "is_flag", False) or getattr(param, "count", False):
+        word = None
+    else:
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+        word = param.metavar or _VALUE_WORDS.get(annotation, "VALUE")
+    param.display_type_rich = lambda ctx, word=word: word
+
+
 class LeanCommand(typer.core.TyperCommand):
     """A command whose text options and flags (``--help`` included) skip pydantic."""
 
@@ -92,6 +115,7 @@ class LeanCommand(typer.core.TyperCommand):
         params = super().get_params(ctx)
         for param in params:
             _make_lean(param)
+            _tidy_help(param)
         return params
 
 
@@ -102,4 +126,5 @@ class LeanGroup(typer.core.TyperGroup):
         params = super().get_params(ctx)
         for param in params:
             _make_lean(param)
+            _tidy_help(param)
         return params

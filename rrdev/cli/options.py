@@ -26,8 +26,12 @@ __all__ = [
     "OfflineOpt",
     "ProfileArg",
     "ProfileOpt",
+    "ProfilesArg",
+    "ProfilesOpt",
     "TargetOpt",
+    "discover",
     "load",
+    "no_profile_hint",
     "parse_headers",
     "parse_pairs",
     "parse_time",
@@ -39,16 +43,35 @@ ProfileOpt = Annotated[
     typer.Option(
         "--profile",
         "-p",
-        help="Profile TOML. Default: $RRDEV_PROFILE, else ./rrdev.toml.",
+        metavar="PROFILE",
+        help="Profile TOML (demo: the demo's). Default: $RRDEV_PROFILE, else ./rrdev.toml.",
         show_default=False,
     ),
 ]
 ProfileArg = Annotated[
-    str | None, typer.Argument(metavar="[PROFILE]", help="Profile TOML (or use -p).")
+    str | None, typer.Argument(metavar="PROFILE", help="Profile TOML (or use -p).")
 ]
-HostOpt = Annotated[str | None, typer.Option("--host", help="Listen host (default: profile's).")]
+#: ``check`` and ``validate`` take several profiles: as arguments, with -p, or both.
+ProfilesArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="PROFILE", help="Profiles (default: the discovered one)."),
+]
+ProfilesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        metavar="PROFILE",
+        help="A profile, as the arguments are (repeatable; demo: the demo's).",
+        show_default=False,
+    ),
+]
+HostOpt = Annotated[
+    str | None, typer.Option("--host", metavar="HOST", help="Listen host (default: profile's).")
+]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Forward to this base URL instead.")
+    str | None,
+    typer.Option("--target", metavar="URL", help="Forward to this base URL instead."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
@@ -66,6 +89,7 @@ JwksOpt = Annotated[
     str | None,
     typer.Option(
         "--jwks",
+        metavar="FILE|URL",
         help="Use this JWKS (file or URL) instead of the profile's jwks_uri.",
         callback=_jwks_option,
     ),
@@ -85,6 +109,7 @@ AtOpt = Annotated[
     str | None,
     typer.Option(
         "--at",
+        metavar="TIME",
         help="Evaluate as of TIME: ISO 8601, epoch seconds, or relative (+2h, -30m).",
     ),
 ]
@@ -138,10 +163,56 @@ def parse_time(text: str | None, now: float | None = None) -> float:
     return moment.timestamp()
 
 
-def load(profile: str | None) -> Profile:
-    from rrdev.core.profile import discover_profile, load_profile
+def no_profile_hint(*, positional: bool) -> str:
+    """What to do when no profile is found, naming only options the command has."""
+    from rrdev.core.profile import DEFAULT_PROFILE_NAME, PROFILE_ENV
 
-    return load_profile(discover_profile(profile))
+    given = "-p/--profile PATH or as an argument" if positional else "-p/--profile PATH"
+    return (
+        f"pass one with {given}, set {PROFILE_ENV}=PATH, or create ./{DEFAULT_PROFILE_NAME} "
+        "(rrdev init); -p demo is the demo's profile"
+    )
+
+
+def discover(profile: str | None, *, positional: bool = False) -> Path:
+    """``discover_profile``, its "no profile" hint fitted to the command's options."""
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import NO_PROFILE_HINT, discover_profile
+
+    try:
+        return discover_profile(profile)
+    except ProfileError as exc:
+        if exc.hint != NO_PROFILE_HINT:
+            raise
+        hint = no_profile_hint(positional=positional)
+        raise ProfileError(
+            exc.detail, file=exc.file, line=exc.line, key=exc.key, hint=hint
+        ) from None
+
+
+def load(profile: str | None, *, positional: bool = False) -> Profile:
+    from rrdev.core.profile import load_profile
+
+    return load_profile(discover(profile, positional=positional))
+
+
+def profile_paths(arguments: list[str] | None, options: list[str] | None) -> list[Path]:
+    """``check``/``validate``'s profiles: the arguments, then each -p; else the discovered
+    one. ``demo`` names the demo's profile here too."""
+    names = [*(arguments or ()), *(options or ())]
+    if not names:
+        return [discover(None, positional=True)]
+    return [_named_profile(name) for name in names]
+
+
+def _named_profile(name: str) -> Path:
+    """A named profile's path, as given (a missing file is ``load_profile``'s to report)."""
+    from rrdev.core.profile import DEMO_PROFILE_ALIAS, packaged_demo_profile
+
+    path = Path(name)
+    if name == DEMO_PROFILE_ALIAS and not path.is_file():
+        return packaged_demo_profile()
+    return path
 
 
 def parse_headers(values: list[str]) -> list[tuple[str, str]]:

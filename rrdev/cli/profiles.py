@@ -14,35 +14,48 @@ from typing import Annotated, Any
 import typer
 
 from rrdev.cli.common import fail, friendly, stderr_console, stdout_console
-from rrdev.cli.options import AtOpt, JsonOpt, JwksOpt, OfflineOpt, parse_time
+from rrdev.cli.options import (
+    AtOpt,
+    JsonOpt,
+    JwksOpt,
+    OfflineOpt,
+    ProfilesArg,
+    ProfilesOpt,
+    parse_time,
+    profile_paths,
+)
 
 __all__ = ["check", "init", "validate"]
 
 
 @friendly
 def validate(
-    profiles: Annotated[
-        list[str] | None, typer.Argument(help="Profiles to check (default: the discovered one).")
-    ] = None,
+    profiles: ProfilesArg = None,
+    profile_opts: ProfilesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Unset ${VARS} are errors.")] = False,
     json_out: JsonOpt = False,
+    schema: Annotated[
+        bool,
+        typer.Option("--schema", help="Print the profiles' JSON Schema (draft 2020-12) and exit."),
+    ] = False,
 ) -> None:
     """Lint profiles: syntax, types, regexes, rule ids; unset ${VARS} are warnings.
 
     Exit code 0 when every profile is usable, 3 otherwise; 1 when only [[checks]]
     entries have problems (the proxy runs; `rrdev check` fails those checks). Each
     error comes with its hint (``hints`` in the JSON, one per error, "" when there is
-    none).
+    none). --schema prints the JSON Schema that editors check profiles with (see the
+    #:schema line).
     """
-    from rrdev.core.errors import ProfileError
-    from rrdev.core.profile import (
-        check_problems,
-        discover_profile,
-        load_profile,
-        profile_warnings,
-    )
+    if schema:
+        from rrdev.cli.schema import schema_text
 
-    paths = [Path(p) for p in profiles] if profiles else [discover_profile(None)]
+        sys.stdout.write(schema_text())
+        return
+    from rrdev.core.errors import ProfileError
+    from rrdev.core.profile import check_problems, load_profile, profile_warnings
+
+    paths = profile_paths(profiles, profile_opts)
     results, failed, checks_failed = [], False, False
     for path in paths:
         entry: dict[str, Any] = {"profile": str(path), "errors": [], "hints": [], "warnings": []}
@@ -88,21 +101,22 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
 
 @friendly
 def check(
-    profiles: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="PROFILE", help="Profiles (default: the discovered one)."),
-    ] = None,
+    profiles: ProfilesArg = None,
+    profile_opts: ProfilesOpt = None,
     live: Annotated[
         bool,
         typer.Option("--live", help="Run the proxy in-process and send each check to the target."),
     ] = False,
     against: Annotated[
         str | None,
-        typer.Option("--against", help="Send each check to this running proxy or gateway."),
+        typer.Option(
+            "--against", metavar="URL", help="Send each check to this running proxy or gateway."
+        ),
     ] = None,
     offline: OfflineOpt = False,
     target: Annotated[
-        str | None, typer.Option("--target", help="With --live: forward to this base URL.")
+        str | None,
+        typer.Option("--target", metavar="URL", help="With --live: forward to this base URL."),
     ] = None,
     jwks: JwksOpt = None,
     json_out: JsonOpt = False,
@@ -138,7 +152,8 @@ def check(
         now=parse_time(at) if at else None,
         require_coverage=require_coverage,
     )
-    raise typer.Exit(run_check_command(profiles or [], options, json_out=json_out, junit=junit))
+    paths = [str(path) for path in profile_paths(profiles, profile_opts)]
+    raise typer.Exit(run_check_command(paths, options, json_out=json_out, junit=junit))
 
 
 @friendly
@@ -157,7 +172,9 @@ def init(
     target = Path(path)
     if target.exists() and not force:
         raise fail(f"{target} already exists", "pass --force to overwrite it", 3)
-    text = files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8")
+    from rrdev.cli.schema import pin_schema
+
+    text = pin_schema(files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8"))
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:

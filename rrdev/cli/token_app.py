@@ -16,7 +16,7 @@ import typer
 
 from rrdev.cli.common import fail, friendly, stdout_console
 from rrdev.cli.lean_params import LeanCommand, LeanGroup
-from rrdev.cli.options import JsonOpt, ProfileOpt, load, parse_pairs, read_token_arg
+from rrdev.cli.options import JsonOpt, ProfileOpt, discover, load, parse_pairs, read_token_arg
 
 __all__ = ["token_app"]
 
@@ -64,9 +64,15 @@ def token_mint(
     profile: ProfileOpt = None,
     claim: Annotated[
         list[str],
-        typer.Option("--claim", help="Extra claim k=v (v parsed as JSON when it is; repeatable)."),
+        typer.Option(
+            "--claim",
+            metavar="NAME=VALUE",
+            help="Extra claim k=v (v parsed as JSON when it is; repeatable).",
+        ),
     ] = [],  # noqa: B006
-    scope: Annotated[str | None, typer.Option("--scope", help="The scope claim.")] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", metavar="SCOPE", help="The scope claim.")
+    ] = None,
     aud: Annotated[
         str | None, typer.Option("--aud", help="Audience (default: the profile's).")
     ] = None,
@@ -115,10 +121,10 @@ def _mint_defaults(profile: str | None) -> tuple[str, str | None, dict[str, Any]
     (``checks.tokens.mint_identity``: Cognito's client_id and no aud, Entra's tid); the
     demo's when no profile is around."""
     from rrdev.core.errors import ProfileError
-    from rrdev.core.profile import discover_profile, load_profile
+    from rrdev.core.profile import load_profile
 
     try:
-        path = discover_profile(profile)
+        path = discover(profile)
     except ProfileError:
         if profile:
             raise

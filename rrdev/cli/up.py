@@ -69,10 +69,10 @@ def _start(
     offline: bool,
 ) -> Coroutine[Any, Any, int]:
     """Load the profile and build the app (errors surface before anything listens)."""
-    from rrdev.core.profile import discover_profile, load_profile
+    from rrdev.cli.options import load
     from rrdev.servers.proxy import Overrides, ProxyApp
 
-    profile = load_profile(discover_profile(profile_path))
+    profile = load(profile_path, positional=True)
     app = ProxyApp(
         profile,
         overrides=Overrides(target=target, jwks=jwks, offline=offline),

@@ -119,9 +119,20 @@ def _check_format(token: str, cred: ProxyCredential, steps: list[VerifyStep]) ->
     try:
         decoded = decode_unverified(token, max_bytes=cred.max_token_bytes)
     except TokenInputError as error:
-        raise fail("format", error.reason, error.message, error.hint, expected=expected) from None
+        seen = _token_shape(token)
+        raise fail(
+            "format", error.reason, error.message, error.hint, expected=expected, actual=seen
+        ) from None
     steps.append(VerifyStep("format", "passed", expected, f"{len(token)} bytes"))
     return decoded
+
+
+def _token_shape(token: str) -> str:
+    """What a malformed token looked like, without showing any of it."""
+    if not token:
+        return "an empty token"
+    parts = token.count(".") + 1
+    return f"{parts} dot-separated part{'s' * (parts != 1)}, {len(token)} bytes"
 
 
 async def _check_signed(
@@ -215,7 +226,7 @@ def _check_algorithm(header: Mapping[str, Any], cred: ProxyCredential) -> str:
         shown = clip(alg, quote=False)
         raise refuse(
             f"the token is signed with {shown}; the profile allows {allowed}",
-            _HMAC_HINT
+            _hmac_hint(cred)
             if alg.startswith("HS")
             else f"if your issuer really signs with {shown}, add it to proxy_credential.algorithms",
         )
@@ -223,7 +234,7 @@ def _check_algorithm(header: Mapping[str, Any], cred: ProxyCredential) -> str:
         raise refuse(
             f"{alg} is a shared-secret (HMAC) algorithm; rrdev verifies only with the "
             "JWKS's public keys and never uses a public key as an HMAC secret",
-            _HMAC_HINT,
+            _hmac_hint(cred),
         )
     if alg not in ALGORITHM_KEY_TYPES:
         raise refuse(
@@ -233,10 +244,19 @@ def _check_algorithm(header: Mapping[str, Any], cred: ProxyCredential) -> str:
     return alg
 
 
-_HMAC_HINT = (
-    "remove HS* from proxy_credential.algorithms and have the issuer sign with RS256 "
-    "(Auth0: API settings -> Signing Algorithm)"
-)
+_SIGN_WITH_RS256 = "have the issuer sign with RS256 (Auth0: API settings -> Signing Algorithm)"
+
+
+def _hmac_hint(cred: ProxyCredential) -> str:
+    """An HS* token's hint: what the profile really allows, and why HS* cannot be added."""
+    allowed = ", ".join(cred.algorithms) or "nothing"
+    if any(a.upper().startswith("HS") for a in cred.algorithms):
+        return f"remove HS* from proxy_credential.algorithms and {_SIGN_WITH_RS256}"
+    return (
+        f"the profile allows only {allowed}; HS* tokens are signed with a shared secret, "
+        f"which a JWKS's public keys cannot verify (rrdev never accepts them): "
+        f"{_SIGN_WITH_RS256}"
+    )
 
 
 # ------------------------------------------------------------------ key & signature

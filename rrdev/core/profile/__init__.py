@@ -35,15 +35,20 @@ from rrdev.core.profile.checks import check_problem_warning, check_problems
 from rrdev.core.profile.line_index import build_line_index, line_of
 from rrdev.core.profile.loading import (
     DEFAULT_PROFILE_NAME,
+    DEMO_PROFILE_ALIAS,
+    NO_PROFILE_HINT,
     PROFILE_ENV,
     discover_profile,
     load_profile,
+    packaged_demo_profile,
     parse_profile,
 )
 from rrdev.core.profile.warnings import ProfileWarning, profile_warnings
 
 __all__ = [
     "DEFAULT_PROFILE_NAME",
+    "DEMO_PROFILE_ALIAS",
+    "NO_PROFILE_HINT",
     "PROFILE_ENV",
     "ProfileWarning",
     "build_line_index",
@@ -52,6 +57,7 @@ __all__ = [
     "discover_profile",
     "line_of",
     "load_profile",
+    "packaged_demo_profile",
     "parse_profile",
     "profile_warnings",
 ]

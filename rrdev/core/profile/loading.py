@@ -46,6 +46,9 @@ NO_PROFILE_HINT = (
     "pass one with --profile PATH (or as the positional argument), "
     f"set {PROFILE_ENV}=PATH, or create ./{DEFAULT_PROFILE_NAME} (rrdev init)"
 )
+#: A profile name that means the packaged demo profile (rrdev/data/demo.toml), unless a
+#: file of that name exists: a path the user can see always wins over the alias.
+DEMO_PROFILE_ALIAS = "demo"
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -90,10 +93,11 @@ def discover_profile(
     silently using another profile than the one asked for would be worse."""
     base = Path.cwd() if cwd is None else cwd
     if explicit:
-        return _existing(base / explicit, f"profile {explicit} not found")
+        return _existing_or_demo(base, explicit, f"profile {explicit} not found")
     from_env = env.get(PROFILE_ENV)
     if from_env:
-        return _existing(base / from_env, f"profile {from_env} (from {PROFILE_ENV}) not found")
+        message = f"profile {from_env} (from {PROFILE_ENV}) not found"
+        return _existing_or_demo(base, from_env, message)
     default = base / DEFAULT_PROFILE_NAME
     if default.is_file():
         return default
@@ -106,9 +110,23 @@ def _parse_toml(text: str, path: str) -> dict[str, Any]:
     except ParseError as exc:
         message = re.sub(r" at line \d+ col \d+$", "", str(exc))
         line = _newline_count_line(text, exc.line, exc.col)
-        raise ProfileError(f"invalid TOML: {message}", file=path, line=line) from None
+        hint = _escape_hint(message, text.split("\n")[line - 1] if line else "")
+        raise ProfileError(f"invalid TOML: {message}", file=path, line=line, hint=hint) from None
     except TOMLKitError as exc:
         raise ProfileError(f"invalid TOML: {exc}", file=path) from None
+
+
+def _escape_hint(message: str, source_line: str) -> str:
+    """A regex in a double-quoted string: ``\\d`` is an unknown TOML escape, and tomlkit
+    says only "Invalid character 'd' in string"."""
+    bad = re.fullmatch(r"Invalid character '(.)' in string", message)
+    if bad is None or "\\" + bad[1] not in source_line:
+        return ""
+    return (
+        f"\\{bad[1]} is not a TOML escape: in a double-quoted string a backslash starts one. "
+        "Write regexes in single-quoted literal strings, where a backslash is just a "
+        f"backslash: pattern = '^/api/\\d+$' (or double it: \"\\\\{bad[1]}\")"
+    )
 
 
 def _newline_count_line(text: str, line: int, col: int) -> int:
@@ -154,6 +172,21 @@ def _required_proxy_credential(root: _Table) -> _Table:
             'or auth_type = "none" to accept unauthenticated requests',
         )
     return t
+
+
+def _existing_or_demo(base: Path, name: str, message: str) -> Path:
+    """``base / name``; for the name ``demo`` with no such file, the packaged demo profile."""
+    path = base / name
+    if name == DEMO_PROFILE_ALIAS and not path.is_file():
+        return packaged_demo_profile()
+    return _existing(path, message)
+
+
+def packaged_demo_profile() -> Path:
+    """Where the installed package keeps demo.toml (a real file in any normal install)."""
+    from importlib import resources
+
+    return Path(str(resources.files("rrdev").joinpath("data", "demo.toml")))
 
 
 def _existing(path: Path, message: str) -> Path:
