@@ -43,6 +43,7 @@ def validate(
             prof = load_profile(path)
             entry["warnings"] = [str(w) for w in profile_warnings(prof)]
             entry["rules"] = len(prof.all_rules())
+            entry["notes"] = _profile_notes(prof)
         except ProfileError as exc:
             entry["errors"].append(str(exc))
             entry["hints"].append(exc.hint)  # "" when there is none
@@ -72,6 +73,16 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
             )
         for warning in entry["warnings"]:
             out.print(Text.assemble(("  warning: ", "yellow"), warning))
+        for note in entry.get("notes", ()):
+            out.print(Text.assemble(("  note: ", "cyan"), note))
+
+
+def _profile_notes(prof: Any) -> list[str]:
+    """What validate says about a valid profile that is worth knowing (discovery)."""
+    from rrdev.core.oidc import discovery_note
+
+    note = discovery_note(prof.proxy_credential)
+    return [note] if note else []
 
 
 @friendly

@@ -214,6 +214,9 @@ class ProxyCredential:
     carrying ``cnf`` (DPoP- or mTLS-bound) as plain bearer tokens, binding unchecked.
     ``jwks_max_stale_seconds`` (default 900) is how long a key set past its TTL is
     still served while the JWKS fails (then 503 ``jwks_unavailable``).
+    Without ``jwks_uri``, OIDC discovery of the (single, concrete) ``issuer`` finds it;
+    ``discovery_ttl_seconds`` (default 3600, 1 to 86400) is how long the discovery
+    document is cached.
     """
 
     name: str = "proxy-credential"
@@ -233,6 +236,7 @@ class ProxyCredential:
     jwks_max_stale_seconds: float = 900.0
     max_token_bytes: int = 16384
     accept_sender_constrained_as_bearer: bool = False
+    discovery_ttl_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from rrdev.core.model import AuthConfig, OAuth2Client, ProxyCredential, TargetCredential
+from rrdev.core.profile.discovery import _discovery_issuer, _discovery_ttl
 from rrdev.core.profile.headers import _reserved_header
 from rrdev.core.profile.limits import _jwks_refetch_interval, _jwks_ttl, _leeway
 from rrdev.core.profile.reading import _did_you_mean, _kind, _Table
@@ -49,6 +50,7 @@ JWT_VERIFY_KEYS = (
     *("token_use", "jwks_ttl_seconds", "jwks_refetch_interval_seconds", "max_token_bytes"),
     "accept_sender_constrained_as_bearer",
     "jwks_max_stale_seconds",
+    "discovery_ttl_seconds",
 )
 PROXY_CREDENTIAL_KEYS = ("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS)
 AUTH_KEYS = ("kind", *OAUTH2_KEYS, "token")
@@ -144,6 +146,8 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
     auth_type = _proxy_auth_type(t)
     if auth_type == "none":
         _unused_keys(t, dict.fromkeys(JWT_VERIFY_KEYS, "jwtVerify"), auth_type)
+    elif not t.has("jwks_uri"):
+        _discovery_issuer(t)  # before the issuer's own parsing: it names the real problem
     credential = ProxyCredential(
         name=t.str_or("name", ProxyCredential.name),
         auth_type=auth_type,  # type: ignore[arg-type]
@@ -162,6 +166,7 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
         jwks_max_stale_seconds=_max_stale(t),
         max_token_bytes=t.integer("max_token_bytes", ProxyCredential.max_token_bytes, 1),
         accept_sender_constrained_as_bearer=t.boolean("accept_sender_constrained_as_bearer", False),
+        discovery_ttl_seconds=_discovery_ttl(t),
     )
     if auth_type == "jwtVerify":
         _jwt_verify_complete(t, credential)
@@ -239,9 +244,8 @@ def _algorithms(t: _Table) -> tuple[str, ...]:
 
 
 def _jwt_verify_complete(t: _Table, c: ProxyCredential) -> None:
-    for name in ("jwks_uri", "issuer"):
-        if not t.has(name):
-            t.fail(name, f"auth_type = 'jwtVerify' needs {name!r}")
+    if not t.has("issuer"):  # jwks_uri may be omitted: discovery finds it from the issuer
+        t.fail("issuer", "auth_type = 'jwtVerify' needs 'issuer'")
     if not c.audience and c.client_id is None:
         t.fail(
             "audience",
