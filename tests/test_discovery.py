@@ -263,3 +263,22 @@ def test_explain_reports_a_mismatch_as_503(httpx_mock: HTTPXMock, tmp_path: Path
     )
     assert result.exit_code == 4
     assert "discovery_issuer_mismatch" in result.output
+
+
+def test_check_online_discovers_the_jwks(
+    httpx_mock: HTTPXMock, tmp_path: Path, keyset: Path
+) -> None:
+    from rrdev.core.keyset import Keyset
+
+    httpx_mock.add_response(url=DISCOVERY_URL, json=document())
+    httpx_mock.add_response(url=JWKS_URI, json=Keyset.load_or_create().jwks())
+    path = discovery_profile(tmp_path, f'issuer = "{ISSUER}"')
+    with path.open("a") as profile:
+        profile.write(
+            '\n[[checks]]\nname = "a minted token verifies"\ntoken = { mint = {} }\n'
+            'expect = "allowed"\n'
+        )
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(app, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "1 check: 1 passed, 0 failed" in result.output
+    assert urls(httpx_mock) == [DISCOVERY_URL, JWKS_URI]
