@@ -2,7 +2,7 @@
 provider, filled with the values given (``--issuer``, ``--audience``, ``--target``) and,
 with ``--discover``, the ``jwks_uri`` read from the issuer's OIDC discovery document.
 
-One template (``rrdev/data/provider_starter.toml``) holds the shape; ``PROVIDERS`` holds
+One template (``rrdev/data/provider_starter.toml.tmpl``) holds the shape; ``PROVIDERS`` holds
 what differs: where the issuer, keys and audience come from, which claim carries a
 caller's permissions (and how: a space-separated string, a list, or an e-mail), and how
 ``rrdev token fetch`` would get a token. Every starter validates, and its ``[[checks]]``
@@ -213,7 +213,9 @@ def render_starter(starter: Starter) -> str:
         "reader_mint": _mint(p, (p.read,)),
         "writer_mint": _mint(p, (p.read, p.write)),
     }
-    template = files("rrdev").joinpath("data/provider_starter.toml").read_text(encoding="utf-8")
+    template = (
+        files("rrdev").joinpath("data/provider_starter.toml.tmpl").read_text(encoding="utf-8")
+    )
     return re.sub(r"<<(\w+)>>", lambda m: values[m.group(1)], template)
 
 
