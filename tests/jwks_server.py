@@ -18,16 +18,28 @@ __all__ = ["JwksServer", "jwtverify_lines", "key_set", "run_jwks_server", "signe
 
 @dataclass
 class JwksServer:
-    """Serves ``document`` at ``/.well-known/jwks.json``; ``fetches`` counts requests."""
+    """Serves ``document`` at ``/.well-known/jwks.json``; ``fetches`` counts requests.
+    ``discovery`` (when set) is served at ``/.well-known/openid-configuration``
+    (``discovery_fetches`` counts those); ``issuer`` is this server's own issuer URL."""
 
     document: dict[str, Any]
     port: int = 0
     fetches: int = 0
+    discovery: dict[str, Any] | None = None
+    discovery_fetches: int = 0
     _runner: web.AppRunner | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def discovery_of(self, **overrides: Any) -> dict[str, Any]:
+        """A discovery document naming this server (its issuer and JWKS URL)."""
+        return {"issuer": self.issuer, "jwks_uri": self.url, **overrides}
 
     async def start(self) -> None:
         """Listen (again) on ``port``; the first start picks a free one."""
@@ -36,8 +48,15 @@ class JwksServer:
             self.fetches += 1
             return web.json_response(self.document)
 
+        async def discovery(request: web.Request) -> web.Response:
+            self.discovery_fetches += 1
+            if self.discovery is None:
+                return web.json_response({"error": "not found"}, status=404)
+            return web.json_response(self.discovery)
+
         app = web.Application()
         app.router.add_get("/.well-known/jwks.json", jwks)
+        app.router.add_get("/.well-known/openid-configuration", discovery)
         runner = web.AppRunner(app, shutdown_timeout=0.2, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)

@@ -16,6 +16,7 @@ from rrdev.checks.model import CheckOptions, CheckRequest, Mode, Outcome
 from rrdev.checks.tokens import TokenSource
 from rrdev.core.explain import JwksVerifier, decide
 from rrdev.core.model import Profile
+from rrdev.core.oidc import jwks_source_of
 
 __all__ = ["DryRunner", "dry_runner", "jwks_source"]
 
@@ -55,9 +56,10 @@ async def dry_runner(
 
 
 def jwks_source(profile: Profile, options: CheckOptions, tokens: TokenSource) -> Any:
-    """``--jwks`` wins, then ``--offline`` (the local keyset's JWKS), then the profile's."""
+    """``--jwks`` wins, then ``--offline`` (the local keyset's JWKS), then the profile's
+    (its jwks_uri, or OIDC discovery of its issuer)."""
     if options.jwks:
         return options.jwks
     if options.offline:
         return tokens.keyset.jwks()
-    return profile.proxy_credential.jwks_uri
+    return jwks_source_of(profile.proxy_credential)

@@ -75,7 +75,14 @@ __all__ = [
 #: Statuses rrdev's decision itself can answer; any other expected status is the backend's.
 DECISION_STATUSES = frozenset({400, 401, 403, 421, 503})
 #: rrdev reasons that mean "the run cannot go on", not "this check failed".
-NETWORK_REASONS = frozenset({"jwks_unavailable", "upstream_unreachable"})
+NETWORK_REASONS = frozenset(
+    {
+        "jwks_unavailable",
+        "discovery_unavailable",
+        "discovery_issuer_mismatch",
+        "upstream_unreachable",
+    }
+)
 CONFIG_REASONS = frozenset({"upstream_credential_unavailable"})
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
 #: The outcome of a check whose spec has a problem: nothing was sent.

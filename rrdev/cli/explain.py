@@ -121,20 +121,23 @@ def explain(
 
         expl = with_fetch_hints(prof, expl)
     _print_explanation(expl, json_out)
-    if expl.reason == "jwks_unavailable" and not json_out:
+    if expl.reason in ("jwks_unavailable", "discovery_unavailable") and not json_out:
         _no_stale_keys_note(prof)
     raise typer.Exit(explain_exit_code(expl))
 
 
 def jwks_source(profile: Profile, jwks: str | None, offline: bool) -> Any:
-    """--jwks wins, then --offline (the local keyset's public JWKS), then the profile's."""
+    """--jwks wins, then --offline (the local keyset's public JWKS), then the profile's
+    (its jwks_uri, or OIDC discovery of its issuer)."""
     if jwks:
         return jwks
     if offline:
         from rrdev.core.keyset import local_public_jwks
 
         return local_public_jwks()
-    return profile.proxy_credential.jwks_uri
+    from rrdev.core.oidc import jwks_source_of
+
+    return jwks_source_of(profile.proxy_credential)
 
 
 def _run_explain(

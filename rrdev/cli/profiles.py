@@ -67,6 +67,7 @@ def validate(
             entry["errors"] += [f"{p} (this check cannot run)" for p in problems]
             entry["hints"] += [p.hint for p in problems]
             checks_failed |= bool(problems)
+            entry["notes"] = _profile_notes(prof)
         except ProfileError as exc:
             entry["errors"].append(str(exc))
             entry["hints"].append(exc.hint)  # "" when there is none
@@ -97,6 +98,16 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
             )
         for warning in entry["warnings"]:
             out.print(Text.assemble(("  warning: ", "yellow"), warning))
+        for note in entry.get("notes", ()):
+            out.print(Text.assemble(("  note: ", "cyan"), note))
+
+
+def _profile_notes(prof: Any) -> list[str]:
+    """What validate says about a valid profile that is worth knowing (discovery)."""
+    from rrdev.core.oidc import discovery_note
+
+    note = discovery_note(prof.proxy_credential)
+    return [note] if note else []
 
 
 @friendly
@@ -160,24 +171,65 @@ def check(
 def init(
     path: Annotated[str, typer.Argument(help="Where to write the profile.")] = "rrdev.toml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="Write a starter for auth0, okta, cognito, entra, google, keycloak or custom.",
+        ),
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", metavar="URL", help="The issuer (tokens' iss).")
+    ] = None,
+    audience: Annotated[
+        str | None, typer.Option("--audience", metavar="A", help="The API's audience.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", metavar="URL", help="The backend's base URL.")
+    ] = None,
+    discover: Annotated[
+        bool,
+        typer.Option(
+            "--discover",
+            help="Read --issuer's OIDC discovery document: check it, fill jwks_uri.",
+        ),
+    ] = False,
 ) -> None:
     """Write a commented starter profile (default ./rrdev.toml, found by every command).
 
     It has a target, a jwtVerify proxy credential, a default-deny proxy with a read rule,
-    a scope gate and a write rule, and [[checks]] that pass with `rrdev check --offline`.
-    Exit code 3 when the file exists (use --force).
-    """
-    from importlib.resources import files
+    a permission gate and a write rule, and [[checks]] that pass with
+    `rrdev check --offline`. --provider writes one shaped for that identity provider,
+    filled with --issuer, --audience and --target; --discover reads the issuer's
+    /.well-known/openid-configuration, checks it (exact issuer, https jwks_uri, RS256
+    listed) and fills jwks_uri. Exit code 3 when the file exists (use --force), 4 when
+    discovery fails.
 
-    target = Path(path)
-    if target.exists() and not force:
-        raise fail(f"{target} already exists", "pass --force to overwrite it", 3)
+    Example: rrdev init --provider okta --issuer https://YOUR_ORG.okta.com/oauth2/default --discover
+    """
+    target_path = Path(path)
+    if target_path.exists() and not force:
+        raise fail(f"{target_path} already exists", "pass --force to overwrite it", 3)
     from rrdev.cli.schema import pin_schema
 
-    text = pin_schema(files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8"))
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot write {target}: {exc.strerror}", code=3) from None
     err = stderr_console()
-    err.print(f"wrote {target}: fill in the TODOs, then `rrdev validate {target}`", markup=False)
+    if provider is None and not (issuer or audience or target or discover):
+        from importlib.resources import files
+
+        text = files("rrdev").joinpath("data/starter.toml").read_text(encoding="utf-8")
+    else:
+        from rrdev.cli.starters import Starter, build_starter
+
+        starter = Starter(provider or "custom", issuer, audience, target)
+        text = build_starter(
+            starter, str(target_path), discover, lambda line: err.print(line, markup=False)
+        )
+    text = pin_schema(text)
+    try:
+        target_path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {target_path}: {exc.strerror}", code=3) from None
+    next_step = "fill in the TODOs" if provider is None else "replace the YOUR_... placeholders"
+    err.print(
+        f"wrote {target_path}: {next_step}, then `rrdev validate {target_path}`", markup=False
+    )

@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlparse
 
 from jwt import PyJWK
 
+from rrdev.clients.discovery import DiscoveryCache
 from rrdev.core.errors import JwksUnavailable, KeyNotFound
 from rrdev.core.jwk import (
     IgnoredKey,
@@ -51,6 +52,7 @@ from rrdev.core.jwk import (
 )
 from rrdev.core.model import ProxyCredential
 from rrdev.core.netaddr import is_loopback_url
+from rrdev.core.oidc import DiscoverySource
 from rrdev.core.tokens import humanize_delta
 
 if TYPE_CHECKING:
@@ -107,7 +109,9 @@ def _new_client(trust_env: bool) -> httpx.AsyncClient:
 
 
 class JwksCache:
-    """A JWKS from a URL, a file (path or ``file://``), or an already-parsed dict.
+    """A JWKS from a URL, a file (path or ``file://``), an already-parsed dict, or the
+    ``jwks_uri`` that OIDC discovery of an issuer names (``DiscoverySource``: the
+    discovery document is cached for its own TTL and follows the same stale rules).
 
     ``ttl`` (seconds) is how long a fetched copy is used before refreshing;
     ``refetch_interval`` bounds how often any refetch happens; ``max_stale`` how long
@@ -120,7 +124,7 @@ class JwksCache:
 
     def __init__(
         self,
-        source: str | dict[str, Any],
+        source: str | dict[str, Any] | DiscoverySource,
         *,
         client: httpx.AsyncClient | None = None,
         clients: JwksClients | None = None,
@@ -132,7 +136,11 @@ class JwksCache:
         on_event: JwksEvent | None = None,
     ) -> None:
         self._source = source
-        self._fetcher = _Fetcher(source, self.source, client, clients, timeout)
+        discovery = None
+        if isinstance(source, DiscoverySource):
+            discovery = DiscoveryCache(source, clock=clock, max_stale=max_stale, timeout=timeout)
+        self._discovery = discovery
+        self._fetcher = _Fetcher(source, "<inline JWKS>", client, clients, timeout, discovery)
         self._ttl = ttl
         self._refetch_interval = refetch_interval
         self._max_stale = max_stale
@@ -156,10 +164,15 @@ class JwksCache:
 
     @property
     def source(self) -> str:
-        """The source as people should see it (URL, file path or ``<inline JWKS>``)."""
-        if isinstance(self._source, dict):
+        """The source as people should see it (URL, file path or ``<inline JWKS>``;
+        with discovery, the discovered URL once known)."""
+        source = self._source
+        if isinstance(source, dict):
             return "<inline JWKS>"
-        return self._source
+        if isinstance(source, DiscoverySource):
+            known = self._discovery.jwks_uri_known if self._discovery else None
+            return f"{known} (discovered from {source.url})" if known else source.url
+        return source
 
     @property
     def refetch_interval(self) -> float:
@@ -171,6 +184,8 @@ class JwksCache:
         self._ttl = ttl
         self._refetch_interval = refetch_interval
         self._max_stale = max_stale
+        if self._discovery is not None:
+            self._discovery.max_stale = max_stale
 
     # ------------------------------------------------------------------ public
 
@@ -270,7 +285,7 @@ class JwksCache:
         error = self._last_error
         if snapshot is None:
             assert error is not None  # a failed first fetch always records one
-            raise JwksUnavailable(error.uri, error.problem, error.hint)
+            raise error.restated()
         stale = self.staleness()
         if stale is None:
             return snapshot
@@ -279,8 +294,7 @@ class JwksCache:
             return snapshot
         self._report("expired", "jwks_unavailable", f"{stale.note()}: tokens get 503")
         assert error is not None  # stale means a fetch failed
-        raise JwksUnavailable(
-            error.uri,
+        raise error.restated(
             f"{error.problem}; the last good key set, stale for "
             f"{humanize_delta(stale.stale_for)}, is no longer served "
             f"(jwks_max_stale_seconds = {stale.max_stale:g})",
@@ -383,11 +397,12 @@ class _Fetcher:
 
     def __init__(
         self,
-        source: str | dict[str, Any],
+        source: str | dict[str, Any] | DiscoverySource,
         label: str,
         client: httpx.AsyncClient | None,
         clients: JwksClients | None,
         timeout: float,
+        discovery: DiscoveryCache | None = None,
     ) -> None:
         self.source = source
         self.label = label
@@ -395,11 +410,16 @@ class _Fetcher:
         self.clients = clients
         self.owned: JwksClients | None = None
         self.timeout = timeout
+        self.discovery = discovery
 
     async def fetch(self) -> dict[str, Any]:
         source = self.source
         if isinstance(source, dict):
             return check_document(source, self.label)
+        if self.discovery is not None:
+            url = await self.discovery.jwks_uri(self._http_client)
+            return check_document(await self._fetch_http(url), url)
+        assert isinstance(source, str)
         if source.startswith(("http://", "https://")):
             return check_document(await self._fetch_http(source), source)
         return check_document(await self._fetch_file(source), source)

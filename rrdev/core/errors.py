@@ -6,6 +6,8 @@
     ├── KeysetError           the local keyset is unreadable or corrupt       (exit 3)
     ├── NetworkError          JWKS / token endpoint unreachable or garbage    (exit 4)
     │   ├── JwksUnavailable   the JWKS could not be fetched or parsed         (exit 4)
+    │   │   └── DiscoveryUnavailable  the OIDC discovery document failed      (exit 4)
+    │   │       └── DiscoveryIssuerMismatch  it names another issuer          (exit 4)
     │   └── TokenFetchError   a token endpoint refused or answered garbage    (exit 4, tokens.py)
     ├── TokenCacheError       the token cache directory is unusable           (exit 3, tokens.py)
     ├── KeyNotFound           no usable JWKS key for the token's kid/alg      (exit 1)
@@ -80,17 +82,52 @@ class NetworkError(RrdevError):
 
 class JwksUnavailable(NetworkError):
     """The JWKS at ``uri`` could not be obtained (unreachable, timeout, non-200,
-    not JSON, no ``keys`` list, file missing). The proxy answers 503, not 401."""
+    not JSON, no ``keys`` list, file missing). The proxy answers 503, not 401.
+    ``reason`` is the stable code a refusal carries."""
+
+    reason = "jwks_unavailable"
 
     def __init__(self, uri: str, problem: str, hint: str = "") -> None:
         self.uri = uri
         self.problem = problem
-        super().__init__(
-            f"could not get the JWKS from {uri}: {problem}",
-            hint
-            or "check jwks_uri in the profile and your network/proxy settings, "
-            "or pass --jwks FILE with a saved copy",
+        super().__init__(self._compose(uri, problem), hint or self._default_hint(uri))
+
+    def _compose(self, uri: str, problem: str) -> str:
+        return f"could not get the JWKS from {uri}: {problem}"
+
+    def _default_hint(self, uri: str) -> str:
+        return (
+            "check jwks_uri in the profile and your network/proxy settings, "
+            "or pass --jwks FILE with a saved copy"
         )
+
+    def restated(self, problem: str | None = None, hint: str | None = None) -> JwksUnavailable:
+        """A fresh error of the same kind (a cached one is never raised twice: each
+        raise would lengthen its traceback)."""
+        return type(self)(self.uri, problem or self.problem, self.hint if hint is None else hint)
+
+
+class DiscoveryUnavailable(JwksUnavailable):
+    """The OIDC discovery document at ``uri`` (``{issuer}/.well-known/openid-configuration``)
+    could not be read or is unusable, so the JWKS cannot be located: 503."""
+
+    reason = "discovery_unavailable"
+
+    def _compose(self, uri: str, problem: str) -> str:
+        return f"could not use the OIDC discovery document {uri}: {problem}"
+
+    def _default_hint(self, uri: str) -> str:
+        return (
+            f"check that {uri} answers (the issuer must be spelled exactly as the provider "
+            "does), or set proxy_credential.jwks_uri to skip discovery"
+        )
+
+
+class DiscoveryIssuerMismatch(DiscoveryUnavailable):
+    """The discovery document names another issuer than the profile's: refused, since
+    its ``jwks_uri`` would then be another issuer's keys."""
+
+    reason = "discovery_issuer_mismatch"
 
 
 class KeyNotFound(RrdevError):

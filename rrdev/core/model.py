@@ -237,6 +237,9 @@ class ProxyCredential:
     ``client_ids`` (default: just ``client_id``, its first entry) is Cognito mode's
     allow-list. ``max_lifetime_seconds`` (default none: unchecked) bounds ``exp - iat``
     and then requires ``iat``. ``provider`` (default none) only shapes hints.
+    Without ``jwks_uri``, OIDC discovery of the (single, concrete) ``issuer`` finds it;
+    ``discovery_ttl_seconds`` (default 3600, 1 to 86400) is how long the discovery
+    document is cached.
     """
 
     name: str = "proxy-credential"
@@ -271,6 +274,7 @@ class ProxyCredential:
     def accepted_client_ids(self) -> tuple[str, ...]:
         """Cognito mode's allow-list (``client_ids``, else ``client_id``)."""
         return self.client_ids or ((self.client_id,) if self.client_id is not None else ())
+    discovery_ttl_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)

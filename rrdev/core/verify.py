@@ -289,10 +289,10 @@ async def _find_key(
             expected=expected,
             actual="not in " + jwks.source,
         ) from None
-    except JwksUnavailable as error:
+    except JwksUnavailable as error:  # or discovery_unavailable / discovery_issuer_mismatch
         raise fail(
             "key",
-            "jwks_unavailable",
+            error.reason,
             error.message,
             error.hint,
             expected=expected,

@@ -18,6 +18,7 @@ from rrdev.core.profile.client_auth import (
     _extra,
     _private_key_file,
 )
+from rrdev.core.profile.discovery import _discovery_issuer, _discovery_ttl
 from rrdev.core.profile.headers import _reserved_header
 from rrdev.core.profile.limits import _jwks_refetch_interval, _jwks_ttl, _leeway
 from rrdev.core.profile.providers import PROVIDER_KEYS, _provider_keys
@@ -59,6 +60,7 @@ JWT_VERIFY_KEYS = (
     "accept_sender_constrained_as_bearer",
     "jwks_max_stale_seconds",
     *PROVIDER_KEYS,
+    "discovery_ttl_seconds",
 )
 PROXY_CREDENTIAL_KEYS = ("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS)
 AUTH_KEYS = ("kind", *OAUTH2_KEYS, "token")
@@ -159,6 +161,8 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
     auth_type = _proxy_auth_type(t)
     if auth_type == "none":
         _unused_keys(t, dict.fromkeys(JWT_VERIFY_KEYS, "jwtVerify"), auth_type)
+    elif not t.has("jwks_uri"):
+        _discovery_issuer(t)  # before the issuer's own parsing: it names the real problem
     credential = ProxyCredential(
         name=t.str_or("name", ProxyCredential.name),
         auth_type=auth_type,  # type: ignore[arg-type]
@@ -175,6 +179,7 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
         max_token_bytes=t.integer("max_token_bytes", ProxyCredential.max_token_bytes, 1),
         accept_sender_constrained_as_bearer=t.boolean("accept_sender_constrained_as_bearer", False),
         **_provider_keys(t),
+        discovery_ttl_seconds=_discovery_ttl(t),
     )
     if auth_type == "jwtVerify":
         _jwt_verify_complete(t, credential)
@@ -252,9 +257,8 @@ def _algorithms(t: _Table) -> tuple[str, ...]:
 
 
 def _jwt_verify_complete(t: _Table, c: ProxyCredential) -> None:
-    for name in ("jwks_uri", "issuer"):
-        if not t.has(name):
-            t.fail(name, f"auth_type = 'jwtVerify' needs {name!r}")
+    if not t.has("issuer"):  # jwks_uri may be omitted: discovery finds it from the issuer
+        t.fail("issuer", "auth_type = 'jwtVerify' needs 'issuer'")
     if not c.audience and c.client_id is None:
         t.fail(
             "audience",

@@ -28,6 +28,7 @@ from rrdev.core.errors import ProfileError, RrdevError
 from rrdev.core.explain import JwksVerifier, redactor_for
 from rrdev.core.hosts import ANY_HOST, ANY_HOST_WARNING
 from rrdev.core.model import Profile, ProxyCredential
+from rrdev.core.oidc import DiscoverySource
 from rrdev.core.profile import check_problem_warning
 from rrdev.core.records import Verification
 from rrdev.core.redact import Redactor
@@ -257,6 +258,9 @@ def _jwks_for(
         identity = ("offline", tuple(k["kid"] for k in source["keys"]))
     elif cred.jwks_uri:
         source = label = identity = cred.jwks_uri
+    elif cred.issuer:
+        source = DiscoverySource(cred.issuer, cred.discovery_ttl_seconds)
+        label, identity = f"discovered from {source.url}", source
     else:
         raise _config_error(
             profile,
