@@ -274,6 +274,7 @@ class ProxyCredential:
     def accepted_client_ids(self) -> tuple[str, ...]:
         """Cognito mode's allow-list (``client_ids``, else ``client_id``)."""
         return self.client_ids or ((self.client_id,) if self.client_id is not None else ())
+
     discovery_ttl_seconds: float = 3600.0
 
 
