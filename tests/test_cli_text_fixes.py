@@ -135,3 +135,9 @@ def test_other_toml_errors_get_no_regex_hint(runner: CliRunner, tmp_path: Path) 
     (tmp_path / "bad.toml").write_text('name = "unterminated\n', encoding="utf-8")
     (entry,) = json.loads(runner.invoke(app, ["validate", "bad.toml", "--json"]).stdout)
     assert entry["hints"] == [""]
+
+
+def test_validate_counts_one_rule_in_the_singular() -> None:
+    result = CliRunner().invoke(app, ["validate", "profiles/google.toml"])
+    assert "(1 rule)" in result.output, result.output
+    assert "1 rules" not in result.output

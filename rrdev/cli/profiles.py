@@ -78,6 +78,10 @@ def validate(
     raise typer.Exit(3 if failed else 1 if checks_failed else 0)
 
 
+def _rules_count(count: int) -> str:
+    return f"{count} rule" if count == 1 else f"{count} rules"
+
+
 def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
     if json_out:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
@@ -94,7 +98,9 @@ def _print_validation(results: list[dict[str, Any]], json_out: bool) -> None:
                     out.print(Text.assemble(("  hint: ", "cyan"), hint))
         else:
             out.print(
-                Text.assemble(("✓ ", "green"), f"{entry['profile']} ({entry['rules']} rules)")
+                Text.assemble(
+                    ("✓ ", "green"), f"{entry['profile']} ({_rules_count(entry['rules'])})"
+                )
             )
         for warning in entry["warnings"]:
             out.print(Text.assemble(("  warning: ", "yellow"), warning))
