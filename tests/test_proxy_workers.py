@@ -141,7 +141,10 @@ async def test_two_workers_share_the_port_and_ctrl_c_stops_both(
     await served_by_both(up.url, token, log, 200)
     async with httpx.AsyncClient(timeout=10) as client:
         denied = await client.get(f"{up.url}/api/v1/products")
-    up.process.send_signal(signal.SIGINT)
+        slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=0.8", headers=bearer(token)))
+        await asyncio.sleep(0.3)  # the slow request is in flight in one of the workers
+        up.process.send_signal(signal.SIGINT)
+        drained = await slow
     code, rest, err = await up.finish()
     await until_gone(pids)
     out = "".join(up.banner) + rest
@@ -150,12 +153,13 @@ async def test_two_workers_share_the_port_and_ctrl_c_stops_both(
     assert "stopping" in out
     assert children(up.process.pid) == []
     assert denied.status_code == 401 and denied.json()["reason"] == "token_missing"
+    assert drained.status_code == 200  # finished, not cut off
     # One log file, every line whole JSON, from both workers; one console line each.
     logged = records(log)
     assert len(logged) == backend.hits + 1
     assert {r["worker"] for r in logged} == {1, 2}
     assert all(r["explanation"]["reason"] == r["reason"] for r in logged)
-    lines = [line for line in out.splitlines() if "/api/v1/products" in line]
+    lines = [line for line in out.splitlines() if "/api/v1/products" in line or "/slow" in line]
     assert len(lines) == len(logged)
     assert any(re.search(r"\d  w1  GET +/api/v1/products  200 ", line) for line in lines)
     assert any(re.search(r"\d  w2  GET +/api/v1/products  200 ", line) for line in lines)
@@ -211,6 +215,28 @@ async def test_a_worker_that_dies_stops_the_others_with_exit_1(
     assert f"worker 2 (pid {second}) was killed by SIGKILL; the other workers were stopped" in err
     assert "Traceback" not in err
     assert "/api/v1/products" not in rest  # --quiet: no request line from any worker
+
+
+async def test_a_second_ctrl_c_stops_the_workers_at_once(tmp_path: Path, backend: Backend) -> None:
+    profile = tmp_path / "rrdev.toml"
+    profile.write_text(profile_text(backend.url))
+    up = await start_workers(profile, backend, tmp_path / "log.jsonl")
+    pids = worker_pids(up)
+    async with httpx.AsyncClient(timeout=30) as client:
+        slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=20", headers=bearer(mint())))
+        await asyncio.sleep(0.3)
+        up.process.send_signal(signal.SIGINT)  # waits for the slow request...
+        await asyncio.sleep(0.3)
+        assert all(alive(pid) for pid in pids)
+        started = time.monotonic()
+        up.process.send_signal(signal.SIGINT)  # ...until told again
+        code, _rest, err = await up.finish()
+        await until_gone(pids)
+        (cut,) = await asyncio.gather(slow, return_exceptions=True)
+    # Cut short (a closed connection, or a 502 as the backend connection closed first).
+    assert not isinstance(cut, httpx.Response) or cut.status_code != 200, repr(cut)
+    assert time.monotonic() - started < 5
+    assert code == 0, err
 
 
 async def test_workers_stop_when_the_parent_is_killed(tmp_path: Path, backend: Backend) -> None:
