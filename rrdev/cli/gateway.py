@@ -7,6 +7,7 @@ imported only when it runs: uvicorn and Textual load with them, never for ``--he
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -115,6 +116,8 @@ def _check_workers(workers: int, *, demo: bool, tui: bool) -> None:
             f"--workers {workers} is more than {MAX_WORKERS}",
             "one or two per CPU core is plenty",
         )
+    if workers > 1 and sys.platform == "win32":
+        raise fail("--workers needs Linux or macOS", "drop --workers on Windows")
     if workers > 1 and tui:
         raise fail(
             "--workers cannot be combined with --tui",
