@@ -279,6 +279,33 @@ async def test_a_port_in_use_is_exit_3_before_any_worker_starts(
     assert "workers" not in out.decode()
 
 
+async def test_a_worker_that_cannot_start_fails_the_start_with_its_own_error(
+    tmp_path: Path,
+) -> None:
+    """The profile broke after ``rrdev up`` checked it: the workers' error (file, line,
+    key; exit 3) is the start's, and none is left running."""
+    from rrdev.core.errors import RrdevError
+    from rrdev.servers.runner import bind_socket
+    from rrdev.servers.workers import WorkerConfig, WorkerPool
+
+    profile = tmp_path / "rrdev.toml"
+    profile.write_text("[proxy]\ndefault_effect = 'maybe'\n")
+    sock = bind_socket("127.0.0.1", 0)
+    sock.listen()
+    config = WorkerConfig(profile_path=str(profile), host="127.0.0.1", port=0)
+    pool = WorkerPool(sock, 2, config, lambda *message: None)
+    try:
+        with pytest.raises(RrdevError) as failed:
+            await pool.start()
+        pids = pool.pids
+    finally:
+        await pool.close()
+    await until_gone(pids)
+    assert failed.value.exit_code == 3
+    assert f"{profile}:2" in str(failed.value) and "proxy.default_effect" in str(failed.value)
+    assert sock.fileno() == -1  # the parent's copy is closed: the port is free again
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

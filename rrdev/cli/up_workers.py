@@ -14,6 +14,8 @@ import json
 from collections import OrderedDict
 
 from rrdev.cli.console import Output
+from rrdev.cli.render import request_line
+from rrdev.core.record_line import RecordLine
 
 __all__ = ["NoticeOnce", "WorkerRelay"]
 
@@ -80,9 +82,6 @@ class WorkerRelay:
     def _line(self, worker: int, payload: bytes) -> None:
         if self.output.quiet:
             return
-        from rrdev.cli.render import request_line
-        from rrdev.core.record_line import RecordLine
-
         line = RecordLine.from_dict(json.loads(payload))
         self.output.out.print(request_line(line, worker=worker))
 
