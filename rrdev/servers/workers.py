@@ -45,7 +45,14 @@ if TYPE_CHECKING:
     from rrdev.core.records import RequestRecord
     from rrdev.servers.runner import ProxyServer
 
-__all__ = ["MAX_WORKERS", "WorkerConfig", "WorkerExit", "WorkerPool", "worker_main"]
+__all__ = [
+    "MAX_WORKERS",
+    "WorkerConfig",
+    "WorkerDied",
+    "WorkerExit",
+    "WorkerPool",
+    "worker_main",
+]
 
 #: More processes than this is a typo, not a setup: each costs a Python interpreter.
 MAX_WORKERS = 64
