@@ -7,6 +7,7 @@ imported only when it runs: uvicorn and Textual load with them, never for ``--he
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -46,16 +47,21 @@ def up(
     tui: Annotated[
         bool, typer.Option("--tui", help="Watch the traffic in the interactive inspector.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Processes sharing the port (default 1).")
+    ] = 1,
 ) -> None:
     """Run the profile's gateway in front of your backend, explaining every refusal.
 
     Each request prints one line; 401 and 403 lines say why. Editing the profile takes
     effect on the next request (a broken edit keeps the last good one). Ctrl+C drains
     in-flight requests and exits 0; a port in use exits 3. --tui shows the traffic in
-    the inspector instead (as `rrdev tui`).
+    the inspector instead (as `rrdev tui`). --workers N serves the port from N
+    processes (one console and log file for all).
 
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
+    _check_workers(workers, demo=demo, tui=tui)
     if tui:
         if log_file:
             raise fail("--log-file cannot be combined with --tui", "drop one of them")
@@ -95,6 +101,7 @@ def up(
         offline=offline,
         log_file=log_file,
         quiet=quiet,
+        workers=workers,
     )
     raise typer.Exit(code)
 
@@ -107,6 +114,31 @@ def _one_profile(argument: str | None, option: str | None) -> str | None:
             "name one, as the argument or with -p/--profile",
         )
     return argument or option
+
+
+def _check_workers(workers: int, *, demo: bool, tui: bool) -> None:
+    """--workers: at least 1, at most MAX_WORKERS, and only for a profile's proxy."""
+    from rrdev.servers.workers import MAX_WORKERS
+
+    if workers < 1:
+        raise fail(f"--workers must be at least 1 (got {workers})", "1 serves from this process")
+    if workers > MAX_WORKERS:
+        raise fail(
+            f"--workers {workers} is more than {MAX_WORKERS}",
+            "one or two per CPU core is plenty",
+        )
+    if workers > 1 and sys.platform == "win32":
+        raise fail("--workers needs Linux or macOS", "drop --workers on Windows")
+    if workers > 1 and tui:
+        raise fail(
+            "--workers cannot be combined with --tui",
+            "the inspector runs one proxy; drop --workers, or run `rrdev up --workers N` alone",
+        )
+    if workers > 1 and demo:
+        raise fail(
+            "--workers cannot be combined with --demo",
+            "the demo runs its issuer, backend and proxy in one process; use a profile",
+        )
 
 
 def _run_demo(

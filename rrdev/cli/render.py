@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from rrdev.core.record_line import RecordLine
 from rrdev.core.records import (
     Decision,
     Explanation,
@@ -197,32 +198,34 @@ def render_token(
 # ------------------------------------------------------------------ requests
 
 
-def request_line(record: RequestRecord) -> Text:
+def request_line(record: RequestRecord | RecordLine, worker: int | None = None) -> Text:
     """One line per proxied request: time, method, path, status, latency, subject.
 
     Answers rrdev made itself (401, 403, 400, 502, ...) also carry the reason code, the
-    message and the deciding rule, so the line alone says why.
+    message and the deciding rule, so the line alone says why. ``worker`` (``rrdev up
+    --workers``) adds which worker served it (``w2``) after the time.
     """
-    stamp = datetime.fromtimestamp(record.time).strftime("%H:%M:%S.%f")[:-3]
+    line = record if isinstance(record, RecordLine) else RecordLine.of(record)
+    stamp = datetime.fromtimestamp(line.time).strftime("%H:%M:%S.%f")[:-3]
     text = Text()
     text.append(stamp, style="dim")
-    text.append(f"  {record.method:<7} ", style="bold")
-    text.append(record.path)
-    if record.query:
-        text.append("?" + "&".join(f"{k}={v}" for k, v in record.query), style="dim")
-    text.append(f"  {record.status}", style=status_style(record.status))
-    text.append(f"  {record.total_ms:.1f} ms", style="dim")
-    if record.subject:
-        text.append(f"  {record.subject}", style="cyan")
-    if record.preflight:
+    if worker is not None:
+        text.append(f"  w{worker}", style="dim")
+    text.append(f"  {line.method:<7} ", style="bold")
+    text.append(line.path)
+    if line.query:
+        text.append("?" + "&".join(f"{k}={v}" for k, v in line.query), style="dim")
+    text.append(f"  {line.status}", style=status_style(line.status))
+    text.append(f"  {line.total_ms:.1f} ms", style="dim")
+    if line.subject:
+        text.append(f"  {line.subject}", style="cyan")
+    if line.preflight:
         text.append("  preflight", style="dim")
-    verification = record.explanation.verification
-    if verification is not None and verification.warnings:
-        stale = any(w.startswith("stale key set") for w in verification.warnings)
-        text.append("  stale JWKS" if stale else "  warning", style="bold yellow")
-    if record.reason != "allowed":
-        text.append(f"  {record.reason}", style=status_style(record.status))
-        text.append(f": {record.explanation.message}")
-        if record.deciding_rule:
-            text.append(f"  [rule {record.deciding_rule}]", style="yellow")
+    if line.key_note:
+        text.append(f"  {line.key_note}", style="bold yellow")
+    if line.reason != "allowed":
+        text.append(f"  {line.reason}", style=status_style(line.status))
+        text.append(f": {line.message}")
+        if line.deciding_rule:
+            text.append(f"  [rule {line.deciding_rule}]", style="yellow")
     return text

@@ -5,13 +5,17 @@ The front end around ``rrdev.servers.proxy.ProxyApp`` and
 Ctrl+C (which drains in-flight requests, then exits 0), print a ``request_line`` per
 request and append one JSON object per request to ``--log-file``. Everything printed
 comes from already-redacted records.
+
+``--workers N`` (N > 1) serves the port from N processes (``rrdev.servers.workers``):
+this process binds the socket, starts the workers, prints the banner and everything
+they report (``rrdev.cli.up_workers``), and relays Ctrl+C to them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -25,7 +29,13 @@ from rrdev.cli.console import (
 )
 from rrdev.core.errors import RrdevError
 
+if TYPE_CHECKING:
+    from rrdev.servers.proxy import Overrides
+
 __all__ = ["run_up"]
+
+#: The listen queue of a socket the workers share (uvicorn's default).
+LISTEN_BACKLOG = 2048
 
 
 def run_up(
@@ -38,6 +48,7 @@ def run_up(
     offline: bool = False,
     log_file: str | None = None,
     quiet: bool = False,
+    workers: int = 1,
     console: Console | None = None,
 ) -> int:
     """Run the profile's proxy until interrupted; returns the exit code.
@@ -45,15 +56,18 @@ def run_up(
     ``host``/``port`` override the profile's ``proxy.listen`` (port 0 picks a free
     one); ``target``, ``jwks`` and ``offline`` are the shared overrides (DESIGN.md §4).
     ``quiet`` drops the per-request lines (the log file still gets every record).
-    Exit codes: 0 after Ctrl+C, 3 for a profile error or a port in use, 2 for bad
-    options.
+    ``workers`` processes serve the port (1: this one). Exit codes: 0 after Ctrl+C, 3
+    for a profile error or a port in use, 2 for bad options, 1 when a worker died.
     """
+    from rrdev.servers.proxy import Overrides
+
     out = console or make_console()
     err = console or make_console(stderr=True)
+    overrides = Overrides(target=target, jwks=jwks, offline=offline)
     return run_foreground(
         out,
         err,
-        lambda output: _start(output, profile_path, host, port, target, jwks, offline),
+        lambda output: _start(output, profile_path, host, port, overrides, workers),
         log_file=log_file,
         quiet=quiet,
     )
@@ -64,23 +78,33 @@ def _start(
     profile_path: str | None,
     host: str | None,
     port: int | None,
-    target: str | None,
-    jwks: str | None,
-    offline: bool,
+    overrides: Overrides,
+    workers: int,
 ) -> Coroutine[Any, Any, int]:
     """Load the profile and build the app (errors surface before anything listens)."""
-    from rrdev.cli.options import load
-    from rrdev.servers.proxy import Overrides, ProxyApp
+    from rrdev.cli.options import discover
+    from rrdev.core.profile import load_profile
+    from rrdev.servers.proxy import ProxyApp
 
-    profile = load(profile_path, positional=True)
-    app = ProxyApp(
-        profile,
-        overrides=Overrides(target=target, jwks=jwks, offline=offline),
-        sink=output.record,
-        on_event=output.event,
-    )
+    path = discover(profile_path, positional=True)
+    profile = load_profile(path)
+    app = ProxyApp(profile, overrides=overrides, sink=output.record, on_event=output.event)
     listen_host = host or profile.proxy.listen_host
     listen_port = profile.proxy.listen_port if port is None else port
+    if workers > 1:
+        from rrdev.servers.workers import WorkerConfig
+
+        config = WorkerConfig(
+            profile_path=str(path),
+            host=listen_host,
+            port=listen_port,
+            target=overrides.target,
+            jwks=overrides.jwks,
+            offline=overrides.offline,
+            log=output.log is not None,
+            lines=not output.quiet,
+        )
+        return _serve_workers(app, config, workers, output)
     return _serve(app, listen_host, listen_port, output)
 
 
@@ -107,7 +131,56 @@ async def _serve(app: Any, host: str, port: int, output: Output) -> int:
     return 0
 
 
-def _banner(out: Console, info: Any, server: Any, allowed_hosts: tuple[str, ...] = ()) -> None:
+async def _serve_workers(app: Any, config: Any, count: int, output: Output) -> int:
+    """Bind once, start ``count`` workers on that socket, relay what they report; the
+    app built here only checked the profile and fills the banner."""
+    from rrdev.cli.up_workers import WorkerRelay
+    from rrdev.servers.runner import bind_socket
+    from rrdev.servers.workers import WorkerDied, WorkerPool
+
+    info, allowed_hosts = app.info(), app.profile.proxy.allowed_hosts
+    try:
+        sock = bind_socket(config.host, config.port)
+    finally:
+        await app.aclose()
+    sock.listen(LISTEN_BACKLOG)  # connections wait in the queue while workers start
+    relay = WorkerRelay(output)
+    pool = WorkerPool(sock, count, config, relay)
+    try:
+        try:
+            await pool.start()
+        except BaseException:
+            relay.release()  # what workers said before failing is not lost
+            raise
+        _banner(output.out, info, pool, allowed_hosts, workers=pool.pids)
+        relay.release()
+        handled = install_stop_handlers(
+            pool.request_stop, lambda: pool.stopping, lambda: output.note(STOP_NOTICE)
+        )
+        try:
+            died = await pool.wait()
+        finally:
+            loop = asyncio.get_running_loop()
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+    finally:
+        await pool.close()
+    if died is not None:
+        raise WorkerDied(
+            f"{died.describe()}; the other workers were stopped",
+            "a worker should never die: see its messages above, and rerun `rrdev up`",
+        )
+    return 0
+
+
+def _banner(
+    out: Console,
+    info: Any,
+    server: Any,
+    allowed_hosts: tuple[str, ...] = (),
+    *,
+    workers: list[int] | None = None,
+) -> None:
     from rrdev.servers.runner import is_loopback
 
     title = Text("rrdev up  ", style="bold")
@@ -120,6 +193,9 @@ def _banner(out: Console, info: Any, server: Any, allowed_hosts: tuple[str, ...]
         ("JWKS", info.jwks or "none (proxy_credential auth_type = 'none')"),
         ("credential", info.credential),
     ]
+    if workers:
+        pids = ", ".join(str(pid) for pid in workers)
+        rows.insert(1, ("workers", f"{len(workers)} processes share the port (pids {pids})"))
     for label, value in rows:
         out.print(Text.assemble((f"  {label:<11}", "dim"), value))
     warnings = list(info.warnings)

@@ -231,7 +231,10 @@ class ProxyServer:
     """Serve an ASGI app (normally ``rrdev.servers.proxy.ProxyApp``) on ``host:port``.
 
     ``graceful_timeout`` (seconds, None: wait as long as it takes) bounds how long
-    ``stop()`` waits for in-flight requests before cancelling them.
+    ``stop()`` waits for in-flight requests before cancelling them. ``sock`` is a
+    socket already bound (and maybe listening) to serve instead of binding ``host:port``:
+    a ``rrdev up --workers`` worker serves the one its parent bound
+    (``rrdev.servers.workers``).
     """
 
     def __init__(
@@ -242,6 +245,7 @@ class ProxyServer:
         *,
         graceful_timeout: float | None = None,
         log_level: str = "warning",
+        sock: socket.socket | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -251,6 +255,7 @@ class ProxyServer:
         self._port: int | None = None
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sock = sock
 
     @property
     def port(self) -> int:
@@ -276,7 +281,7 @@ class ProxyServer:
         """
         if self._task is not None:
             raise RuntimeError("the server is already running")
-        sock = bind_socket(self.host, self.requested_port)
+        sock = self._sock if self._sock is not None else bind_socket(self.host, self.requested_port)
         self._port = sock.getsockname()[1]
         startup = getattr(self.app, "startup", None)
         if startup is not None:
