@@ -19,7 +19,7 @@ __all__ = ["run_tui"]
 def run_tui(runtime: Runtime, *, demo_traffic: bool = True) -> int:
     """Run the inspector around ``runtime`` until the user quits; returns the exit code.
 
-    The proxy starts on the app's event loop before the app takes the terminal, so a
+    The proxy starts (on its own thread) before the app takes the terminal, so a
     port in use (``PortInUse``, exit code 3) or any other ``RrdevError`` is raised
     here with the terminal untouched.
     """

@@ -1,11 +1,14 @@
 """``rrdev tui``: the proxy and a live inspector of its traffic, in one Textual app.
 
-The proxy runs on the app's own event loop (started by a worker when the app
-mounts); its record sink and event callback post ``RequestLogged`` and
-``EngineEventReported``, so requests keep being served whatever the UI is doing.
-The app keeps the last records in a ``TrafficStore`` and hands the table what to
-show (attributes down); widgets report what the user did with messages (up). It
-renders the engine's records and explanations and decides nothing itself.
+The proxy runs on its own thread and event loop (``rrdev.tui.proxy_thread``, started
+by the runtime), never on the app's: requests keep being served whatever the UI is
+doing, and a burst of traffic never delays a key press. Its record sink and event
+callback only drop what they get into an ``Inbox``; a timer (``flush_interval``)
+takes everything there at once, so a flood costs one table update per tick, not one
+message per request. The app keeps the last records in a ``TrafficStore`` and hands
+the table what to show (attributes down); widgets report what the user did with
+messages (up). It renders the engine's records and explanations and decides nothing
+itself.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from rrdev.tui.messages import (
     RequestLogged,
 )
 from rrdev.tui.runtime import Runtime, RuntimeInfo
-from rrdev.tui.store import DEFAULT_MAX_RECORDS, TrafficStore
+from rrdev.tui.store import DEFAULT_MAX_RECORDS, Inbox, TrafficStore
 from rrdev.tui.views import waiting_view, why_view
 from rrdev.tui.widgets.detail import ICON, RequestScreen
 from rrdev.tui.widgets.filter_bar import FilterBar
@@ -60,6 +63,8 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
     "jwks_recovered": ("JWKS recovered", "information"),
     "jwks_changed": ("JWKS keys changed", "information"),
 }
+#: Notices waiting for the UI past this many are dropped (a reload loop cannot flood it).
+_MAX_PENDING_EVENTS = 100
 #: Keys that act on the traffic table: off while another screen is on top.
 _TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
 
@@ -93,6 +98,11 @@ class RrdevApp(App[None]):
         super().__init__()
         self.runtime = runtime
         self.store = TrafficStore(max_records)
+        # Filled on the proxy's thread, emptied by ``take_batch`` on this app's loop.
+        self.inbox: Inbox[RequestRecord] = Inbox(max_records)
+        self.event_inbox: Inbox[tuple[str, str]] = Inbox(_MAX_PENDING_EVENTS)
+        #: How many batches of records reached the table (each one table update).
+        self.batches = 0
         self.filter = RecordFilter()
         self.flush_interval = flush_interval
         self.demo_traffic = demo_traffic
@@ -116,6 +126,7 @@ class RrdevApp(App[None]):
     def on_mount(self) -> None:
         self.table.focus()
         self.set_interval(0.5, self.refresh_status)
+        self.set_interval(self.flush_interval, self.take_batch)
         if self.info is None:
             self.start_proxy()
         else:  # started by run_tui before the app took the terminal
@@ -127,7 +138,7 @@ class RrdevApp(App[None]):
     # -------------------------------------------------------------- the engine
 
     async def start_runtime(self) -> RuntimeInfo:
-        """Start the proxy on the running loop, feeding this app. ``run_tui`` calls it
+        """Start the proxy (on its own thread), feeding this app. ``run_tui`` calls it
         before the app runs (so a port in use is a plain error message); otherwise
         ``on_mount`` does, in a worker."""
         self.info = await self.runtime.start(self.record_sink, self.engine_event)
@@ -143,12 +154,30 @@ class RrdevApp(App[None]):
         self.post_message(ProxyStarted(info))
 
     def record_sink(self, record: RequestRecord) -> None:
-        """The proxy's record sink: called on this same event loop after each response."""
-        self.post_message(RequestLogged(record))
+        """The proxy's record sink, called on the proxy's thread after each response:
+        only hands the record over (``take_batch`` shows it)."""
+        self.inbox.put(record)
 
     def engine_event(self, kind: str, message: str) -> None:
-        """The proxy's (and the demo issuer's) ``on_event`` callback."""
-        self.post_message(EngineEventReported(kind, message))
+        """The proxy's (and the demo issuer's) ``on_event`` callback, on the proxy's
+        thread (or any other): handed over like records."""
+        self.event_inbox.put((kind, message))
+
+    def take_batch(self) -> None:
+        """Take everything the proxy handed over since the last tick (on a timer)."""
+        events, _ = self.event_inbox.take()
+        for kind, message in events:
+            self.post_message(EngineEventReported(kind, message))
+        records, dropped = self.inbox.take()
+        if records or dropped:
+            self._show_records(records, dropped)
+
+    def _show_records(self, records: list[RequestRecord], dropped: int = 0) -> None:
+        self.batches += 1
+        for seq, record in self.store.add_batch(records, dropped):
+            if self.filter.matches(record):
+                self.table.queue(seq, record)
+        self.table.flush()
 
     def on_proxy_started(self, event: ProxyStarted) -> None:
         self.info = event.info
@@ -172,9 +201,7 @@ class RrdevApp(App[None]):
         self.sub_title = f"{info.proxy_url} → {info.target}"
 
     def on_request_logged(self, event: RequestLogged) -> None:
-        seq = self.store.add(event.record)
-        if self.filter.matches(event.record):
-            self.table.queue(seq, event.record)
+        self._show_records([event.record])
 
     def on_engine_event_reported(self, event: EngineEventReported) -> None:
         notice = _NOTICES.get(event.kind)
@@ -193,19 +220,10 @@ class RrdevApp(App[None]):
 
     @work(group="demo-traffic")
     async def send_demo_traffic(self) -> None:
-        """The demo's four requests (allowed, no token, expired, missing scope)."""
-        import httpx
-
-        requests = self.runtime.demo_requests()
-        failures: list[str] = []
-        # trust_env=False: loopback traffic must never go through an HTTP(S)_PROXY.
-        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-            for request in requests:
-                try:
-                    await http.request(request.method, request.url, headers=list(request.headers))
-                except httpx.HTTPError as exc:
-                    failures.append(f"{request.title}: {type(exc).__name__}")
-        self.post_message(DemoTrafficSent(len(requests), tuple(failures)))
+        """The demo's four requests (allowed, no token, expired, missing scope), sent
+        by the runtime on the proxy's thread with its one shared client."""
+        sent = await self.runtime.send_demo_requests()
+        self.post_message(DemoTrafficSent(sent.count, sent.failures))
 
     def on_demo_traffic_sent(self, event: DemoTrafficSent) -> None:
         if event.failures:

@@ -25,7 +25,8 @@ __all__ = [
 
 @dataclass
 class RequestLogged(Message):
-    """The proxy finished a request (posted from the engine's record sink)."""
+    """A finished request, one at a time (the proxy's own records come in batches
+    through ``RrdevApp.inbox`` instead; this is for whoever has a single one)."""
 
     record: RequestRecord
 

@@ -1,25 +1,31 @@
 """What the TUI runs: a profile's proxy, or the whole offline demo.
 
-No Textual here: a runtime starts the engine on the running event loop (the app's),
-hands records to a sink and notices to ``on_event``, and stops it again. The app
-only talks to this small surface, so tests and the screenshot script can give it
-either kind.
+No Textual here: a runtime starts the engine on a ``ProxyThread`` (its own thread and
+event loop, never the app's), hands records to a sink and notices to ``on_event``,
+and stops it again. Both callbacks are called on that thread: the app's must only
+hand the value over (``rrdev.tui.store.Inbox``). The app only talks to this small
+surface, so tests and the screenshot script can give it either kind.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rrdev.tui.proxy_thread import ProxyThread
 
 if TYPE_CHECKING:
+    import httpx
+
     from rrdev.core.jwk import JwksStatus
     from rrdev.core.model import Profile
     from rrdev.servers.demo import DemoHandle, DemoRequest
     from rrdev.servers.proxy import EventCallback, Overrides, ProxyApp, RecordSink
     from rrdev.servers.runner import ProxyServer
 
-__all__ = ["DemoRuntime", "ProfileRuntime", "Runtime", "RuntimeInfo"]
+__all__ = ["DemoRuntime", "DemoSent", "ProfileRuntime", "Runtime", "RuntimeInfo"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,14 @@ class RuntimeInfo:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class DemoSent:
+    """What ``send_demo_requests`` did: how many went out, which got no answer."""
+
+    count: int
+    failures: tuple[str, ...] = ()
+
+
 class Runtime(Protocol):
     """The engine as the TUI sees it."""
 
@@ -42,7 +56,8 @@ class Runtime(Protocol):
     demo: bool
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
-        """Start listening; raises ``RrdevError`` (a port in use: ``PortInUse``)."""
+        """Start listening; raises ``RrdevError`` (a port in use: ``PortInUse``).
+        ``sink`` and ``on_event`` are called on the proxy's thread, not the caller's."""
         ...
 
     async def stop(self) -> None:
@@ -56,6 +71,10 @@ class Runtime(Protocol):
     def jwks_status(self) -> JwksStatus | None: ...
 
     def demo_requests(self) -> list[DemoRequest]: ...
+
+    async def send_demo_requests(self) -> DemoSent:
+        """Send ``demo_requests`` through the proxy (on its thread, one shared client)."""
+        ...
 
 
 def _info(app: ProxyApp, url: str) -> RuntimeInfo:
@@ -71,7 +90,33 @@ def _info(app: ProxyApp, url: str) -> RuntimeInfo:
     )
 
 
-class ProfileRuntime:
+class _Threaded:
+    """Owns the ``ProxyThread`` that a runtime's servers run on."""
+
+    def __init__(self) -> None:
+        self.thread: ProxyThread | None = None
+
+    async def _start_thread(self) -> ProxyThread:
+        thread = ProxyThread()
+        await thread.start()
+        self.thread = thread
+        return thread
+
+    async def _end_thread(self, last: Any = None) -> None:
+        """Run the coroutine ``last`` on the thread (its clean-up), then end the thread."""
+        thread, self.thread = self.thread, None
+        if thread is None:
+            if last is not None:
+                last.close()
+            return
+        try:
+            if last is not None:
+                await thread.run(last)
+        finally:
+            await thread.stop()
+
+
+class ProfileRuntime(_Threaded):
     """``rrdev tui PROFILE``: one profile's proxy on ``host:port``.
 
     The ``ProxyApp`` is built here, so a profile or override error surfaces before
@@ -91,6 +136,7 @@ class ProfileRuntime:
     ) -> None:
         from rrdev.servers.proxy import ProxyApp
 
+        super().__init__()
         self.app = ProxyApp(
             profile, overrides=overrides, reload_interval=reload_interval, record_exchange=True
         )
@@ -117,24 +163,37 @@ class ProfileRuntime:
         )
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
-        from rrdev.servers.runner import ProxyServer
-
         self.app.sink = sink
         self.app.on_event = on_event
+        thread = await self._start_thread()
+        try:
+            self.server = await thread.run(self._serve())
+        except BaseException:
+            await self._end_thread(self._close_app())
+            raise
+        return _info(self.app, self.server.url)
+
+    async def _serve(self) -> ProxyServer:
+        from rrdev.servers.runner import ProxyServer
+
         server = ProxyServer(self.app, self.host, self.port, graceful_timeout=2)
         await server.start()
-        self.server = server
-        return _info(self.app, server.url)
+        return server
+
+    async def _close_app(self) -> None:
+        with contextlib.suppress(Exception):  # the start's own error is the one to report
+            await self.app.aclose()
 
     async def stop(self) -> None:
         server, self.server = self.server, None
-        if server is not None:
-            await server.stop()
-        else:
-            await self.app.aclose()
+        if self.thread is None:
+            await self.app.aclose()  # never started: nothing runs on a thread
+            return
+        await self._end_thread(server.stop() if server is not None else self.app.aclose())
 
     def info(self) -> RuntimeInfo | None:
-        return _info(self.app, self.server.url) if self.server is not None else None
+        server = self.server
+        return _info(self.app, server.url) if server is not None else None
 
     def jwks_status(self) -> JwksStatus | None:
         return self.app.jwks_status()
@@ -142,11 +201,17 @@ class ProfileRuntime:
     def demo_requests(self) -> list[DemoRequest]:
         return []
 
+    async def send_demo_requests(self) -> DemoSent:
+        return DemoSent(0)
 
-class DemoRuntime:
+
+class DemoRuntime(_Threaded):
     """``rrdev tui --demo``: the local issuer, the echo backend and the proxy.
 
     Ports 0 pick free ones; ``home`` is the keyset directory (default ``$RRDEV_HOME``).
+    The ``g`` key's requests share one HTTP client (``client``, created once on the
+    proxy's thread: building one loads the CA bundle, tens of milliseconds) and it is
+    closed on ``stop``; ``clients_made`` counts them.
     """
 
     demo = True
@@ -160,14 +225,27 @@ class DemoRuntime:
         backend_port: int = 0,
         home: Path | None = None,
     ) -> None:
+        super().__init__()
         self.host = host
         self.proxy_port = proxy_port
         self.issuer_port = issuer_port
         self.backend_port = backend_port
         self.home = home
         self.handle: DemoHandle | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.clients_made = 0
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
+        thread = await self._start_thread()
+        try:
+            handle = await thread.run(self._start_demo(sink, on_event))
+        except BaseException:
+            await self._end_thread()  # start_demo stopped whatever it had started
+            raise
+        self.handle = handle
+        return _info(handle.proxy_app, handle.proxy_url)
+
+    async def _start_demo(self, sink: RecordSink, on_event: EventCallback) -> DemoHandle:
         from rrdev.servers.demo import start_demo
 
         handle = await start_demo(
@@ -181,11 +259,16 @@ class DemoRuntime:
             graceful_timeout=2,
         )
         handle.proxy_app.record_exchange = True
-        self.handle = handle
-        return _info(handle.proxy_app, handle.proxy_url)
+        return handle
 
     async def stop(self) -> None:
         handle, self.handle = self.handle, None
+        await self._end_thread(self._stop_demo(handle))
+
+    async def _stop_demo(self, handle: DemoHandle | None) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.aclose()
         if handle is not None:
             await handle.stop()
 
@@ -200,3 +283,32 @@ class DemoRuntime:
         from rrdev.servers.demo import demo_requests
 
         return demo_requests(self.handle) if self.handle else []
+
+    async def send_demo_requests(self) -> DemoSent:
+        requests = self.demo_requests()
+        thread = self.thread
+        if not requests or thread is None:
+            return DemoSent(0)
+        return await thread.run(self._send(requests))
+
+    async def _send(self, requests: list[DemoRequest]) -> DemoSent:
+        import httpx
+
+        http = self._client()
+        failures: list[str] = []
+        for request in requests:
+            try:
+                await http.request(request.method, request.url, headers=list(request.headers))
+            except httpx.HTTPError as exc:
+                failures.append(f"{request.title}: {type(exc).__name__}")
+        return DemoSent(len(requests), tuple(failures))
+
+    def _client(self) -> httpx.AsyncClient:
+        """The shared client (on the proxy's thread: only that loop uses it)."""
+        if self.client is None:
+            import httpx
+
+            # trust_env=False: loopback traffic must never go through an HTTP(S)_PROXY.
+            self.client = httpx.AsyncClient(trust_env=False, timeout=10)
+            self.clients_made += 1
+        return self.client

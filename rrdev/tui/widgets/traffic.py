@@ -1,9 +1,10 @@
 """The live traffic table: one row per request, batched, bounded, following the tail.
 
 Records are queued as they arrive and added on a short timer (one table update per
-batch, not per request). The table holds at most ``max_rows`` rows plus a little
-slack: DataTable removes rows one at a time in O(n), so instead of trimming on every
-batch the table rebuilds from its own bounded list once the slack is used up.
+batch, not per request). The table holds at most ``max_rows`` rows: a batch appends
+its rows and drops as many of the oldest in one pass (``_trim``; DataTable's own
+``remove_row`` is O(n) per row), so no batch rebuilds the table, and the row under
+the cursor stays under it.
 
 It follows new rows until the user moves the cursor off the last row (or scrolls up
 with the mouse); moving back to the last row (End) or ``f`` follows again.
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from textual import events
+from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -67,8 +69,6 @@ class TrafficTable(DataTable[object]):
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.max_rows = max_rows
         self.flush_interval = flush_interval
-        # Rebuilding costs about as much as adding max_rows rows: do it rarely.
-        self.slack = max(100, max_rows // 2)
         self._pending: list[tuple[int, RequestRecord]] = []
         self._shown: deque[tuple[int, RequestRecord]] = deque(maxlen=max_rows)
         self._records: dict[int, RequestRecord] = {}
@@ -98,13 +98,11 @@ class TrafficTable(DataTable[object]):
             return
         batch, self._pending = self._pending, []
         self._shown.extend(batch)
-        if self.row_count + len(batch) > self.max_rows + self.slack:
-            self._rebuild()
-        else:
-            for seq, record in batch[-self.max_rows :]:
-                self._add(seq, record)
-            if self.follow:
-                self._to_last_row()
+        for seq, record in batch[-self.max_rows :]:
+            self._add(seq, record)
+        self._trim(self.row_count - self.max_rows)
+        if self.follow:
+            self._to_last_row()
         # Under a flood, batches grow instead of the UI spending all its time here.
         spent = time.monotonic() - now
         self._next_flush = time.monotonic() + max(0.0, 4 * spent - self.flush_interval)
@@ -112,6 +110,31 @@ class TrafficTable(DataTable[object]):
     def _add(self, seq: int, record: RequestRecord) -> None:
         self._records[seq] = record
         self.add_row(*row_cells(record), key=str(seq))
+
+    def _trim(self, count: int) -> None:
+        """Drop the ``count`` oldest rows in one pass, keeping the cursor (and the
+        view) on the same records. Rows are only ever appended, in ``seq`` order, so
+        the oldest are the first ``count`` indexes; this edits DataTable's row maps as
+        its own ``sort`` does."""
+        if count <= 0:
+            return
+        locations = self._row_locations
+        doomed = {locations.get_key(index) for index in range(count)}
+        self._row_locations = TwoWayDict(
+            {key: index - count for key in locations if (index := locations.get(key)) >= count}
+        )
+        for key in doomed:
+            del self.rows[key], self._data[key]
+            self._records.pop(int(key.value), None)  # type: ignore[arg-type]
+            self._new_rows.discard(key)
+        if self._updated_cells:
+            self._updated_cells = {c for c in self._updated_cells if c.row_key not in doomed}
+        self._update_count += 1
+        self._require_update_dimensions = True
+        if not self.follow:
+            self.scroll_y = self.scroll_target_y = max(0, self.scroll_y - count)
+            self.move_cursor(row=max(0, self.cursor_row - count), animate=False)
+        self.refresh(layout=True)
 
     def _rebuild(self) -> None:
         before = self.chosen()
