@@ -29,7 +29,11 @@ from bench.world import make_world  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[2])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("what", nargs="?", default="all", choices=("all", "load", "micro", "setup"))
     parser.add_argument("--peers", action="store_true", help="add the Node peer and mitmproxy")
     parser.add_argument("--seconds", type=float, default=10, help="per wrk run (default 10)")
