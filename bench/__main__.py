@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # `python bench` or a run from elsewhere: rrdev f
 from bench import prepare  # noqa: E402
 from bench.load import LoadSettings, help_latency_note, run_load  # noqa: E402
 from bench.procs import machine  # noqa: E402
-from bench.report import as_json, format_machine, format_table  # noqa: E402
+from bench.report import as_json, format_machine, format_table, format_targets  # noqa: E402
 from bench.scenarios import SCENARIOS  # noqa: E402
 from bench.world import make_world  # noqa: E402
 
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             "medians; CPU % of the server's processes (100 = one core)\n"
         )
         print(format_table(results, peer="node peer" if args.peers else None))
+        print(format_targets(results))
     if micro:
         from bench.micro import format_micro
 

@@ -150,7 +150,7 @@ class _HelpProbe:
         while time.monotonic() < deadline:
             if condition(self.server.screen()):
                 return True
-            time.sleep(0.005)
+            time.sleep(0.02)  # each look is a tmux process: keep the machine for the load
         return False
 
 

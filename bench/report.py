@@ -124,3 +124,33 @@ def as_json(machine: Machine, settings: dict, results: list[ScenarioResult], mic
             entry["rounds"] = [asdict(r) for r in result.rounds]
         scenarios.append(entry)
     return {"machine": asdict(machine), "settings": settings, "scenarios": scenarios, **micro}
+
+
+#: Issue 12's targets: (scenario, compared with, what, at least/at most this ratio).
+TARGETS: tuple[tuple[str, str, str, str, float], ...] = (
+    ("rrdev jwt", "node peer", "requests_per_s", ">=", 1.5),
+    ("rrdev jwt", "node peer", "p99_ms", "<=", 1.0),
+    ("rrdev jwt", "yardstick", "requests_per_s", ">=", 0.9),
+    ("rrdev none", "yardstick", "requests_per_s", ">=", 1.0),
+    ("rrdev tui", "rrdev jwt", "requests_per_s", ">=", 0.8),
+)
+
+
+def format_targets(results: list[ScenarioResult]) -> str:
+    """Each of issue 12's ratio targets this run can judge, read (never enforced)."""
+    by_name = {r.name: r for r in results if r.rounds}
+    lines = []
+    for name, other, what, op, bound in TARGETS:
+        if name not in by_name or other not in by_name:
+            continue
+        ours, theirs = by_name[name].median(what), by_name[other].median(what)
+        if not ours or not theirs:
+            continue
+        ratio = ours / theirs
+        met = ratio >= bound if op == ">=" else ratio <= bound
+        label = "req/s" if what == "requests_per_s" else "p99"
+        lines.append(
+            f"  {name} / {other} {label}: {ratio:.2f} (target {op} {bound:g}) "
+            f"{'met' if met else 'NOT met'}"
+        )
+    return ("targets (issue 12):\n" + "\n".join(lines) + "\n") if lines else ""

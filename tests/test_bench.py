@@ -14,7 +14,13 @@ if str(ROOT) not in sys.path:  # plain `pytest` puts tests/ on the path, not the
     sys.path.insert(0, str(ROOT))
 
 from bench.procs import Machine  # noqa: E402
-from bench.report import Round, ScenarioResult, format_machine, format_table  # noqa: E402
+from bench.report import (  # noqa: E402
+    Round,
+    ScenarioResult,
+    format_machine,
+    format_table,
+    format_targets,
+)
 from bench.wrk import WrkResult, parse_duration_ms, parse_wrk, wrk_argv  # noqa: E402
 
 WRK_OUTPUT = """\
@@ -146,3 +152,18 @@ def test_machine_line() -> None:
         "machine: AMD EPYC, 2 cores, python 3.11.7\n"
         "load average before: 0.50 0.25 0.12, after: 1.00 2.00 3.00"
     )
+
+
+def test_targets_are_read_against_the_right_scenarios() -> None:
+    results = [
+        _result("yardstick", (2_000, 30.0, 99)),
+        _result("rrdev jwt", (2_100, 50.0, 99)),
+        _result("node peer", (1_500, 40.0, 98)),
+    ]
+    assert format_targets(results).splitlines() == [
+        "targets (issue 12):",
+        "  rrdev jwt / node peer req/s: 1.40 (target >= 1.5) NOT met",
+        "  rrdev jwt / node peer p99: 1.25 (target <= 1) NOT met",
+        "  rrdev jwt / yardstick req/s: 1.05 (target >= 0.9) met",
+    ]
+    assert format_targets([_result("direct", (1000, 1.0, 50))]) == ""
