@@ -72,7 +72,7 @@ def _start_all(
     for scenario in chosen_scenarios(settings):
         if reason := scenario.unavailable(world):
             results[scenario.name].skipped = reason
-        elif scenario.name == "direct":
+        elif scenario.start is None:
             servers[scenario.name] = backend
         else:
             _say(f"starting {scenario.name}")

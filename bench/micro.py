@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 
-from bench.procs import rss_kib, tree_pids
+from bench.procs import free_port, rss_kib, tree_pids
 from bench.sanity import auth_headers
 from bench.scenarios import SCENARIOS
 from bench.world import PATH, make_world, start_backend
@@ -136,7 +136,8 @@ def rss(requests: int, connections: int = 32) -> dict:
     world = make_world()
     scenario = next(s for s in SCENARIOS if s.name == "rrdev jwt")
     backend = start_backend(world)
-    server = scenario.start(world, _port())
+    assert scenario.start is not None
+    server = scenario.start(world, free_port())
     try:
         server.wait_ready()
         time.sleep(1)
@@ -160,12 +161,6 @@ def rss(requests: int, connections: int = 32) -> dict:
         "after_mib": round(after / 1024, 1),
         "requests": served,
     }
-
-
-def _port() -> int:
-    from bench.procs import free_port
-
-    return free_port()
 
 
 def run_micro(quick: bool = False) -> dict:

@@ -12,6 +12,7 @@ import contextlib
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ __all__ = ["SCENARIOS", "Scenario", "TmuxServer", "workers_available"]
 class Scenario:
     name: str
     description: str
-    start: Callable[[World, int], Server]
+    #: Starts its server on a port; None for direct (the backend itself, already up).
+    start: Callable[[World, int], Server] | None
     jwt: bool = True
     injects: bool = True
     peer: bool = False
@@ -36,13 +38,9 @@ class Scenario:
     unavailable: Callable[[World], str | None] = lambda world: None
 
 
-def _direct(world: World, port: int) -> Server:
-    raise AssertionError("direct is the backend itself")  # never started: see harness
-
-
 def _yardstick(world: World, port: int) -> Server:
     argv = [
-        *(world.rrdev()[0], str(ROOT / "bench" / "yardstick.py")),
+        *(sys.executable, str(ROOT / "bench" / "yardstick.py")),
         *("--port", str(port), "--upstream", world.backend_url, "--jwks", str(world.jwks_file)),
         *("--issuer", world.issuer, "--audience", world.audience),
         *("--backend-token", BACKEND_TOKEN),
@@ -169,7 +167,7 @@ def _mitmproxy(world: World, port: int) -> Server:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("direct", "nginx answering 90 B of JSON, no proxy", _direct, jwt=False, injects=False),
+    Scenario("direct", "nginx answering 90 B of JSON, no proxy", None, jwt=False, injects=False),
     Scenario("yardstick", "bench/yardstick.py: raw ASGI + token cache + aiohttp", _yardstick),
     Scenario(
         "rrdev none", "rrdev up --quiet, auth_type none, bearer injected", _rrdev_none, jwt=False
