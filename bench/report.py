@@ -84,6 +84,7 @@ def format_table(results: list[ScenarioResult], direct: str = "direct", peer: st
 
 def _align(rows: list[list[str]], columns: int) -> str:
     widths = [max(len(row[i]) for row in rows if len(row) == columns) for i in range(columns)]
+    widths[0] = max(len(row[0]) for row in rows)  # a skipped scenario's name too
     lines = []
     for row in rows:
         if len(row) != columns:  # a skipped scenario: its name, then why
@@ -98,7 +99,16 @@ def _align(rows: list[list[str]], columns: int) -> str:
 
 
 def _notes(results: list[ScenarioResult]) -> str:
-    return "".join(f"  {r.name}: {note}\n" for r in results for note in r.notes)
+    lines = [f"  {r.name}: {note}\n" for r in results for note in r.notes]
+    for result in results:
+        non_2xx = sum(r.wrk.non_2xx for r in result.rounds)
+        sockets = sum(r.wrk.socket_errors for r in result.rounds)
+        if non_2xx or sockets:  # timeouts are wrk's 2 s limit: a stalled server
+            lines.append(
+                f"  {result.name}: errors over all rounds: {non_2xx} non-2xx answers, "
+                f"{sockets} socket errors (connect, read, write, timeout)\n"
+            )
+    return "".join(lines)
 
 
 def format_machine(machine: Machine) -> str:

@@ -137,8 +137,19 @@ def test_table_has_medians_and_ratios_to_direct_and_the_peer() -> None:
     assert lines[4].endswith("not available (rrdev up has no --workers)")
     assert lines[5].split()[-2:] == ["0.067", "1.000"]
     assert lines[6] == "  rrdev jwt: a note"
+    assert len(lines) == 7  # no error breakdown: there were no errors
     # the numbers' columns line up under their headers
     assert len({len(line) for line in (lines[0], lines[1], lines[2], lines[3], lines[5])}) == 1
+
+
+def test_table_breaks_errors_down() -> None:
+    failing = ScenarioResult("rrdev tui", [Round(WrkResult(90, 900, 200, 1500, 3, 29), 33)])
+    lines = format_table([failing]).splitlines()
+    assert lines[2].split()[:2] == ["rrdev", "tui"] and lines[2].split()[6] == "32"
+    assert lines[3] == (
+        "  rrdev tui: errors over all rounds: 3 non-2xx answers, "
+        "29 socket errors (connect, read, write, timeout)"
+    )
 
 
 def test_table_without_peers_has_no_peer_column() -> None:
