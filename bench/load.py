@@ -68,7 +68,7 @@ def run_load(world: World, settings: LoadSettings) -> list[ScenarioResult]:
 def _start_all(
     world: World, settings: LoadSettings, backend: Server, servers: dict[str, Server]
 ) -> tuple[dict[str, ScenarioResult], list[Scenario]]:
-    results = {s.name: ScenarioResult(s.name) for s in chosen_scenarios(settings)}
+    results = {s.name: ScenarioResult(s.name, s.description) for s in chosen_scenarios(settings)}
     for scenario in chosen_scenarios(settings):
         if reason := scenario.unavailable(world):
             results[scenario.name].skipped = reason

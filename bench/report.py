@@ -27,6 +27,7 @@ class ScenarioResult:
     """A scenario's rounds, or why it has none (``skipped``: not available, failed)."""
 
     name: str
+    description: str = ""
     rounds: list[Round] = field(default_factory=list)
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -125,7 +126,8 @@ def as_json(machine: Machine, settings: dict, results: list[ScenarioResult], mic
     """Everything printed, as one JSON-able dict (``--json FILE``)."""
     scenarios = []
     for result in results:
-        entry: dict = {"name": result.name, "skipped": result.skipped, "notes": result.notes}
+        entry: dict = {"name": result.name, "description": result.description}
+        entry |= {"skipped": result.skipped, "notes": result.notes}
         if result.rounds:
             entry["median"] = {
                 key: result.median(key)

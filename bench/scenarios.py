@@ -27,6 +27,8 @@ __all__ = ["SCENARIOS", "Scenario", "TmuxServer", "workers_available"]
 
 @dataclass(frozen=True)
 class Scenario:
+    """One row of the table: how to start it and what its sanity check expects."""
+
     name: str
     description: str
     #: Starts its server on a port; None for direct (the backend itself, already up).

@@ -4,6 +4,7 @@ table. Fixed text only: no timing, no servers, nothing installed."""
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bench.procs import Machine  # noqa: E402
 from bench.report import (  # noqa: E402
     Round,
     ScenarioResult,
+    as_json,
     format_machine,
     format_table,
     format_targets,
@@ -103,7 +105,7 @@ def test_wrk_command_line() -> None:
 
 def _result(name: str, *rps_p99_cpu: tuple[float, float, float]) -> ScenarioResult:
     rounds = [Round(WrkResult(rps, int(rps * 10), 1.0, p99), cpu) for rps, p99, cpu in rps_p99_cpu]
-    return ScenarioResult(name, rounds)
+    return ScenarioResult(name, rounds=rounds)
 
 
 def test_table_has_medians_and_ratios_to_direct_and_the_peer() -> None:
@@ -143,7 +145,7 @@ def test_table_has_medians_and_ratios_to_direct_and_the_peer() -> None:
 
 
 def test_table_breaks_errors_down() -> None:
-    failing = ScenarioResult("rrdev tui", [Round(WrkResult(90, 900, 200, 1500, 3, 29), 33)])
+    failing = ScenarioResult("rrdev tui", rounds=[Round(WrkResult(90, 900, 200, 1500, 3, 29), 33)])
     lines = format_table([failing]).splitlines()
     assert lines[2].split()[:2] == ["rrdev", "tui"] and lines[2].split()[6] == "32"
     assert lines[3] == (
@@ -178,3 +180,26 @@ def test_targets_are_read_against_the_right_scenarios() -> None:
         "  rrdev jwt / yardstick req/s: 1.05 (target >= 0.9) met",
     ]
     assert format_targets([_result("direct", (1000, 1.0, 50))]) == ""
+
+
+def test_json_has_medians_rounds_and_the_machine() -> None:
+    machine = Machine("AMD EPYC", 2, "3.11.7", (0.5, 0.25, 0.125))
+    results = [_result("direct", (1000, 2.0, 50), (3000, 4.0, 70))]
+    results.append(ScenarioResult("rrdev workers=2", "with --workers 2", skipped="not available"))
+    saved = json.loads(json.dumps(as_json(machine, {"rounds": 2}, results, {"micro": {}})))
+    assert saved["machine"]["cpu_model"] == "AMD EPYC" and saved["settings"] == {"rounds": 2}
+    direct, workers = saved["scenarios"]
+    assert direct["median"] == {
+        "requests_per_s": 2000,
+        "p50_ms": 1.0,
+        "p99_ms": 3.0,
+        "cpu_percent": 60,
+    }
+    assert len(direct["rounds"]) == 2 and direct["rounds"][0]["wrk"]["requests"] == 10_000
+    assert workers == {
+        "name": "rrdev workers=2",
+        "description": "with --workers 2",
+        "skipped": "not available",
+        "notes": [],
+    }
+    assert saved["micro"] == {}
