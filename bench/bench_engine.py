@@ -12,7 +12,10 @@ Prints, for each measurement, rrdev's time per call, the baseline's, and the rat
   `jwt.decode` + those searches;
 * decide/N: `explain.decide` with a cached token (the proxy's verified-token cache) and
   1, the seed's 3, and 200 proxy rules, allowed (the hot path: no trace built) and, for
-  the seed, denied (the full trace, as a refusal carries it).
+  the seed, denied (the full trace, as a refusal carries it);
+* verify cached: a hit in the proxy's verified-token cache (``CachingVerifier``).
+
+`python -m bench micro` runs the same measurements (``measure``) in its table.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from rrdev.core.profile import load_profile  # noqa: E402
 from rrdev.core.records import RequestFacts  # noqa: E402
 from rrdev.core.rules import evaluate_profile  # noqa: E402
 from rrdev.core.verify import verify_token  # noqa: E402
+from rrdev.servers.proxy.verifiers import CachingVerifier  # noqa: E402
 
 PROFILE = load_profile(ROOT / "profiles" / "auth0.toml")
 CRED = PROFILE.proxy_credential
@@ -60,7 +64,9 @@ def report(name: str, ours: float, base: float) -> None:
     print(f"{name:8} {us}   ratio {ours / base:5.2f}x")
 
 
-def main() -> None:
+def measure(seconds: float = 1.0) -> dict[str, object]:
+    """Every measurement, in seconds per call: ``pairs`` maps a name to (rrdev, baseline);
+    ``verify_cached`` is a verified-token cache hit; ``decides`` the cached-token rows."""
     keyset = Keyset.generate()
     now = time.time()
     token = mint_token(
@@ -70,6 +76,9 @@ def main() -> None:
     cache = JwksCache(keyset.jwks())
     loop = asyncio.new_event_loop()
 
+    def timed(func: Callable[[], object]) -> float:
+        return per_call(func, seconds)
+
     def ours_verify() -> object:
         return loop.run_until_complete(verify_token(token, CRED, cache, now=now))
 
@@ -78,7 +87,7 @@ def main() -> None:
             token, public_key, algorithms=["RS256"], audience=CRED.audience[0], issuer=CRED.issuer
         )
 
-    report("verify", per_call(ours_verify), per_call(base_verify))
+    pairs = {"verify": (timed(ours_verify), timed(base_verify))}
 
     claims = base_verify()
     facts = RequestFacts("DELETE", "/api/v1/products/1", "/api/v1/products/1")
@@ -88,9 +97,7 @@ def main() -> None:
     def base_rules() -> object:
         return [p.search(facts.path) for p in patterns] + [scope.search(claims["scope"])]
 
-    report(
-        "rules", per_call(lambda: evaluate_profile(PROFILE, facts, claims)), per_call(base_rules)
-    )
+    pairs["rules"] = (timed(lambda: evaluate_profile(PROFILE, facts, claims)), timed(base_rules))
 
     verifier = JwksVerifier(CRED, cache)
     request = IncomingRequest(
@@ -100,9 +107,21 @@ def main() -> None:
     def ours_decide() -> object:
         return loop.run_until_complete(decide(PROFILE, request, verifier, now=now))
 
-    report("decide", per_call(ours_decide), per_call(lambda: (base_verify(), base_rules())))
-    cached_decides(loop, verifier, token, now)
+    pairs["decide"] = (timed(ours_decide), timed(lambda: (base_verify(), base_rules())))
+    caching = CachingVerifier(verifier)
+    verify_cached = timed(lambda: loop.run_until_complete(caching.verify(token, now)))
+    decides = cached_decides(loop, verifier, token, now, seconds)
     loop.close()
+    return {"pairs": pairs, "verify_cached": verify_cached, "decides": decides}
+
+
+def main() -> None:
+    results = measure()
+    for name, (ours, base) in results["pairs"].items():  # type: ignore[attr-defined]
+        report(name, ours, base)
+    print(f"verify   cached (verified-token cache hit) {results['verify_cached'] * 1e6:8.1f} µs")
+    for count, label, per, outcome in results["decides"]:  # type: ignore[attr-defined]
+        print(f"decide/{count:<3} {label:5} {per * 1e6:8.1f} µs   ({outcome})")
 
 
 class _Cached:
@@ -127,11 +146,15 @@ def _with_rules(count: int) -> Profile:
     return replace(PROFILE, proxy=replace(PROFILE.proxy, rules=rules))
 
 
-def cached_decides(loop: asyncio.AbstractEventLoop, verifier: object, token: str, now: float):
+def cached_decides(
+    loop: asyncio.AbstractEventLoop, verifier: object, token: str, now: float, seconds: float
+) -> list[tuple[int, str, float, str]]:
+    """(rule count, allow/deny, seconds per decide, "status reason, deciding rule")."""
     cached = _Cached(loop.run_until_complete(verifier.verify(token, now)))  # type: ignore[attr-defined]
     auth = (("authorization", f"Bearer {token}"),)
     allowed = IncomingRequest("GET", "/api/v1/products/1", "", auth)
     denied = IncomingRequest("DELETE", "/api/v1/products/1", "", auth)
+    rows = []
     for count in (1, 3, 200):
         profile = _with_rules(count)
         for label, request in (("allow", allowed), ("deny", denied)):
@@ -142,10 +165,9 @@ def cached_decides(loop: asyncio.AbstractEventLoop, verifier: object, token: str
                 return loop.run_until_complete(decide(profile, request, cached, now=now))
 
             expl = run()
-            print(
-                f"decide/{count:<3} {label:5} {per_call(run) * 1e6:8.1f} µs"
-                f"   ({expl.status} {expl.reason}, {expl.deciding_rule})"
-            )
+            outcome = f"{expl.status} {expl.reason}, {expl.deciding_rule}"
+            rows.append((count, label, per_call(run, seconds), outcome))
+    return rows
 
 
 if __name__ == "__main__":
