@@ -76,7 +76,7 @@ def _start(
     app = ProxyApp(
         profile,
         overrides=Overrides(target=target, jwks=jwks, offline=offline),
-        sink=output.record,
+        sink=output.record if output.reads_records else None,
         on_event=output.event,
     )
     listen_host = host or profile.proxy.listen_host
