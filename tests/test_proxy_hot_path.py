@@ -15,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from proxy_support import Backend, bearer, mint, profile_text, run_proxy, wait_for
+from proxy_support import (
+    Backend,
+    bearer,
+    header_values,
+    mint,
+    profile_text,
+    run_proxy,
+    wait_for,
+)
 
 from rrdev.core.explain import IncomingRequest, decide
 from rrdev.core.profile import load_profile
@@ -120,3 +128,96 @@ async def test_a_heavy_run_is_traced_on_the_worker_not_the_loop(tmp_path: Path) 
     assert len(ran) == 1 and expl.status == 403 and expl.deciding_rule == "admin-ab"
     assert expl.decision is not None and "scopes" in expl.decision.__dict__  # built there
     assert light.decision is not None and "scopes" not in light.decision.__dict__
+
+
+# ------------------------------------------------------------------ per-request work
+
+
+def _asgi_get(path: str, client: str) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path.partition("?")[0],
+        "raw_path": path.partition("?")[0].encode(),
+        "query_string": path.partition("?")[2].encode(),
+        "headers": [(b"host", b"127.0.0.1:8787"), (b"accept", b"*/*")],
+        "client": (client, 50000),
+        "server": ("127.0.0.1", 8787),
+    }
+
+
+async def _drive(app: object, path: str, client: str = "127.0.0.1") -> list[dict]:
+    sent: list[dict] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict:
+        if asked:  # like a server: nothing more until the caller disconnects
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(_asgi_get(path, client), receive, send)  # type: ignore[operator]
+    return sent
+
+
+def _none_app(tmp_path: Path, backend: Backend) -> object:
+    from rrdev.servers.proxy import ProxyApp
+
+    path = tmp_path / "none.toml"
+    allow_all = '[[proxy.rules]]\nid = "all"\neffect = "allow"\npath = "^/"\n'
+    path.write_text(
+        profile_text(backend.url, proxy_credential='auth_type = "none"\n', rules=allow_all)
+    )
+    return ProxyApp(load_profile(path), reload_interval=0)
+
+
+async def test_a_body_that_arrived_whole_goes_out_in_one_message(
+    tmp_path: Path, backend: Backend
+) -> None:
+    async with _none_app(tmp_path, backend) as app:  # type: ignore[attr-defined]
+        small = await _drive(app, "/api/v1/products")
+        large = await _drive(app, "/download?size=2000000")
+    assert small[0]["type"] == "http.response.start" and small[0]["status"] == 200
+    bodies = [m for m in small if m["type"] == "http.response.body"]
+    assert len(bodies) == 1 and bodies[0]["more_body"] is False
+    assert json.loads(bodies[0]["body"])["path"] == "/api/v1/products"
+    # A body still arriving is streamed: several messages, the last one ends it.
+    chunks = [m for m in large if m["type"] == "http.response.body"]
+    assert len(chunks) > 1 and sum(len(m["body"]) for m in chunks) == 2_000_000
+    assert [m["more_body"] for m in chunks][-1] is False
+    assert all(m["more_body"] for m in chunks[:-1])
+
+
+async def test_forwarding_headers_follow_each_client(tmp_path: Path, backend: Backend) -> None:
+    # rrdev's X-Forwarded-*/Forwarded are made once per client, Host and listener: a
+    # second client must never get the first one's.
+    async with _none_app(tmp_path, backend) as app:  # type: ignore[attr-defined]
+        for client in ("127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            await _drive(app, "/api/v1/products", client)
+    seen = [
+        (header_values(echo, "X-Forwarded-For"), header_values(echo, "Forwarded"))
+        for echo in backend.seen
+    ]
+    assert seen == [
+        (["127.0.0.1"], ['for=127.0.0.1;host="127.0.0.1:8787";proto=http']),
+        (["127.0.0.2"], ['for=127.0.0.2;host="127.0.0.1:8787";proto=http']),
+        (["127.0.0.1"], ['for=127.0.0.1;host="127.0.0.1:8787";proto=http']),
+    ]
+
+
+def test_quiet_without_a_log_file_reads_no_records(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rrdev.cli.console import Output
+
+    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    with open(tmp_path / "log.jsonl", "w") as log:
+        assert Output(console, console, log, quiet=True).reads_records
+    assert Output(console, console, None, quiet=False).reads_records
+    assert not Output(console, console, None, quiet=True).reads_records
