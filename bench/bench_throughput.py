@@ -159,11 +159,10 @@ def make_keys(tmpdir: str | Path, *, lifetime: int = 3600) -> Keys:
 # ------------------------------------------------------------------ servers
 
 
-def _env(tmpdir: str | Path) -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
+def _env(tmpdir: str | Path, root: Path = ROOT) -> dict[str, str]:
     return os.environ | {
         "RRDEV_HOME": str(Path(tmpdir) / "home"),
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT),
+        "PYTHONPATH": str(root),
         "BACKEND_SERVICE_TOKEN": BACKEND_TOKEN,
     }
 
@@ -185,10 +184,15 @@ def start_yardstick(
 
 
 def start_rrdev(
-    tmpdir: str | Path, upstream_port: int, keys: Keys | None, extra: tuple[str, ...] = ()
+    tmpdir: str | Path,
+    upstream_port: int,
+    keys: Keys | None,
+    extra: tuple[str, ...] = (),
+    root: Path = ROOT,
 ) -> tuple[int, subprocess.Popen[bytes]]:
     """``rrdev up --quiet``: with ``keys``, profiles/auth0.toml verifying against their
-    JWKS file; without, an ``auth_type = "none"`` profile with no rules."""
+    JWKS file; without, an ``auth_type = "none"`` profile with no rules. ``root`` is the
+    checkout whose ``rrdev`` runs (another one: a before/after comparison)."""
     port = free_port()
     if keys is None:
         profile = Path(tmpdir) / "none.toml"
@@ -201,7 +205,7 @@ def start_rrdev(
         *(PYTHON, "-m", "rrdev", "up", str(profile), "--port", str(port), "--quiet"),
         *("--target", f"http://127.0.0.1:{upstream_port}", *options, *extra),
     ]
-    proc = subprocess.Popen(cmd, env=_env(tmpdir), stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=_env(tmpdir, root), stdout=subprocess.DEVNULL)
     wait_port(port, proc)
     return port, proc
 
@@ -264,7 +268,8 @@ def run_wrk(
     pid: int | None = None,
 ) -> dict[str, float]:
     """One ``wrk -t1 --latency`` run: {"rps", "p50_ms", "p99_ms", "errors"}, plus "cpu"
-    (the share of one core process ``pid`` used meanwhile) when ``pid`` is given."""
+    (the share of one core process ``pid`` used meanwhile) and "cpu_us" (its CPU time
+    per request) when ``pid`` is given."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
@@ -274,6 +279,8 @@ def run_wrk(
     result = parse_wrk(out)
     if pid:
         result["cpu"] = (_cpu_seconds(pid) - before) / (time.monotonic() - started)
+        # CPU time per request: steadier than req/s on a machine others are using too.
+        result["cpu_us"] = result["cpu"] / result["rps"] * 1e6 if result["rps"] else 0.0
     return result
 
 
@@ -321,12 +328,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--only", default="direct,yardstick,none,jwt")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="another checkout of rrdev: adds its none and jwt setups (before/after)",
+    )
     args = parser.parse_args()
     wanted = args.only.split(",")
     procs: list[subprocess.Popen[Any]] = []
     with tempfile.TemporaryDirectory(prefix="rrdev-wrk-") as tmp:
         try:
-            setups = _start_all(tmp, wanted, procs)
+            setups = _start_all(tmp, wanted, procs, args.before)
             print(_uptime())
             for setup in setups:  # warm-up: pools filled, caches hot
                 run_wrk(_url(setup), args.warmup, args.connections, setup.headers)
@@ -343,7 +356,9 @@ def main() -> None:
                 stop(proc)
 
 
-def _start_all(tmp: str, wanted: list[str], procs: list[subprocess.Popen[Any]]) -> list[Setup]:
+def _start_all(
+    tmp: str, wanted: list[str], procs: list[subprocess.Popen[Any]], before: Path | None = None
+) -> list[Setup]:
     nginx_port, nginx = start_nginx(tmp)
     procs.append(nginx)
     keys = make_keys(tmp)
@@ -360,9 +375,15 @@ def _start_all(tmp: str, wanted: list[str], procs: list[subprocess.Popen[Any]]) 
         port, proc = start_rrdev(tmp, nginx_port, keys)
         procs.append(proc)
         setups.append(Setup("rrdev/jwt", port, proc.pid, _bearer(keys.token)))
+    if before is not None:
+        for kind in ("none", "jwt"):
+            port, proc = start_rrdev(tmp, nginx_port, keys if kind == "jwt" else None, (), before)
+            procs.append(proc)
+            headers = _bearer(keys.token) if kind == "jwt" else {}
+            setups.append(Setup(f"before/{kind}", port, proc.pid, headers))
     setups = [s for s in setups if s.name == "direct" or s.name.split("/")[-1] in wanted]
     for setup in setups:
-        needs_jwt = setup.name in ("yardstick", "rrdev/jwt")
+        needs_jwt = setup.name in ("yardstick", "rrdev/jwt", "before/jwt")
         sanity(setup.name, _url(setup), setup.headers, keys if needs_jwt else None)
     return setups
 
@@ -378,14 +399,14 @@ def _print_table(setups: list[Setup], args: argparse.Namespace) -> None:
         f"wrk -t1 -c{args.connections} -d{args.seconds:g}s, {args.rounds} interleaved rounds, "
         "medians"
     )
-    print(f"{'setup':12} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>5} "
+    print(f"{'setup':12} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>5} {'CPU us/req':>10} "
           f"{'x direct':>8} {'x yardstick':>11} {'non-2xx':>7}")  # fmt: skip
     for s in setups:
         rps = s.median("rps")
         ratio = f"{rps / yard:11.2f}" if yard else f"{'-':>11}"
         print(
             f"{s.name:12} {rps:8.0f} {s.median('p50_ms'):7.2f} {s.median('p99_ms'):7.2f} "
-            f"{s.median('cpu'):5.0%} {rps / direct:8.3f} {ratio} "
+            f"{s.median('cpu'):5.0%} {s.median('cpu_us'):10.0f} {rps / direct:8.3f} {ratio} "
             f"{sum(r['errors'] for r in s.runs):7.0f}"
         )
 
