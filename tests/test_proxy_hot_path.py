@@ -221,3 +221,88 @@ def test_quiet_without_a_log_file_reads_no_records(tmp_path: Path) -> None:
         assert Output(console, console, log, quiet=True).reads_records
     assert Output(console, console, None, quiet=False).reads_records
     assert not Output(console, console, None, quiet=True).reads_records
+
+
+class _Wire:
+    """A transport that records each write (what one send() would carry)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"extra:{name}"
+
+
+async def test_a_response_head_is_written_with_its_body() -> None:
+    from rrdev.servers.runner import _CorkedTransport
+
+    wire = _Wire()
+    corked = _CorkedTransport(wire, asyncio.get_running_loop())
+    corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    corked.write(b'{"ok":true}')
+    assert wire.writes == [b'HTTP/1.1 200 OK\r\n\r\n{"ok":true}']
+    # A head whose body is not there yet goes out by the end of the loop's iteration.
+    corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert len(wire.writes) == 1
+    await asyncio.sleep(0)
+    assert wire.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\n"
+    # Large chunks are never held nor copied into a join; closing flushes first.
+    corked.write(b"head")
+    corked.write(b"x" * 100_000)
+    assert wire.writes[-2:] == [b"head", b"x" * 100_000]
+    corked.write(b"last")
+    corked.close()
+    assert wire.writes[-1] == b"last" and wire.closed
+    assert corked.get_extra_info("peername") == "extra:peername"
+
+
+async def test_a_head_whose_body_is_late_is_not_held(tmp_path: Path) -> None:
+    # Real sockets: a backend that sends its head, then its body a second later. The
+    # caller gets the head through rrdev at once (the head is held one loop iteration
+    # at most, never until the body comes).
+    from aiohttp import web
+
+    async def late(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.content_length = 4
+        await response.prepare(request)
+        await asyncio.sleep(1.0)
+        await response.write(b"late")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/late", late)
+    runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    path = tmp_path / "late.toml"
+    allow_all = '[[proxy.rules]]\nid = "all"\neffect = "allow"\npath = "^/"\n'
+    path.write_text(
+        profile_text(
+            f"http://127.0.0.1:{port}", proxy_credential='auth_type = "none"\n', rules=allow_all
+        )
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        async with run_proxy(path) as proxy, httpx.AsyncClient() as client:
+            started = loop.time()
+            async with client.stream("GET", f"{proxy.url}/late") as response:
+                head_after = loop.time() - started
+                body = await response.aread()
+                body_after = loop.time() - started
+    finally:
+        await runner.cleanup()
+    assert response.status_code == 200 and body == b"late"
+    assert head_after < 0.5 <= body_after
