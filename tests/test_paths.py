@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
-from rrdev.core.paths import AmbiguousPath, parse_target
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from rrdev.core import paths
+from rrdev.core.paths import AmbiguousPath, RequestTarget, parse_target
 
 ACCEPTED = [
     ("/api/v1/products", "/api/v1/products"),
@@ -78,3 +83,32 @@ def test_query_is_parsed_but_path_bytes_are_kept() -> None:
     target = parse_target("/x", "a=1&b=%2Fy&empty=")
     assert target.query == (("a", "1"), ("b", "/y"), ("empty", ""))
     assert target.raw_query == "a=1&b=%2Fy&empty="
+
+
+# The fast path for plain paths must answer exactly what the full checks answer.
+_SEGMENT_PIECES = st.sampled_from(
+    ["a", "b1", ".", "..", ".", "x.y", "%2F", "%41", "%25", ";", "?", "#", "\\", "~", "-",
+     "_", ":", "@", "!", "$", "&", "'", "(", "*", "+", ",", "=", " ", "\x00", "%00", "é", ""]
+)  # fmt: skip
+_SEGMENTS = st.lists(_SEGMENT_PIECES, max_size=3).map("".join)
+_PATHS = (
+    st.lists(_SEGMENTS, max_size=5)
+    .map("/".join)
+    .flatmap(lambda p: st.sampled_from([p, "/" + p, "/" + p + "/"]))
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_PATHS)
+@example("/..")
+@example("/a/./b")
+def test_the_plain_path_fast_path_agrees_with_the_full_checks(raw: str) -> None:
+    def outcome(parse: Callable[[], RequestTarget]) -> RequestTarget | str:
+        try:
+            return parse()
+        except AmbiguousPath as exc:
+            return str(exc)
+
+    fast = outcome(lambda: parse_target(raw, "a=1"))
+    full = outcome(lambda: paths._checked_target(raw, "a=1"))
+    assert fast == full

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from proxy_support import Backend, bearer, mint, profile_text, run_proxy, wait_for
+from proxy_support import (
+    Backend,
+    bearer,
+    header_values,
+    mint,
+    profile_text,
+    run_proxy,
+    wait_for,
+)
 
 from rrdev.core.explain import IncomingRequest, decide
 from rrdev.core.profile import load_profile
@@ -120,3 +128,181 @@ async def test_a_heavy_run_is_traced_on_the_worker_not_the_loop(tmp_path: Path) 
     assert len(ran) == 1 and expl.status == 403 and expl.deciding_rule == "admin-ab"
     assert expl.decision is not None and "scopes" in expl.decision.__dict__  # built there
     assert light.decision is not None and "scopes" not in light.decision.__dict__
+
+
+# ------------------------------------------------------------------ per-request work
+
+
+def _asgi_get(path: str, client: str) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path.partition("?")[0],
+        "raw_path": path.partition("?")[0].encode(),
+        "query_string": path.partition("?")[2].encode(),
+        "headers": [(b"host", b"127.0.0.1:8787"), (b"accept", b"*/*")],
+        "client": (client, 50000),
+        "server": ("127.0.0.1", 8787),
+    }
+
+
+async def _drive(app: object, path: str, client: str = "127.0.0.1") -> list[dict]:
+    sent: list[dict] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict:
+        if asked:  # like a server: nothing more until the caller disconnects
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(_asgi_get(path, client), receive, send)  # type: ignore[operator]
+    return sent
+
+
+def _none_app(tmp_path: Path, backend: Backend) -> object:
+    from rrdev.servers.proxy import ProxyApp
+
+    path = tmp_path / "none.toml"
+    allow_all = '[[proxy.rules]]\nid = "all"\neffect = "allow"\npath = "^/"\n'
+    path.write_text(
+        profile_text(backend.url, proxy_credential='auth_type = "none"\n', rules=allow_all)
+    )
+    return ProxyApp(load_profile(path), reload_interval=0)
+
+
+async def test_a_body_that_arrived_whole_goes_out_in_one_message(
+    tmp_path: Path, backend: Backend
+) -> None:
+    async with _none_app(tmp_path, backend) as app:  # type: ignore[attr-defined]
+        small = await _drive(app, "/api/v1/products")
+        large = await _drive(app, "/download?size=2000000")
+    assert small[0]["type"] == "http.response.start" and small[0]["status"] == 200
+    bodies = [m for m in small if m["type"] == "http.response.body"]
+    assert len(bodies) == 1 and bodies[0]["more_body"] is False
+    assert json.loads(bodies[0]["body"])["path"] == "/api/v1/products"
+    # A body still arriving is streamed: several messages, the last one ends it.
+    chunks = [m for m in large if m["type"] == "http.response.body"]
+    assert len(chunks) > 1 and sum(len(m["body"]) for m in chunks) == 2_000_000
+    assert [m["more_body"] for m in chunks][-1] is False
+    assert all(m["more_body"] for m in chunks[:-1])
+
+
+async def test_forwarding_headers_follow_each_client(tmp_path: Path, backend: Backend) -> None:
+    # rrdev's X-Forwarded-*/Forwarded are made once per client, Host and listener: a
+    # second client must never get the first one's.
+    async with _none_app(tmp_path, backend) as app:  # type: ignore[attr-defined]
+        for client in ("127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            await _drive(app, "/api/v1/products", client)
+    seen = [
+        (header_values(echo, "X-Forwarded-For"), header_values(echo, "Forwarded"))
+        for echo in backend.seen
+    ]
+    assert seen == [
+        (["127.0.0.1"], ['for=127.0.0.1;host="127.0.0.1:8787";proto=http']),
+        (["127.0.0.2"], ['for=127.0.0.2;host="127.0.0.1:8787";proto=http']),
+        (["127.0.0.1"], ['for=127.0.0.1;host="127.0.0.1:8787";proto=http']),
+    ]
+
+
+def test_quiet_without_a_log_file_reads_no_records(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rrdev.cli.console import Output
+
+    console = Console(file=open(tmp_path / "out.txt", "w"))  # noqa: SIM115
+    with open(tmp_path / "log.jsonl", "w") as log:
+        assert Output(console, console, log, quiet=True).reads_records
+    assert Output(console, console, None, quiet=False).reads_records
+    assert not Output(console, console, None, quiet=True).reads_records
+
+
+class _Wire:
+    """A transport that records each write (what one send() would carry)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"extra:{name}"
+
+
+async def test_a_response_head_is_written_with_its_body() -> None:
+    from rrdev.servers.runner import _CorkedTransport
+
+    wire = _Wire()
+    corked = _CorkedTransport(wire, asyncio.get_running_loop())
+    corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    corked.write(b'{"ok":true}')
+    assert wire.writes == [b'HTTP/1.1 200 OK\r\n\r\n{"ok":true}']
+    # A head whose body is not there yet goes out by the end of the loop's iteration.
+    corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert len(wire.writes) == 1
+    await asyncio.sleep(0)
+    assert wire.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\n"
+    # Large chunks are never held nor copied into a join; closing flushes first.
+    corked.write(b"head")
+    corked.write(b"x" * 100_000)
+    assert wire.writes[-2:] == [b"head", b"x" * 100_000]
+    corked.write(b"last")
+    corked.close()
+    assert wire.writes[-1] == b"last" and wire.closed
+    assert corked.get_extra_info("peername") == "extra:peername"
+
+
+async def test_a_head_whose_body_is_late_is_not_held(tmp_path: Path) -> None:
+    # Real sockets: a backend that sends its head, then its body a second later. The
+    # caller gets the head through rrdev at once (the head is held one loop iteration
+    # at most, never until the body comes).
+    from aiohttp import web
+
+    async def late(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.content_length = 4
+        await response.prepare(request)
+        await asyncio.sleep(1.0)
+        await response.write(b"late")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/late", late)
+    runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    path = tmp_path / "late.toml"
+    allow_all = '[[proxy.rules]]\nid = "all"\neffect = "allow"\npath = "^/"\n'
+    path.write_text(
+        profile_text(
+            f"http://127.0.0.1:{port}", proxy_credential='auth_type = "none"\n', rules=allow_all
+        )
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        async with run_proxy(path) as proxy, httpx.AsyncClient() as client:
+            started = loop.time()
+            async with client.stream("GET", f"{proxy.url}/late") as response:
+                head_after = loop.time() - started
+                body = await response.aread()
+                body_after = loop.time() - started
+    finally:
+        await runner.cleanup()
+    assert response.status_code == 200 and body == b"late"
+    assert head_after < 0.5 <= body_after

@@ -225,6 +225,12 @@ class Output:
     def note(self, message: str) -> None:
         self.out.print(Text(message, style="dim"))
 
+    @property
+    def reads_records(self) -> bool:
+        """False with ``--quiet`` and no log file: nobody reads a record, so the proxy
+        need not build one."""
+        return self.log is not None or not self.quiet
+
     def record(self, record: RequestRecord) -> None:
         if self.log is not None:
             self.log.write(json.dumps(record.to_dict(), default=str) + "\n")

@@ -88,7 +88,12 @@ def _start(
 
     path = discover(profile_path, positional=True)
     profile = load_profile(path)
-    app = ProxyApp(profile, overrides=overrides, sink=output.record, on_event=output.event)
+    app = ProxyApp(
+        profile,
+        overrides=overrides,
+        sink=output.record if output.reads_records else None,
+        on_event=output.event,
+    )
     listen_host = host or profile.proxy.listen_host
     listen_port = profile.proxy.listen_port if port is None else port
     if workers > 1:

@@ -55,7 +55,9 @@ class Redactor:
         return REDACTED if name.lower() in self.fields else self.text(value)
 
     def headers_list(self, pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-        return tuple((k, self.header(k, v)) for k, v in pairs)
+        # ``header`` for each pair, inlined: the proxy runs this on every request.
+        names, text = self.headers, self.text
+        return tuple((k, REDACTED if k.lower() in names else text(v)) for k, v in pairs)
 
     def query_list(self, pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         return tuple((k, self.field(k, v)) for k, v in pairs)

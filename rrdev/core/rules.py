@@ -84,7 +84,23 @@ def prepare(
     redactor: Redactor = DEFAULT_REDACTOR,
 ) -> RuleRun:
     """A profile's evaluation for one request, to weigh before running it."""
-    return RuleRun(profile.scopes(), facts, claims, redactor)
+    return RuleRun(_profile_plan(profile), facts, claims, redactor)
+
+
+#: Profile -> its ``_Plan``, made once per profile, not per request. Keyed by identity,
+#: the profile kept so an id is never reused while its entry lives.
+_PLANS: dict[int, tuple[Profile, _Plan]] = {}
+
+
+def _profile_plan(profile: Profile) -> _Plan:
+    hit = _PLANS.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    plan = _Plan(profile.scopes())
+    if len(_PLANS) >= 64:  # old profiles after many reloads
+        _PLANS.clear()
+    _PLANS[id(profile)] = (profile, plan)
+    return plan
 
 
 class RuleRun:
@@ -94,44 +110,52 @@ class RuleRun:
     regex work either takes (in ``LinearRegex.cost`` units) without doing any. Pure, so
     it may run on any thread."""
 
-    __slots__ = ("_ctx", "_scopes")
+    __slots__ = ("_ctx", "_plan")
 
     def __init__(
         self,
-        scopes: _Scopes,
+        scopes: _Scopes | _Plan,
         facts: RequestFacts,
         claims: Mapping[str, Any] | None,
         redactor: Redactor = DEFAULT_REDACTOR,
     ) -> None:
-        self._scopes = tuple(scopes)
+        self._plan = scopes if isinstance(scopes, _Plan) else _Plan(scopes)
         self._ctx = _Context(facts, claims, redactor)
 
     @property
     def weight(self) -> int:
+        # Each pattern's cost times the characters it will search, summed over every
+        # rule: the costs per character are added up once per profile (``_Costs``), so
+        # a request only multiplies a few sums.
+        costs = self._plan.costs
         ctx = self._ctx
-        return sum(_rule_weight(rule, ctx) for _s, _d, rules in self._scopes for rule in rules)
+        weight = costs.path * len(ctx.facts.path)
+        for kind, (names, values) in costs.pairs:
+            name_chars, value_chars = ctx.chars(kind)
+            weight += names * name_chars + values * value_chars
+        return weight
 
     def __call__(self) -> Decision:
-        return _decide(self._scopes, self._ctx)
+        return _decide(self._plan.scopes, self._ctx)
 
     def verdict(self) -> Decision:
         """The same Decision, its trace (``scopes``) left to build on first read."""
-        return _verdict(self._scopes, self._ctx)
+        return _verdict(self._plan, self._ctx)
 
 
-def _verdict(scopes: tuple[tuple[Scope, Effect, Sequence[Rule]], ...], ctx: _Context) -> Decision:
+def _verdict(plan: _Plan, ctx: _Context) -> Decision:
     # The hot path: each scope stops at its deciding rule and the request at the first
     # denying scope; no outcome object is made. ``_decide`` shares every match below.
     deciding: list[tuple[Scope, str]] = []
-    for scope, default, rules in scopes:
-        rule = _deciding_rule(_ordered(rules), ctx)
+    for scope, default, ordered in plan.steps:
+        rule = _deciding_rule(ordered, ctx) if ordered.rules else None
         effect = rule.effect if rule is not None else default
         name = rule.name if rule is not None else "default"
         if effect == "deny":
             token_decided = bool(rule is not None and rule.token)
-            return Decision.lazy(False, ((scope, name),), token_decided, _tracer(scopes, ctx))
+            return Decision.lazy(False, ((scope, name),), token_decided, _tracer(plan.scopes, ctx))
         deciding.append((scope, name))
-    return Decision.lazy(True, tuple(deciding), False, _tracer(scopes, ctx))
+    return Decision.lazy(True, tuple(deciding), False, _tracer(plan.scopes, ctx))
 
 
 def _tracer(scopes: _Scopes, ctx: _Context) -> Callable[[], tuple[ScopeOutcome, ...]]:
@@ -140,10 +164,13 @@ def _tracer(scopes: _Scopes, ctx: _Context) -> Callable[[], tuple[ScopeOutcome, 
 
 def _deciding_rule(ordered: _Ordered, ctx: _Context) -> Rule | None:
     """§3: the first matching deny in trace order, else the first matching allow."""
-    denies, allows = ordered
-    return next((r for r in denies if _matches(r, ctx)), None) or next(
-        (r for r in allows if _matches(r, ctx)), None
-    )
+    for rule in ordered.denies:
+        if _matches(rule, ctx):
+            return rule
+    for rule in ordered.allows:
+        if _matches(rule, ctx):
+            return rule
+    return None
 
 
 def _decide(scopes: _Scopes, ctx: _Context) -> Decision:
@@ -208,12 +235,18 @@ class _Context:
         """(characters in all names, in all value texts) of the header, query or token
         entries: what a pair condition's name and value patterns will search."""
         if kind not in self._chars:
-            entries = _ENTRIES[kind](self)
-            self._chars[kind] = (
-                sum(len(name) for name, _texts, _raw in entries),
-                sum(len(text) for _name, texts, _raw in entries for text in texts),
-            )
+            if kind == "token":
+                self._chars[kind] = _claim_chars(self.claims)
+            else:
+                self._chars[kind] = _entry_chars(_ENTRIES[kind](self))
         return self._chars[kind]
+
+
+def _entry_chars(entries: list[_Entry]) -> tuple[int, int]:
+    return (
+        sum(len(name) for name, _texts, _raw in entries),
+        sum(len(text) for _name, texts, _raw in entries for text in texts),
+    )
 
 
 _ENTRIES: dict[str, Callable[[_Context], list[_Entry]]] = {
@@ -223,31 +256,63 @@ _ENTRIES: dict[str, Callable[[_Context], list[_Entry]]] = {
 }
 
 
-def _rule_weight(rule: Rule, ctx: _Context) -> int:
-    weight = 0
-    if rule.path is not None:
-        weight += rule.path.pattern.regex.cost * len(ctx.facts.path)
-    for cond in rule.headers:
-        weight += _pair_weight(_ignorecase(cond.name.regex), cond, ctx.chars("header"))
-    for cond in rule.query:
-        weight += _pair_weight(cond.name.regex, cond, ctx.chars("query"))
-    for cond in rule.token:
-        weight += _pair_weight(cond.name.regex, cond, ctx.chars("token"))
-    return weight
-
-
-def _pair_weight(name: LinearRegex, cond: PairCondition, chars: tuple[int, int]) -> int:
-    names, values = chars
-    value_cost = cond.value.regex.cost if cond.value is not None else 0
-    return name.cost * names + value_cost * values
-
-
 def _priority_key(rule: Rule) -> int:
     return -rule.priority
 
 
-# (deny rules, allow rules), each in trace order
-_Ordered = tuple[tuple[Rule, ...], tuple[Rule, ...]]
+_PAIR_KINDS: tuple[ConditionKind, ...] = ("header", "query", "token")
+
+
+class _Costs:
+    """A rule set's regex cost per character searched: of its path patterns, and of
+    its header, query and token conditions' (name, value) patterns."""
+
+    __slots__ = ("pairs", "path")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.path = sum(r.path.pattern.regex.cost for r in rules if r.path is not None)
+        pairs = []
+        for kind in _PAIR_KINDS:
+            conds = [c for r in rules for c in _conditions_of(r, kind)]
+            names = sum(_name_regex(c, kind).cost for c in conds)
+            values = sum(c.value.regex.cost for c in conds if c.value is not None)
+            if names or values:
+                pairs.append((kind, (names, values)))
+        self.pairs: tuple[tuple[ConditionKind, tuple[int, int]], ...] = tuple(pairs)
+
+
+def _conditions_of(rule: Rule, kind: ConditionKind) -> tuple[PairCondition, ...]:
+    return {"header": rule.headers, "query": rule.query, "token": rule.token}[kind]
+
+
+def _name_regex(cond: PairCondition, kind: ConditionKind) -> LinearRegex:
+    return _ignorecase(cond.name.regex) if kind == "header" else cond.name.regex
+
+
+class _Ordered:
+    """A scope's rules worked out once: deny and allow rules, each in trace order."""
+
+    __slots__ = ("allows", "denies", "rules")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        ordered = sorted(rules, key=_priority_key)
+        self.rules = len(ordered)
+        self.denies = tuple(r for r in ordered if r.effect == "deny")
+        self.allows = tuple(r for r in ordered if r.effect == "allow")
+
+
+class _Plan:
+    """The four scopes worked out once (per profile, not per request): each scope's
+    rules in trace order, and the regex costs per character ``RuleRun.weight`` uses."""
+
+    __slots__ = ("costs", "scopes", "steps")
+
+    def __init__(self, scopes: _Scopes) -> None:
+        self.scopes = tuple(scopes)
+        self.steps = tuple((s, default, _ordered(rules)) for s, default, rules in self.scopes)
+        self.costs = _Costs([rule for _s, _d, rules in self.scopes for rule in rules])
+
+
 #: A profile's rule tuples -> their trace order, worked out once per profile, not per
 #: request. Keyed by identity (hashing a rule tuple would hash every pattern); the
 #: tuple itself is kept so an id is never reused while its entry lives.
@@ -258,11 +323,7 @@ def _ordered(rules: Sequence[Rule]) -> _Ordered:
     hit = _ORDERS.get(id(rules))
     if hit is not None and hit[0] is rules:
         return hit[1]
-    ordered = sorted(rules, key=_priority_key)
-    split = (
-        tuple(r for r in ordered if r.effect == "deny"),
-        tuple(r for r in ordered if r.effect == "allow"),
-    )
+    split = _Ordered(rules)
     if len(_ORDERS) >= 256:  # old profiles after many reloads
         _ORDERS.clear()
     _ORDERS[id(rules)] = (rules, split)
@@ -464,20 +525,30 @@ def _with_ignorecase(regex: LinearRegex) -> LinearRegex:
 #: request the same claims object, so its JSON texts are made once. Keyed by identity,
 #: the object kept so an id is never reused while its entry lives; claims are never
 #: changed after verification.
-_CLAIMS: dict[int, tuple[Mapping[str, Any], list[_Entry]]] = {}
+_CLAIMS: dict[int, tuple[Mapping[str, Any], list[_Entry], tuple[int, int]]] = {}
 
 
 def _claim_entries(claims: Mapping[str, Any] | None) -> list[_Entry]:
-    if not claims:
-        return []
+    return _claims_seen(claims)[1] if claims else []
+
+
+def _claim_chars(claims: Mapping[str, Any] | None) -> tuple[int, int]:
+    return _claims_seen(claims)[2] if claims else (0, 0)
+
+
+def _claims_seen(
+    claims: Mapping[str, Any],
+) -> tuple[Mapping[str, Any], list[_Entry], tuple[int, int]]:
+    """(claims, their entries, their characters), made once per claims object."""
     hit = _CLAIMS.get(id(claims))
     if hit is not None and hit[0] is claims:
-        return hit[1]
+        return hit
     entries = _flatten_claims(claims, "", [])
     if len(_CLAIMS) >= 1024:
         _CLAIMS.clear()
-    _CLAIMS[id(claims)] = (claims, entries)
-    return entries
+    seen = (claims, entries, _entry_chars(entries))
+    _CLAIMS[id(claims)] = seen
+    return seen
 
 
 def _flatten_claims(claims: Mapping[str, Any], prefix: str, out: list[_Entry]) -> list[_Entry]:

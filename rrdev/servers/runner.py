@@ -92,6 +92,11 @@ def _http_protocol(app: Any = None) -> Any:
         #: refused: what still arrives is discarded until the connection closes
         _draining = False
 
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            # uvicorn's flow control keeps the real transport; writes go through this.
+            self.transport = _CorkedTransport(transport, self.loop)
+
         def data_received(self, data: bytes) -> None:
             if self._draining:
                 return
@@ -186,6 +191,66 @@ def _http_protocol(app: Any = None) -> Any:
             self.loop.call_later(LINGER_SECONDS, transport.close)
 
     return RrdevHttpProtocol
+
+
+#: A write up to this size may be held back for the next one; a held write is joined
+#: with a next one up to ``_JOIN_BYTES`` (larger ones follow it unjoined).
+_HOLD_BYTES = 8 * 1024
+_JOIN_BYTES = 64 * 1024
+
+
+class _CorkedTransport:
+    """A connection's transport that sends a response's head with its body.
+
+    uvicorn writes the status line and headers as soon as the app starts a response,
+    then the body: two ``send()`` calls and two segments for every small answer. Here
+    a write is held until the next one (sent joined with it), the end of the event
+    loop's current iteration, or anything that ends the connection, whichever comes
+    first; so a head still goes out at once when its body is not there yet (a stream).
+    Only small writes are held and joined (a head, a small body): a large chunk of a
+    download is never copied. Everything else is the real transport's.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) <= _JOIN_BYTES:
+                self._transport.write(held + data)
+                return
+            self._transport.write(held)
+        elif 0 < len(data) <= _HOLD_BYTES:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _classify(error: BaseException | None, httptools: Any, method: str) -> tuple[str, str]:

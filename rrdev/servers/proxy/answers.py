@@ -53,10 +53,15 @@ def _framing_problem(raw: list[tuple[bytes, bytes]]) -> Explanation | None:
     than plain ``chunked`` (``gzip, chunked`` would reach the backend decoded by the
     server but still labelled, and a body rrdev cannot frame must not be forwarded)."""
     size = 0
+    coded = False
     for name, value in raw:
         size += len(name) + len(value)
+        if name == b"transfer-encoding":
+            coded = True
     if len(raw) > MAX_HEADER_LINES or size > MAX_HEADER_BYTES:
         return _headers_too_large(len(raw), size)
+    if not coded:
+        return None
     codings = [
         token.strip().lower()
         for name, value in raw

@@ -251,7 +251,7 @@ class ProxyApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         progress = _Progress(self.clock(), time.perf_counter(), scope["method"])
-        if self.reload_interval > 0:
+        if self.reload_interval > 0 and self._reloader.due():
             await self.check_reload()
         # Held until the request ends: a reload meanwhile closes what this state uses
         # (its JWKS cache, its backend token source) only after that.
@@ -270,11 +270,11 @@ class ProxyApp:
             progress.bytes_out = await _send_error(send, refused)
             self._record(progress, state, raw_path, raw_query, refused)
             return
-        headers = [(k.decode("latin-1"), _header_value(v)) for k, v in scope["headers"]]
+        headers = _header_texts(scope["headers"])
         if self.record_exchange:
             progress.exchange = True
             progress.request_headers = headers
-        if any(k == "upgrade" and "websocket" in v.lower() for k, v in headers):
+        if _asks_websocket(headers):
             expl = _websocket_refusal()
             progress.bytes_out = await _send_error(send, expl)
             self._record(progress, state, raw_path, raw_query, expl)
@@ -323,3 +323,16 @@ class ProxyApp:
             self.sink(_make_record(progress, state, raw_path, raw_query, expl, bytes_out))
         except Exception as exc:  # a broken sink must not break the proxy
             self._emit("record_failed", f"{type(exc).__name__}: {exc}")
+
+
+def _header_texts(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The caller's headers as text (``_header_value``); names are lower-case ASCII
+    already (the server's parser)."""
+    try:
+        return [(k.decode("latin-1"), v.decode("utf-8")) for k, v in raw]
+    except UnicodeDecodeError:  # rare: obs-text in some value
+        return [(k.decode("latin-1"), _header_value(v)) for k, v in raw]
+
+
+def _asks_websocket(headers: list[tuple[str, str]]) -> bool:
+    return any(k == "upgrade" and "websocket" in v.lower() for k, v in headers)

@@ -112,16 +112,20 @@ class Forwarder:
         headers.append((b"requestrocket-proxy-message", _header_text(expl.message)))
         preview = _start_preview(progress, headers) if progress.exchange else None
         watcher: asyncio.Task[None] | None = None
-        complete = False
+        complete = ended = False
+        content = response.content
         try:
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
-            async for chunk in response.content.iter_any():
+            async for chunk in content.iter_any():
                 if progress.client_gone:
                     progress.notes.append("the caller went away; the response was not finished")
                     break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # A body already read to its end (most small answers) goes out in one
+                # message: one write and one await less than a separate empty last one.
+                ended = content.at_eof()
+                await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
                 progress.bytes_out += len(chunk)
                 if preview is not None and len(preview) < PREVIEW_BYTES:
                     preview += chunk[: PREVIEW_BYTES - len(preview)]
@@ -138,7 +142,7 @@ class Forwarder:
                 response.release()
             else:
                 response.close()
-        if complete:
+        if complete and not ended:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -53,6 +53,7 @@ _ROUTING = frozenset({"x-original-url", "x-rewrite-url", "x-forwarded-prefix"})
 _HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
 #: rrdev's own response headers: a backend's headers of these names are dropped.
 _GATEWAY_HEADERS = frozenset({b"requestrocket-proxy-code", b"requestrocket-proxy-message"})
+_DOWNSTREAM_DROP = _HOP_BY_HOP_BYTES | _GATEWAY_HEADERS
 _CLAIM_PLACEHOLDER = re.compile(r"\{claims\.([^{}\s]+)\}")
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MISSING = object()
@@ -201,11 +202,33 @@ def _forwarding_headers(
     """rrdev's own view of the connection: who connected (appended to the caller's
     chains), the Host, scheme and port it was asked for. A header filter naming one
     stops it being sent."""
-    filters = state.filters
     client_address = scope.get("client")
     client = client_address[0] if client_address else None
     proto = scope.get("scheme", "http")
     server = scope.get("server")
+    if caller.forwarded_for or caller.forwarded:
+        return _forwarding_for(state, caller, client, proto, server, notes)
+    # Without chains of the caller's, the headers depend on the connection alone: made
+    # once per client address, Host and listener (bounded), not per request.
+    key = (client, caller.host, proto, server)
+    made = state.forwarding.get(key)
+    if made is None:
+        made = _forwarding_for(state, caller, client, proto, server, notes)
+        if len(state.forwarding) >= 256:
+            state.forwarding.clear()
+        state.forwarding[key] = made
+    return made
+
+
+def _forwarding_for(
+    state: _State,
+    caller: _CallerHeaders,
+    client: str | None,
+    proto: str,
+    server: tuple[str, int | None] | None,
+    notes: list[str],
+) -> list[tuple[str, str]]:
+    filters = state.filters
     out: list[tuple[str, str]] = []
     if "x-forwarded-for" not in filters:
         out.append(("X-Forwarded-For", ", ".join([*caller.forwarded_for, client or "unknown"])))
@@ -260,15 +283,16 @@ def _downstream_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[byte
     Connection header) and minus ``requestrocket-proxy-code``/``-message``, which only
     rrdev sets. Names are lower-cased for ASGI; values are untouched."""
     named: set[bytes] = set()
-    for name, value in raw:
-        if name.lower() == b"connection":
-            named.update(t.strip().lower() for t in value.split(b","))
     out = []
     for name, value in raw:
         lower = name.lower()
-        if lower in _HOP_BY_HOP_BYTES or lower in named or lower in _GATEWAY_HEADERS:
+        if lower in _DOWNSTREAM_DROP:
+            if lower == b"connection":
+                named.update(t.strip().lower() for t in value.split(b","))
             continue
         out.append((lower, value))
+    if named:  # the names Connection lists may come before it: filter afterwards
+        out = [(name, value) for name, value in out if name not in named]
     return out
 
 

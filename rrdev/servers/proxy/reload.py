@@ -129,6 +129,11 @@ class ProfileReloader:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def due(self) -> bool:
+        """Whether ``check`` has anything to do: a reload is under way, or the file is
+        due for its next ``stat``. Lets a request skip the call (and its coroutine)."""
+        return self._reloading is not None or time.monotonic() >= self._next_check
+
     async def check(self, *, force: bool = False) -> bool:
         """Re-read the profile if its file changed; True when a new profile took effect
         (``ProxyApp.check_reload`` says when and how)."""

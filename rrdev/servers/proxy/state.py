@@ -112,6 +112,8 @@ class _State:
     forward_as: str | None
     warnings: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    #: (client, Host, scheme, listener) -> rrdev's X-Forwarded-*/Forwarded headers
+    forwarding: dict[Any, list[tuple[str, str]]] = field(default_factory=dict)
     #: id(verification) -> (verification, its redacted copy), for records
     redacted: dict[int, tuple[Verification, Verification]] = field(default_factory=dict)
     #: requests in flight that started with this state (``ProfileReloader.hold``)
