@@ -150,6 +150,8 @@ def _secret_or_value(
     if is_secret_key(f"{ref}.{key}"):
         if isinstance(value, str) and ENV_REF.fullmatch(value):
             return value
+        if value is None:  # the API never returns it: a merge keeps the file's placeholder
+            out.unknown.add(key)
         placeholder = "${" + placeholder_name(name, gw_field) + "}"
         if value is not None:
             warnings.append(
@@ -167,6 +169,12 @@ def _secret_or_value(
     return value
 
 
+def safe_comment(text: str) -> str:
+    """Input text in a comment, on one line: a newline in a hostile field name or value
+    would otherwise end the comment and write TOML of its own."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _short(value: Any) -> str:
     text = tomlkit.item(value).as_string() if value is not None else "null"
     return text if len(text) <= 80 else text[:77] + "..."
@@ -180,7 +188,7 @@ def profile_text(setup: GatewaySetup) -> ImportResult:
     warnings: list[str] = []
     sections = profile_sections(setup, warnings)
     doc = tomlkit.document()
-    doc.add(tomlkit.comment(f"rrdev profile imported from {setup.source} (rrdev import/pull)."))
+    doc.add(tomlkit.comment(safe_comment(f"rrdev profile imported from {setup.source}.")))
     doc.add(tomlkit.comment("Secrets are ${VAR} placeholders: export them before `rrdev up`."))
     for ref, section in sections.items():
         doc.add(tomlkit.nl())
@@ -195,7 +203,7 @@ def profile_text(setup: GatewaySetup) -> ImportResult:
 def _table(ref: str, section: Section, setup: GatewaySetup) -> Table:
     table = tomlkit.table()
     for note in section.notes:
-        table.add(tomlkit.comment(note))
+        table.add(tomlkit.comment(safe_comment(note)))
     kept = setup.rrdev_only.get(ref, {})
     for key, value in section.values.items():
         if key in kept and key != "rule_ids":

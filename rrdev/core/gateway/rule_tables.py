@@ -21,7 +21,8 @@ def rule_table(body: Mapping[str, Any], rule_id: str | None) -> Table:
     table = tomlkit.table()
     for name in body:
         if name not in RULE_FIELDS:
-            table.add(tomlkit.comment(f"gateway field {name} = {body[name]!r} (no profile key)"))
+            note = f"gateway field {name} = {body[name]!r} (no profile key)"
+            table.add(tomlkit.comment("".join(c if c.isprintable() else "?" for c in note)))
     if rule_id is not None:
         table.add("id", rule_id)
     table.add("effect", body.get("effect", "allow"))
