@@ -133,7 +133,7 @@ def _normal_pattern(value: Any, outer: str = "") -> tuple[str, str]:
 
 
 def rule_tables_equal(existing: list[Mapping[str, Any]], incoming: list[Mapping[str, Any]]) -> bool:
-    """Same rules in the same order (order only orders the file and the trace)."""
-    return [normal_rule(rule_body_of_table(e)) for e in existing] == [
-        normal_rule(b) for b in incoming
-    ]
+    """The same rules, in any order: the gateway lists them in creation order, which
+    ``push`` chooses for safety, so the file's order is kept when nothing else differs."""
+    mine = sorted((normal_rule(rule_body_of_table(e)) for e in existing), key=repr)
+    return mine == sorted((normal_rule(b) for b in incoming), key=repr)
