@@ -16,7 +16,10 @@ An ASGI app served by a real uvicorn on loopback (``serve_fake_gateway``), so th
 - strict payloads: an unknown field, a missing required one or a reference to an object
   that does not exist is a 400, so a payload shaped wrong fails the test;
 - ``fail_on_create``: the Nth create (1-based, counted over every kind) answers 500,
-  for the failure-midway test.
+  for the failure-midway test;
+- hostile behaviours for the attack tests: ``echo_authorization`` puts the caller's
+  Authorization value in error messages, ``redirect_to`` answers every call with a 307
+  to that URL.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class FakeGateway:
     clients: tuple[str, ...] = ("c1",)
     prefixes: tuple[str, ...] = ("/clients", "/api/clients")
     fail_on_create: int | None = None
+    echo_authorization: bool = False
+    redirect_to: str | None = None
     objects: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {"targets": {}, "credentials": {}, "proxies": {}}
     )
@@ -87,14 +92,14 @@ class FakeGateway:
         auth = headers.get("authorization")
         self.requests.append((scope["method"], scope["path"], auth))
         status, answer = self.handle(scope["method"], scope["path"], auth, body)
+        response_headers = [(b"content-type", b"application/json")]
+        if self.redirect_to is not None:
+            status, answer = 307, {"message": "moved"}
+            response_headers.append((b"location", self.redirect_to.encode()))
+        elif status >= 400 and self.echo_authorization:
+            answer = {"message": f"{answer['message']} (Authorization: {auth})"}
         payload = json.dumps(answer).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
 
     # ------------------------------------------------------------- routing
