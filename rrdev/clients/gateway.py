@@ -11,11 +11,14 @@ prefix, and the one that answered is kept.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from rrdev.core.errors import NetworkError, RrdevError
+
+if TYPE_CHECKING:
+    # Imported when a client is made: ``import httpx`` imports its own CLI and with it
+    # rich, which the engine layers must not pull in (see clients/jwks.py).
+    import httpx
 
 DEFAULT_API = "https://api.requestrocket.com"
 API_ENV = "RRDEV_GATEWAY_API"
@@ -54,7 +57,7 @@ class GatewayApi:
         self._base = base_url.rstrip("/")
         self._token = token
         self._client_id = client_id
-        self._http = http or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        self._http = http or _new_client()
         self._prefix: str | None = None
 
     def close(self) -> None:
@@ -106,6 +109,8 @@ class GatewayApi:
     ) -> httpx.Response:
         url = f"{self._base}{prefix}/{self._client_id}/{path}"
         headers = {"Authorization": self._token, "Accept": "application/json"}
+        import httpx
+
         try:
             return self._http.request(method, url, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -143,6 +148,13 @@ class GatewayApi:
         except ValueError:
             text = response.text
         return redact_token(text[:200], self._token)
+
+
+def _new_client() -> httpx.Client:
+    import httpx
+
+    # Never follow a redirect: httpx would send the token on to wherever it points.
+    return httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=True)
 
 
 def redact_token(text: str, token: str) -> str:
