@@ -6,7 +6,8 @@ message (and a hint) with the documented exit code (DESIGN.md §4), never a trac
 
 This module holds the app, its callback and the order of its commands; the commands
 live one module per group: ``explain``; ``gateway`` (``up``, ``tui``); ``profiles``
-(``validate``, ``check``, ``init``); ``token_app`` (``token ...``); ``issuer``
+(``validate``, ``check``, ``init``); ``sync`` (``export``, ``import``, ``pull``,
+``push``); ``token_app`` (``token ...``); ``issuer``
 (``issuer ...``); ``demo_app`` (``demo profile``). ``options`` has the options they
 share, ``common`` the consoles and ``fail``/``friendly``. Those modules import only
 Typer at module level.
@@ -26,6 +27,7 @@ from rrdev.cli.explain import explain
 from rrdev.cli.gateway import tui, up
 from rrdev.cli.lean_params import LeanCommand, LeanGroup
 from rrdev.cli.profiles import check, init, validate
+from rrdev.cli.sync import export, import_, pull, push
 from rrdev.cli.token_app import token_app
 
 TOP_LEVEL_COMMANDS: dict[str, Callable[..., None]] = {}  # filled below, in help order
@@ -54,7 +56,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         root.add_typer(demo_app, name="demo")
     for name, command in TOP_LEVEL_COMMANDS.items():
         if only in (None, name):
-            root.command(cls=LeanCommand)(command)
+            root.command(name=name, cls=LeanCommand)(command)
     return root
 
 
@@ -91,6 +93,8 @@ def version() -> None:
 
 for _command in (explain, up, tui, validate, check, init, version):
     TOP_LEVEL_COMMANDS[_command.__name__] = _command
+for _command in (export, import_, pull, push):
+    TOP_LEVEL_COMMANDS[_command.__name__.rstrip("_")] = _command
 
 app = build_app()
 
