@@ -12,14 +12,22 @@ from typing import Annotated
 import typer
 
 from rrdev.cli.common import fail, friendly
-from rrdev.cli.options import HostOpt, JwksOpt, OfflineOpt, ProfileArg, ProfileOpt, TargetOpt
+from rrdev.cli.options import (
+    HostOpt,
+    JwksOpt,
+    OfflineOpt,
+    ProfileArg,
+    ProfileOpt,
+    ProfilesArg,
+    TargetOpt,
+)
 
 __all__ = ["tui", "up"]
 
 
 @friendly
 def up(
-    profile_arg: ProfileArg = None,
+    profile_arg: ProfilesArg = None,
     profile: ProfileOpt = None,
     demo: Annotated[
         bool,
@@ -52,16 +60,24 @@ def up(
     Each request prints one line; 401 and 403 lines say why. Editing the profile takes
     effect on the next request (a broken edit keeps the last good one). Ctrl+C drains
     in-flight requests and exits 0; a port in use exits 3. --tui shows the traffic in
-    the inspector instead (as `rrdev tui`).
+    the inspector instead (as `rrdev tui`). Several profiles share one port, each
+    served at http://{alias}.localhost:PORT/ (the first profile's listen, or --port).
 
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
+    profiles = _up_profiles(profile_arg, profile)
+    if len(profiles) > 1 and (tui or demo):
+        raise fail(
+            f"{'--tui' if tui else '--demo'} runs one profile, and {len(profiles)} were given",
+            "serve several profiles with plain `rrdev up a.toml b.toml`",
+        )
+    profile_path = profiles[0] if profiles else None
     if tui:
         if log_file:
             raise fail("--log-file cannot be combined with --tui", "drop one of them")
         raise typer.Exit(
             _run_tui(
-                _one_profile(profile_arg, profile),
+                profile_path,
                 demo=demo,
                 host=host,
                 port=port,
@@ -73,7 +89,7 @@ def up(
             )
         )
     if demo:
-        if _one_profile(profile_arg, profile):
+        if profile_path:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         raise typer.Exit(
             _run_demo(
@@ -87,7 +103,7 @@ def up(
     from rrdev.cli.up import run_up
 
     code = run_up(
-        _one_profile(profile_arg, profile),
+        profiles if len(profiles) > 1 else profile_path,
         host=host,
         port=port,
         target=target,
@@ -97,6 +113,18 @@ def up(
         quiet=quiet,
     )
     raise typer.Exit(code)
+
+
+def _up_profiles(arguments: list[str] | None, option: str | None) -> list[str]:
+    """``up``'s profiles: the arguments (several share one port), or the one of -p."""
+    names = list(dict.fromkeys(arguments or ()))  # the same file twice is served once
+    if len(names) > 1 and option:
+        raise fail(
+            f"{len(names)} profiles given as arguments and -p {option}",
+            "name the profiles as arguments only",
+        )
+    one = _one_profile(names[0] if names else None, option)
+    return names if len(names) > 1 else [one] if one else []
 
 
 def _one_profile(argument: str | None, option: str | None) -> str | None:

@@ -206,6 +206,8 @@ def request_line(record: RequestRecord) -> Text:
     stamp = datetime.fromtimestamp(record.time).strftime("%H:%M:%S.%f")[:-3]
     text = Text()
     text.append(stamp, style="dim")
+    if record.alias is not None:
+        text.append(f"  {record.alias}", style="magenta")
     text.append(f"  {record.method:<7} ", style="bold")
     text.append(record.path)
     if record.query:

@@ -10,7 +10,7 @@ comes from already-redacted records.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -29,7 +29,7 @@ __all__ = ["run_up"]
 
 
 def run_up(
-    profile_path: str | None,
+    profile_path: str | Sequence[str] | None,
     *,
     host: str | None = None,
     port: int | None = None,
@@ -45,8 +45,9 @@ def run_up(
     ``host``/``port`` override the profile's ``proxy.listen`` (port 0 picks a free
     one); ``target``, ``jwks`` and ``offline`` are the shared overrides (DESIGN.md §4).
     ``quiet`` drops the per-request lines (the log file still gets every record).
-    Exit codes: 0 after Ctrl+C, 3 for a profile error or a port in use, 2 for bad
-    options.
+    Several profiles (a sequence of paths) share one port, each at
+    ``{alias}.localhost`` (``rrdev.cli.up_aliases``). Exit codes: 0 after Ctrl+C, 3 for
+    a profile error or a port in use, 2 for bad options.
     """
     out = console or make_console()
     err = console or make_console(stderr=True)
@@ -61,7 +62,7 @@ def run_up(
 
 def _start(
     output: Output,
-    profile_path: str | None,
+    profile_path: str | Sequence[str] | None,
     host: str | None,
     port: int | None,
     target: str | None,
@@ -72,6 +73,11 @@ def _start(
     from rrdev.cli.options import load
     from rrdev.servers.proxy import Overrides, ProxyApp
 
+    if profile_path is not None and not isinstance(profile_path, str):
+        from rrdev.cli.up_aliases import start_aliases
+
+        overrides = Overrides(target=target, jwks=jwks, offline=offline)
+        return start_aliases(output, profile_path, host, port, overrides, _serve)
     profile = load(profile_path, positional=True)
     app = ProxyApp(
         profile,
@@ -84,7 +90,10 @@ def _start(
     return _serve(app, listen_host, listen_port, output)
 
 
-async def _serve(app: Any, host: str, port: int, output: Output) -> int:
+async def _serve(
+    app: Any, host: str, port: int, output: Output, banner: Callable[[Any], None] | None = None
+) -> int:
+    """Serve ``app`` until stopped; ``banner(server)`` replaces the one-profile banner."""
     from rrdev.servers.runner import ProxyServer
 
     server = ProxyServer(app, host, port)
@@ -93,7 +102,10 @@ async def _serve(app: Any, host: str, port: int, output: Output) -> int:
     except RrdevError:
         await app.aclose()
         raise
-    _banner(output.out, app.info(), server, app.profile.proxy.allowed_hosts)
+    if banner is not None:
+        banner(server)
+    else:
+        _banner(output.out, app.info(), server, app.profile.proxy.allowed_hosts)
     handled = install_stop_handlers(
         server.request_stop, lambda: server.stopping, lambda: output.note(STOP_NOTICE)
     )
