@@ -223,6 +223,19 @@ def test_an_alias_that_is_not_a_host_label_is_a_startup_error(
     assert caught.value.key == "proxy.alias" and str(path) in str(caught.value)
 
 
+def test_validate_warns_about_an_alias_that_is_not_a_host_label(
+    tmp_path: Path, backend: Backend
+) -> None:
+    from rrdev.core.profile import profile_warnings
+
+    path = write(tmp_path, "bad", backend, 'alias = "my api"')
+    found = [w for w in profile_warnings(load_profile(path)) if w.key == "proxy.alias"]
+    assert len(found) == 1 and found[0].line is not None
+    assert "not one DNS label" in found[0].message
+    good = write(tmp_path, "good", backend, 'alias = "my-api"')
+    assert not [w for w in profile_warnings(load_profile(good)) if w.key == "proxy.alias"]
+
+
 def test_several_profiles_with_tui_are_refused(tmp_path: Path, backend: Backend) -> None:
     first = write(tmp_path, "first", backend, 'alias = "one"')
     second = write(tmp_path, "second", backend, 'alias = "two"')

@@ -61,9 +61,10 @@ def _banner(out: Console, app: Any, server: Any, *, ignored: list[str]) -> None:
     if not is_loopback(server.host):
         allowed = tuple(h for a in app.apps.values() for h in a.profile.proxy.allowed_hosts)
         warnings += _exposed_warnings(server.host, allowed)
+    width = max(11, *(len(e.alias) + 2 for e in app.served))
     for entry in app.served:
         info = app.apps[entry.alias].info()
-        _profile_rows(out, entry, info, server.port)
+        _profile_rows(out, entry, info, server.port, width)
         warnings += [f"{entry.alias}: {w}" for w in info.warnings]
     notes = [
         f"{e.alias}: no proxy.alias, served at the slug of proxy.name (set proxy.alias to choose)"
@@ -83,10 +84,10 @@ def _banner(out: Console, app: Any, server: Any, *, ignored: list[str]) -> None:
     )
 
 
-def _profile_rows(out: Console, entry: ServedAlias, info: Any, port: int) -> None:
+def _profile_rows(out: Console, entry: ServedAlias, info: Any, port: int, width: int) -> None:
     """Where one profile answers, what it forwards to and how callers authenticate."""
     url = f"http://{entry.alias}{LOCAL_SUFFIX}:{port}/"
-    head = Text.assemble((f"  {entry.alias:<11}", "bold magenta"), url)
+    head = Text.assemble((f"  {entry.alias:<{width}}", "bold magenta"), url)
     head.append(f"  ({info.profile_path})", style="dim")
     out.print(head)
     target = info.target + ("  (--target)" if info.target_overridden else "")
