@@ -236,12 +236,12 @@ def test_validate_warns_about_an_alias_that_is_not_a_host_label(
     assert not [w for w in profile_warnings(load_profile(good)) if w.key == "proxy.alias"]
 
 
-def test_several_profiles_with_tui_are_refused(tmp_path: Path, backend: Backend) -> None:
+def test_several_profiles_with_demo_are_refused(tmp_path: Path, backend: Backend) -> None:
     first = write(tmp_path, "first", backend, 'alias = "one"')
     second = write(tmp_path, "second", backend, 'alias = "two"')
-    result = CliRunner().invoke(cli_app, ["up", str(first), str(second), "--tui"])
+    result = CliRunner().invoke(cli_app, ["up", str(first), str(second), "--demo"])
     assert result.exit_code == 2
-    assert "--tui runs one profile" in result.stderr
+    assert "--demo runs its own embedded profile" in result.stderr
 
 
 # ------------------------------------------------------------------ one profile, as before

@@ -16,7 +16,6 @@ from rrdev.cli.options import (
     HostOpt,
     JwksOpt,
     OfflineOpt,
-    ProfileArg,
     ProfileOpt,
     ProfilesArg,
     TargetOpt,
@@ -66,18 +65,13 @@ def up(
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
     profiles = _up_profiles(profile_arg, profile)
-    if len(profiles) > 1 and (tui or demo):
-        raise fail(
-            f"{'--tui' if tui else '--demo'} runs one profile, and {len(profiles)} were given",
-            "serve several profiles with plain `rrdev up a.toml b.toml`",
-        )
     profile_path = profiles[0] if profiles else None
     if tui:
         if log_file:
             raise fail("--log-file cannot be combined with --tui", "drop one of them")
         raise typer.Exit(
             _run_tui(
-                profile_path,
+                profiles if len(profiles) > 1 else profile_path,
                 demo=demo,
                 host=host,
                 port=port,
@@ -89,7 +83,7 @@ def up(
             )
         )
     if demo:
-        if profile_path:
+        if profiles:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         raise typer.Exit(
             _run_demo(
@@ -153,7 +147,7 @@ def _run_demo(
 
 @friendly
 def tui(
-    profile_arg: ProfileArg = None,
+    profile_arg: ProfilesArg = None,
     profile: ProfileOpt = None,
     demo: Annotated[
         bool,
@@ -180,13 +174,15 @@ def tui(
 
     Keys: / filter (status:403, method:DELETE, reason:..., rule:..., path:...), Enter
     explain the selected request, Esc back or clear, ? help, q quit. Exit code 3 when
-    the profile is broken or the port is in use.
+    the profile is broken or the port is in use. Several profiles share one port, each
+    at http://{alias}.localhost:PORT/, with an alias column.
 
     Example: rrdev tui --demo
     """
+    profiles = _up_profiles(profile_arg, profile)
     raise typer.Exit(
         _run_tui(
-            _one_profile(profile_arg, profile),
+            profiles if len(profiles) > 1 else (profiles[0] if profiles else None),
             demo=demo,
             host=host,
             port=port,
@@ -200,7 +196,7 @@ def tui(
 
 
 def _run_tui(
-    profile_path: str | None,
+    profile_path: str | list[str] | None,
     *,
     demo: bool,
     host: str | None,
@@ -213,10 +209,21 @@ def _run_tui(
 ) -> int:
     # rrdev.tui and its runtime import no Textual: the app loads inside run_tui.
     from rrdev.tui import run_tui
-    from rrdev.tui.runtime import DemoRuntime, ProfileRuntime
+    from rrdev.tui.runtime import AliasRuntime, DemoRuntime, ProfileRuntime
 
-    runtime: DemoRuntime | ProfileRuntime
-    if demo:
+    runtime: DemoRuntime | ProfileRuntime | AliasRuntime
+    if isinstance(profile_path, list):
+        if demo:
+            raise fail("--demo runs its own embedded profile: drop the PROFILE arguments")
+        from rrdev.servers.proxy import Overrides
+
+        runtime = AliasRuntime(
+            profile_path,
+            overrides=Overrides(target=target, jwks=jwks, offline=offline),
+            host=host,
+            port=port,
+        )
+    elif demo:
         if profile_path:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         if target or jwks or offline:
