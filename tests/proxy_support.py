@@ -329,8 +329,11 @@ class UpProcess:
         return code, out.decode(), err.decode()
 
 
-async def start_up(profile: Path | str, env: dict[str, str], **options: Any) -> UpProcess:
-    """Start ``run_up(profile, **options)`` in a child; return once it is listening."""
+async def start_up(
+    profile: Path | str | list[str], env: dict[str, str], **options: Any
+) -> UpProcess:
+    """Start ``run_up(profile, **options)`` in a child; return once it is listening
+    (a list: several profiles on one port)."""
     import os
     import re
     import sys
@@ -340,7 +343,7 @@ async def start_up(profile: Path | str, env: dict[str, str], **options: Any) -> 
         sys.executable,
         "-c",
         _UP,
-        json.dumps(str(profile)),
+        json.dumps(profile if isinstance(profile, list) else str(profile)),
         json.dumps(options),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

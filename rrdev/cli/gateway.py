@@ -13,14 +13,21 @@ from typing import Annotated
 import typer
 
 from rrdev.cli.common import fail, friendly
-from rrdev.cli.options import HostOpt, JwksOpt, OfflineOpt, ProfileArg, ProfileOpt, TargetOpt
+from rrdev.cli.options import (
+    HostOpt,
+    JwksOpt,
+    OfflineOpt,
+    ProfileOpt,
+    ProfilesArg,
+    TargetOpt,
+)
 
 __all__ = ["tui", "up"]
 
 
 @friendly
 def up(
-    profile_arg: ProfileArg = None,
+    profile_arg: ProfilesArg = None,
     profile: ProfileOpt = None,
     demo: Annotated[
         bool,
@@ -57,17 +64,25 @@ def up(
     effect on the next request (a broken edit keeps the last good one). Ctrl+C drains
     in-flight requests and exits 0; a port in use exits 3. --tui shows the traffic in
     the inspector instead (as `rrdev tui`). --workers N serves the port from N
-    processes (one console and log file for all).
+    processes (one console and log file for all). Several profiles share one port, each
+    served at http://{alias}.localhost:PORT/ (the first profile's listen, or --port).
 
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
     _check_workers(workers, demo=demo, tui=tui)
+    profiles = _up_profiles(profile_arg, profile)
+    profile_path = profiles[0] if profiles else None
+    if workers > 1 and len(profiles) > 1:
+        raise fail(
+            "--workers cannot serve several profiles yet",
+            "run one `rrdev up PROFILE --workers N` per profile, or drop --workers",
+        )
     if tui:
         if log_file:
             raise fail("--log-file cannot be combined with --tui", "drop one of them")
         raise typer.Exit(
             _run_tui(
-                _one_profile(profile_arg, profile),
+                profiles if len(profiles) > 1 else profile_path,
                 demo=demo,
                 host=host,
                 port=port,
@@ -79,7 +94,7 @@ def up(
             )
         )
     if demo:
-        if _one_profile(profile_arg, profile):
+        if profiles:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         raise typer.Exit(
             _run_demo(
@@ -93,7 +108,7 @@ def up(
     from rrdev.cli.up import run_up
 
     code = run_up(
-        _one_profile(profile_arg, profile),
+        profiles if len(profiles) > 1 else profile_path,
         host=host,
         port=port,
         target=target,
@@ -104,6 +119,18 @@ def up(
         workers=workers,
     )
     raise typer.Exit(code)
+
+
+def _up_profiles(arguments: list[str] | None, option: str | None) -> list[str]:
+    """``up``'s profiles: the arguments (several share one port), or the one of -p."""
+    names = list(dict.fromkeys(arguments or ()))  # the same file twice is served once
+    if len(names) > 1 and option:
+        raise fail(
+            f"{len(names)} profiles given as arguments and -p {option}",
+            "name the profiles as arguments only",
+        )
+    one = _one_profile(names[0] if names else None, option)
+    return names if len(names) > 1 else [one] if one else []
 
 
 def _one_profile(argument: str | None, option: str | None) -> str | None:
@@ -157,7 +184,7 @@ def _run_demo(
 
 @friendly
 def tui(
-    profile_arg: ProfileArg = None,
+    profile_arg: ProfilesArg = None,
     profile: ProfileOpt = None,
     demo: Annotated[
         bool,
@@ -184,13 +211,15 @@ def tui(
 
     Keys: / filter (status:403, method:DELETE, reason:..., rule:..., path:...), Enter
     explain the selected request, Esc back or clear, ? help, q quit. Exit code 3 when
-    the profile is broken or the port is in use.
+    the profile is broken or the port is in use. Several profiles share one port, each
+    at http://{alias}.localhost:PORT/, with an alias column.
 
     Example: rrdev tui --demo
     """
+    profiles = _up_profiles(profile_arg, profile)
     raise typer.Exit(
         _run_tui(
-            _one_profile(profile_arg, profile),
+            profiles if len(profiles) > 1 else (profiles[0] if profiles else None),
             demo=demo,
             host=host,
             port=port,
@@ -204,7 +233,7 @@ def tui(
 
 
 def _run_tui(
-    profile_path: str | None,
+    profile_path: str | list[str] | None,
     *,
     demo: bool,
     host: str | None,
@@ -217,10 +246,21 @@ def _run_tui(
 ) -> int:
     # rrdev.tui and its runtime import no Textual: the app loads inside run_tui.
     from rrdev.tui import run_tui
-    from rrdev.tui.runtime import DemoRuntime, ProfileRuntime
+    from rrdev.tui.runtime import AliasRuntime, DemoRuntime, ProfileRuntime
 
-    runtime: DemoRuntime | ProfileRuntime
-    if demo:
+    runtime: DemoRuntime | ProfileRuntime | AliasRuntime
+    if isinstance(profile_path, list):
+        if demo:
+            raise fail("--demo runs its own embedded profile: drop the PROFILE arguments")
+        from rrdev.servers.proxy import Overrides
+
+        runtime = AliasRuntime(
+            profile_path,
+            overrides=Overrides(target=target, jwks=jwks, offline=offline),
+            host=host,
+            port=port,
+        )
+    elif demo:
         if profile_path:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         if target or jwks or offline:

@@ -211,6 +211,8 @@ def request_line(record: RequestRecord | RecordLine, worker: int | None = None) 
     text.append(stamp, style="dim")
     if worker is not None:
         text.append(f"  w{worker}", style="dim")
+    if line.alias is not None:
+        text.append(f"  {line.alias}", style="magenta")
     text.append(f"  {line.method:<7} ", style="bold")
     text.append(line.path)
     if line.query:

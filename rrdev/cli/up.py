@@ -14,7 +14,7 @@ they report (``rrdev.cli.up_workers``), and relays Ctrl+C to them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -39,7 +39,7 @@ LISTEN_BACKLOG = 2048
 
 
 def run_up(
-    profile_path: str | None,
+    profile_path: str | Sequence[str] | None,
     *,
     host: str | None = None,
     port: int | None = None,
@@ -56,8 +56,10 @@ def run_up(
     ``host``/``port`` override the profile's ``proxy.listen`` (port 0 picks a free
     one); ``target``, ``jwks`` and ``offline`` are the shared overrides (DESIGN.md §4).
     ``quiet`` drops the per-request lines (the log file still gets every record).
-    ``workers`` processes serve the port (1: this one). Exit codes: 0 after Ctrl+C, 3
-    for a profile error or a port in use, 2 for bad options, 1 when a worker died.
+    ``workers`` processes serve the port (1: this one). Several profiles (a sequence of
+    paths) share one port, each at ``{alias}.localhost`` (``rrdev.cli.up_aliases``).
+    Exit codes: 0 after Ctrl+C, 3 for a profile error or a port in use, 2 for bad
+    options, 1 when a worker died.
     """
     from rrdev.servers.proxy import Overrides
 
@@ -75,7 +77,7 @@ def run_up(
 
 def _start(
     output: Output,
-    profile_path: str | None,
+    profile_path: str | Sequence[str] | None,
     host: str | None,
     port: int | None,
     overrides: Overrides,
@@ -86,6 +88,10 @@ def _start(
     from rrdev.core.profile import load_profile
     from rrdev.servers.proxy import ProxyApp
 
+    if profile_path is not None and not isinstance(profile_path, str):
+        from rrdev.cli.up_aliases import start_aliases
+
+        return start_aliases(output, profile_path, host, port, overrides, _serve)
     path = discover(profile_path, positional=True)
     profile = load_profile(path)
     app = ProxyApp(
@@ -113,7 +119,10 @@ def _start(
     return _serve(app, listen_host, listen_port, output)
 
 
-async def _serve(app: Any, host: str, port: int, output: Output) -> int:
+async def _serve(
+    app: Any, host: str, port: int, output: Output, banner: Callable[[Any], None] | None = None
+) -> int:
+    """Serve ``app`` until stopped; ``banner(server)`` replaces the one-profile banner."""
     from rrdev.servers.runner import ProxyServer
 
     server = ProxyServer(app, host, port)
@@ -122,7 +131,10 @@ async def _serve(app: Any, host: str, port: int, output: Output) -> int:
     except RrdevError:
         await app.aclose()
         raise
-    _banner(output.out, app.info(), server, app.profile.proxy.allowed_hosts)
+    if banner is not None:
+        banner(server)
+    else:
+        _banner(output.out, app.info(), server, app.profile.proxy.allowed_hosts)
     handled = install_stop_handlers(
         server.request_stop, lambda: server.stopping, lambda: output.note(STOP_NOTICE)
     )

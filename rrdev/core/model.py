@@ -294,6 +294,8 @@ class HeaderValue:
 class Proxy:
     """The proxy object. ``default_effect`` defaults to allow (the seed sets deny).
 
+    ``alias`` (default none: the slug of ``name``) is where ``rrdev up`` serves this
+    proxy beside others on one port (``{alias}.localhost``; ``rrdev.core.aliases``).
     ``listen`` defaults to 127.0.0.1:8787. ``header_filters`` names headers stripped
     before forwarding. ``forward_authorization`` (default true) forwards the caller's
     Authorization when the target credential does not write one;

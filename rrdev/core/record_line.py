@@ -24,7 +24,7 @@ class RecordLine:
     ``key_note`` is "stale JWKS" when the token was verified with a stale key set,
     "warning" for another verification warning, else "". ``message`` and
     ``deciding_rule`` are read only for answers rrdev made itself (``reason`` is not
-    "allowed").
+    "allowed"). ``alias`` names the profile that answered when several share a port.
     """
 
     time: float
@@ -39,6 +39,7 @@ class RecordLine:
     key_note: str = ""
     message: str = ""
     deciding_rule: str | None = None
+    alias: str | None = None
 
     @classmethod
     def of(cls, record: RequestRecord) -> RecordLine:
@@ -56,6 +57,7 @@ class RecordLine:
             key_note=_key_note(record),
             message=record.explanation.message if refused else "",
             deciding_rule=record.deciding_rule if refused else None,
+            alias=record.alias,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -365,6 +365,10 @@ class RequestRecord:
     response_headers: tuple[tuple[str, str], ...] = ()
     response_preview: str | None = None
     response_truncated: bool = False
+    #: Which proxy answered when ``rrdev up`` serves several profiles on one port (its
+    #: alias; see ``rrdev.core.aliases``); None when one profile is served, and for the
+    #: refusals of a request that named no profile (421 ``alias_unknown``).
+    alias: str | None = None
 
     @property
     def forwarded(self) -> bool:

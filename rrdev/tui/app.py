@@ -110,7 +110,12 @@ class RrdevApp(App[None]):
         self.info: RuntimeInfo | None = None
         # The main screen's widgets, kept so they can be fed while another screen
         # (a request's detail, the help) is on top.
-        self.table = TrafficTable(max_rows=max_records, flush_interval=flush_interval, id="traffic")
+        self.table = TrafficTable(
+            max_rows=max_records,
+            flush_interval=flush_interval,
+            alias_column=bool(getattr(runtime, "aliases", ())),
+            id="traffic",
+        )
         self.filter_bar = FilterBar(id="filter")
         self.why = Static("", id="why")
         self.status_line = StatusLine("starting the proxy…", id="status")

@@ -10,6 +10,7 @@ surface, so tests and the screenshot script can give it either kind.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,10 +23,17 @@ if TYPE_CHECKING:
     from rrdev.core.jwk import JwksStatus
     from rrdev.core.model import Profile
     from rrdev.servers.demo import DemoHandle, DemoRequest
-    from rrdev.servers.proxy import EventCallback, Overrides, ProxyApp, RecordSink
+    from rrdev.servers.proxy import (
+        AliasDispatcher,
+        EventCallback,
+        Overrides,
+        ProxyApp,
+        ProxyInfo,
+        RecordSink,
+    )
     from rrdev.servers.runner import ProxyServer
 
-__all__ = ["DemoRuntime", "DemoSent", "ProfileRuntime", "Runtime", "RuntimeInfo"]
+__all__ = ["AliasRuntime", "DemoRuntime", "DemoSent", "ProfileRuntime", "Runtime", "RuntimeInfo"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class Runtime(Protocol):
 
     #: Whether ``demo_requests`` has requests to send (the ``g`` key).
     demo: bool
+    #: The aliases served when there are several profiles (the table's alias column).
+    aliases: tuple[str, ...]
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
         """Start listening; raises ``RrdevError`` (a port in use: ``PortInUse``).
@@ -124,6 +134,7 @@ class ProfileRuntime(_Threaded):
     """
 
     demo = False
+    aliases: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -215,6 +226,7 @@ class DemoRuntime(_Threaded):
     """
 
     demo = True
+    aliases: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -312,3 +324,98 @@ class DemoRuntime(_Threaded):
             self.client = httpx.AsyncClient(trust_env=False, timeout=10)
             self.clients_made += 1
         return self.client
+
+
+class AliasRuntime(_Threaded):
+    """``rrdev tui a.toml b.toml``: several profiles on one port, each at
+    ``{alias}.localhost`` (``rrdev.servers.proxy.AliasDispatcher``), listening where the
+    first profile's ``proxy.listen`` says unless ``host``/``port`` are given."""
+
+    demo = False
+
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        overrides: Overrides | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        reload_interval: float = 0.5,
+    ) -> None:
+        from rrdev.core.aliases import served_aliases
+        from rrdev.core.profile import load_profile
+        from rrdev.servers.proxy import AliasDispatcher
+
+        super().__init__()
+        served = served_aliases([load_profile(Path(p)) for p in paths])
+        self.app: AliasDispatcher = AliasDispatcher(
+            served, overrides=overrides, reload_interval=reload_interval, record_exchange=True
+        )
+        self.aliases = self.app.aliases
+        first = served[0].profile.proxy
+        self.host = host or first.listen_host
+        self.port = first.listen_port if port is None else port
+        self.server: ProxyServer | None = None
+
+    async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
+        self.app.sink = sink
+        self.app.on_event = on_event
+        thread = await self._start_thread()
+        try:
+            self.server = await thread.run(self._serve())
+        except BaseException:
+            await self._end_thread(self._close_app())
+            raise
+        return _alias_info(self.app, self.server.url, self.server.port)
+
+    async def _serve(self) -> ProxyServer:
+        from rrdev.servers.runner import ProxyServer
+
+        server = ProxyServer(self.app, self.host, self.port, graceful_timeout=2)
+        await server.start()
+        return server
+
+    async def _close_app(self) -> None:
+        with contextlib.suppress(Exception):  # the start's own error is the one to report
+            await self.app.aclose()
+
+    async def stop(self) -> None:
+        server, self.server = self.server, None
+        if self.thread is None:
+            await self.app.aclose()  # never started: nothing runs on a thread
+            return
+        await self._end_thread(server.stop() if server is not None else self.app.aclose())
+
+    def info(self) -> RuntimeInfo | None:
+        server = self.server
+        return _alias_info(self.app, server.url, server.port) if server is not None else None
+
+    def jwks_status(self) -> JwksStatus | None:
+        """The key cache that most needs attention: one with an error, else the first."""
+        found = [s for s in (a.jwks_status() for a in self.app.apps.values()) if s is not None]
+        troubled = [s for s in found if s.last_error or s.stale]
+        return (troubled or found or [None])[0]
+
+    def demo_requests(self) -> list[DemoRequest]:
+        return []
+
+    async def send_demo_requests(self) -> DemoSent:
+        return DemoSent(0)
+
+
+def _alias_info(app: AliasDispatcher, url: str, port: int) -> RuntimeInfo:
+    """The header of several profiles: where each answers; warnings name the alias."""
+    infos = {alias: proxy.info() for alias, proxy in app.apps.items()}
+
+    def each(value: Callable[[ProxyInfo], str | None]) -> str:
+        return "; ".join(f"{alias}: {value(info) or 'none'}" for alias, info in infos.items())
+
+    return RuntimeInfo(
+        profile_name=f"{len(infos)} proxies ({', '.join(infos)})",
+        profile_path=", ".join(info.profile_path for info in infos.values()),
+        proxy_url=url,
+        target=", ".join(f"{a}.localhost:{port} → {i.target}" for a, i in infos.items()),
+        jwks=each(lambda info: info.jwks),
+        credential=each(lambda info: info.credential),
+        warnings=tuple(f"{a}: {w}" for a, info in infos.items() for w in info.warnings),
+    )

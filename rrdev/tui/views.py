@@ -50,8 +50,17 @@ _NOT_RECORDED = (
 # ------------------------------------------------------------------ the traffic table
 
 
-def row_cells(record: RequestRecord) -> tuple[Text, ...]:
-    """One traffic row: time, method, path, status, reason, rule, latency, subject."""
+def row_cells(record: RequestRecord, *, alias: bool = False) -> tuple[Text, ...]:
+    """One traffic row: time, method, path, status, reason, rule, latency, subject;
+    with ``alias``, the alias of the proxy that answered after the time."""
+    cells = _row_cells(record)
+    if not alias:
+        return cells
+    shown = Text(record.alias or "-", style="magenta", no_wrap=True, overflow="ellipsis")
+    return (cells[0], shown, *cells[1:])
+
+
+def _row_cells(record: RequestRecord) -> tuple[Text, ...]:
     stamp = datetime.fromtimestamp(record.time).strftime("%H:%M:%S.%f")[:-3]
     path = Text(record.path, no_wrap=True, overflow="ellipsis")
     if record.query:

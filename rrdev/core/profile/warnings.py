@@ -67,7 +67,21 @@ def profile_warnings(profile: Profile, env: Mapping[str, str] = os.environ) -> l
     found.extend(_host_warnings(profile))
     found.extend(_twin_header_warnings(profile))
     found.extend(_key_file_warnings(profile))
+    found.extend(_alias_warnings(profile))
     return found
+
+
+def _alias_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """An alias that cannot be a host name: ``rrdev up`` with several profiles refuses
+    it (it serves each at ``{alias}.localhost``), and the gateway serves it as a name."""
+    from rrdev.core.aliases import alias_label_problem
+
+    alias = profile.proxy.alias
+    problem = alias_label_problem(alias) if alias is not None else None
+    if problem is not None:
+        key = "proxy.alias"
+        message = f"{problem}: `rrdev up` cannot serve it beside other profiles"
+        yield ProfileWarning(message, profile.path, line_of(profile, key), key)
 
 
 def _key_file_warnings(profile: Profile) -> Iterator[ProfileWarning]:

@@ -18,12 +18,15 @@
 - ``reload``: ``ProfileReloader``, the state in force and its hot reload.
 - ``verifiers``: ``CachingVerifier`` and the per-request verification stopwatch.
 - ``rules_worker``: ``RulesWorker``, the one thread heavy rule evaluations run on.
+- ``aliases``: ``AliasDispatcher``, several profiles on one port, each at
+  ``{alias}.localhost`` (never in the path of a single profile).
 
 Other layers import the names below from this package, not from its modules.
 """
 
 from __future__ import annotations
 
+from rrdev.servers.proxy.aliases import AliasDispatcher
 from rrdev.servers.proxy.answers import MAX_HEADER_BYTES, MAX_HEADER_LINES
 from rrdev.servers.proxy.flow import EventCallback, ProxyApp, RecordSink
 from rrdev.servers.proxy.request import REQUEST_TARGET
@@ -34,6 +37,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_HEADER_LINES",
     "REQUEST_TARGET",
+    "AliasDispatcher",
     "CachingVerifier",
     "EventCallback",
     "Overrides",

@@ -29,7 +29,7 @@ from rrdev.core.records import RequestRecord
 from rrdev.tui.messages import RequestChosen, RequestHighlighted
 from rrdev.tui.views import row_cells
 
-__all__ = ["COLUMNS", "TrafficTable"]
+__all__ = ["ALIAS_COLUMN", "COLUMNS", "TrafficTable"]
 
 #: (key, label, width); the path column takes what is left (``None``).
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
@@ -42,6 +42,8 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("latency", "latency", 9),
     ("subject", "subject", 20),
 )
+#: Shown after ``time`` when several profiles are served (``rrdev tui a.toml b.toml``).
+ALIAS_COLUMN = ("alias", "alias", 14)
 _MIN_PATH_WIDTH = 16
 
 
@@ -64,9 +66,13 @@ class TrafficTable(DataTable[object]):
         *,
         max_rows: int = 10_000,
         flush_interval: float = 0.1,
+        alias_column: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        #: which proxy answered: only when several profiles share the port
+        self.alias_column = alias_column
+        self._spec = (COLUMNS[0], ALIAS_COLUMN, *COLUMNS[1:]) if alias_column else COLUMNS
         self.max_rows = max_rows
         self.flush_interval = flush_interval
         self._pending: list[tuple[int, RequestRecord]] = []
@@ -109,7 +115,7 @@ class TrafficTable(DataTable[object]):
 
     def _add(self, seq: int, record: RequestRecord) -> None:
         self._records[seq] = record
-        self.add_row(*row_cells(record), key=str(seq))
+        self.add_row(*row_cells(record, alias=self.alias_column), key=str(seq))
 
     def _trim(self, count: int) -> None:
         """Drop the ``count`` oldest rows in one pass, keeping the cursor (and the
@@ -176,15 +182,15 @@ class TrafficTable(DataTable[object]):
             self.call_after_refresh(self._relayout)
 
     def _fit_path_width(self) -> int:
-        fixed = sum(w for _k, _l, w in COLUMNS if w is not None)
-        padding = 2 * self.cell_padding * len(COLUMNS)
+        fixed = sum(w for _k, _l, w in self._spec if w is not None)
+        padding = 2 * self.cell_padding * len(self._spec)
         # Before the first layout, the app's width less the (stable) scrollbar gutter.
         available = self.size.width or self.app.size.width - self.styles.scrollbar_size_vertical
         return max(_MIN_PATH_WIDTH, available - fixed - padding)
 
     def _add_columns(self) -> None:
         self._path_width = self._fit_path_width()
-        for key, label, width in COLUMNS:
+        for key, label, width in self._spec:
             self.add_column(label, key=key, width=width or self._path_width)
 
     def _relayout(self) -> None:
