@@ -411,8 +411,7 @@ ERROR_CASES = [
         auth_type = "oauth2"  # <-
         """,
         "proxy_credential.auth_type",
-        "expected one of 'jwtVerify', 'none', 'apiKey', 'bearer', 'basicAuth', 'jwt', got "
-        "'oauth2'",
+        "expected one of 'jwtVerify', 'none', 'apiKey', 'bearer', 'basicAuth', 'jwt', got 'oauth2'",
         id="proxy-auth-type",
     ),
     pytest.param(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from proxy_support import Backend, bearer, mint, profile_text, raw_request, run_proxy, wait_for
 
-from rrdev.core.profile import parse_profile, profile_warnings
 from rrdev.core.errors import ProfileError
+from rrdev.core.profile import parse_profile, profile_warnings
 
 pytestmark = pytest.mark.usefixtures("keyset")
 
