@@ -271,3 +271,40 @@ def test_profile_problems_name_file_line_and_key(table: str, key: str, message: 
     assert (caught.value.file, caught.value.key) == ("p.toml", key)
     assert caught.value.line is not None
     assert message in caught.value.detail
+
+
+def test_dry_runs_show_filters_as_would_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rrdev.cli.app import app
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    path = tmp_path / "rrdev.toml"
+    text = filtered_profile("http://127.0.0.1:9", **FOUR_SCOPES)
+    path.write_text(text.replace('default_effect = "deny"', 'default_effect = "allow"'))
+    token = mint()
+    args = ["explain", token, "-p", str(path), "--offline", "--path", "/json"]
+    shown = CliRunner().invoke(app, args)
+    assert shown.exit_code == 0, shown.output
+    assert "Response filters" in shown.stdout
+    assert "target_credential: destroy user.ssn, secret" in shown.stdout
+    assert "would apply to the response" in shown.stdout
+    as_json = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert [f["scope"] for f in as_json["response_filters"]] == list(FOUR_SCOPES)
+    assert all(f["would_apply"] for f in as_json["response_filters"])
+
+
+def test_the_tui_shows_what_each_filter_removed(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rrdev.core.records import Explanation, RequestRecord
+    from rrdev.tui.views import explain_view
+
+    note = "response filter proxy (retain) removed: user.email, items[].price"
+    expl = Explanation(200, "allowed", "allowed")
+    record = RequestRecord(0.0, "GET", "/json", (), 200, "allowed", None, expl, notes=(note,))
+    console = Console(width=200, record=True)
+    console.print(explain_view(record))
+    assert note in console.export_text()

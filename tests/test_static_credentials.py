@@ -199,3 +199,32 @@ def test_validate_warns_about_literal_secrets_and_token_conditions() -> None:
     assert token_warning.key == "proxy.rules[1].token"
     assert token_warning.line is not None
     assert profile.proxy_credential.query_param == "apiKey"  # the documented default
+
+
+def test_explain_and_check_explain_a_static_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rrdev.cli.app import app
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("RRDEV_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PROXY_KEY", KEY)
+    path = tmp_path / "rrdev.toml"
+    checks = (
+        '\n[[checks]]\nname = "with the key"\npath = "/api/v1/products"\n'
+        f'headers = {{ Authorization = "Bearer {KEY}" }}\ntoken = "none"\nexpect = "allowed"\n'
+    )
+    text = profile_text("http://127.0.0.1:9", proxy_credential=PROFILES["bearer"])
+    path.write_text(text + checks)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["explain", KEY, "-p", str(path), "--path", PATH])
+    assert shown.exit_code == 0, shown.output
+    assert "Credential" in shown.stdout and "matched (constant-time)" in shown.stdout
+    assert KEY not in shown.stdout
+    refused = runner.invoke(app, ["explain", "wrong-key", "-p", str(path), "--json"])
+    assert refused.exit_code == 1
+    assert '"credential_invalid"' in refused.stdout and "wrong-key" not in refused.stdout
+    checked = runner.invoke(app, ["check", str(path)])
+    assert checked.exit_code == 0, checked.output

@@ -29,10 +29,11 @@ import json
 import re
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rrdev.core.model import Profile, ResponseFilter
+from rrdev.core.records import Explanation
 
 #: The largest body (before and after decompression) a filtered response may have.
 MAX_FILTERED_BYTES = 10 * 1024 * 1024
@@ -259,6 +260,23 @@ def response_filters(profile: Profile) -> ResponseFilters | None:
     if not configured:
         return None
     return ResponseFilters(tuple(compile_filter(s, f) for s, f in configured))
+
+
+def planned_filters(profile: Profile) -> list[dict[str, Any]]:
+    """What a dry run (``explain``, ``check``) says about the response filters: each
+    configured one, in order, as what "would apply to the response"."""
+    return [
+        {"scope": scope, "mode": f.mode, "fields": list(f.fields), "would_apply": True}
+        for scope, f in profile.response_filters()
+    ]
+
+
+def with_planned_filters(profile: Profile, expl: Explanation) -> Explanation:
+    """An allowed dry-run answer, with the filters that would apply to a 2xx JSON
+    response (``extra["response_filters"]``; in ``to_dict`` too)."""
+    if not expl.allowed or not profile.response_filters():
+        return expl
+    return replace(expl, extra={**expl.extra, "response_filters": planned_filters(profile)})
 
 
 # ------------------------------------------------------------------ bodies

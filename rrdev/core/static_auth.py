@@ -86,7 +86,7 @@ def static_check(cred: ProxyCredential, env: Mapping[str, str] | None = None) ->
             secrets = (value,)
     except EnvVarError as exc:
         return StaticCheck(
-            cred.auth_type, cred.query_param, error=f"{exc.key}: {exc.message}", hint=exc.hint
+            cred.auth_type, cred.query_param, error=f"{exc.key}: {exc.detail}", hint=exc.hint
         )
     return StaticCheck(cred.auth_type, cred.query_param, _digest(value.encode()), secrets=secrets)
 
