@@ -254,6 +254,8 @@ def _jwks_for(
     """The JWKS cache for this profile, reusing the previous one (and its keys) when the
     source is unchanged: only a changed jwks_uri (or override) starts an empty cache."""
     cred = profile.proxy_credential
+    if cred.is_static:  # the banner says why there is no JWKS
+        return None, None, f"none (a static {cred.auth_type} proxy credential)"
     if cred.auth_type != "jwtVerify":
         return None, None, None
     source: str | dict[str, Any]
