@@ -408,10 +408,10 @@ ERROR_CASES = [
     pytest.param(
         """
         [proxy_credential]
-        auth_type = "api_key"  # <-
+        auth_type = "oauth2"  # <-
         """,
         "proxy_credential.auth_type",
-        "expected 'jwtVerify' or 'none', got 'api_key'",
+        "expected one of 'jwtVerify', 'none', 'apiKey', 'bearer', 'basicAuth', 'jwt', got 'oauth2'",
         id="proxy-auth-type",
     ),
     pytest.param(

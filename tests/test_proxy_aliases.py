@@ -252,6 +252,7 @@ async def test_one_profile_is_served_without_the_dispatcher(
 ) -> None:
     from rrdev.cli.console import Output, make_console
     from rrdev.cli.up import _start
+    from rrdev.servers.proxy import Overrides
 
     path = write(tmp_path, "only", backend, 'alias = "only"', open_rules("a"))
     out = make_console()
@@ -266,15 +267,15 @@ async def test_one_profile_is_served_without_the_dispatcher(
     original = up_module._serve
     up_module._serve = capture  # type: ignore[assignment]
     try:
-        await _start(Output(out, out, None, True), str(path), None, 0, None, None, True)
+        offline = Overrides(offline=True)
+        await _start(Output(out, out, None, True), str(path), None, 0, offline, 1)
         await _start(
             Output(out, out, None, True),
             [str(path), str(write(tmp_path, "two", backend, 'alias = "two"'))],
             None,
             0,
-            None,
-            None,
-            True,
+            offline,
+            1,
         )
     finally:
         up_module._serve = original  # type: ignore[assignment]

@@ -15,6 +15,7 @@ from typing import Any
 from rrdev.checks.model import CheckOptions, CheckRequest, Mode, Outcome
 from rrdev.checks.tokens import TokenSource
 from rrdev.core.explain import JwksVerifier, decide
+from rrdev.core.filters import with_planned_filters
 from rrdev.core.model import Profile
 from rrdev.core.oidc import jwks_source_of
 
@@ -33,7 +34,7 @@ class DryRunner:
 
     async def run(self, request: CheckRequest) -> Outcome:
         expl = await decide(self.profile, request.incoming(), self.verifier, now=self.now)
-        return Outcome.from_explanation(expl)
+        return Outcome.from_explanation(with_planned_filters(self.profile, expl))
 
 
 @contextlib.asynccontextmanager

@@ -153,13 +153,14 @@ def _run_explain(
 
     from rrdev.clients.jwks import JwksCache
     from rrdev.core.explain import IncomingRequest, JwksVerifier, decide
+    from rrdev.core.filters import with_planned_filters
 
     async def run() -> Explanation:
         cache = JwksCache(source) if source is not None else None
         try:
             verifier = JwksVerifier(prof.proxy_credential, cache) if cache else None
             request = IncomingRequest(method, raw_path, raw_query, tuple(headers))
-            return await decide(prof, request, verifier, now=now)
+            return with_planned_filters(prof, await decide(prof, request, verifier, now=now))
         finally:
             if cache is not None:
                 await cache.aclose()

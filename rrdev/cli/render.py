@@ -53,10 +53,27 @@ def render_explanation(expl: Explanation) -> RenderableType:
     """The outcome, the verification checklist and the rule trace, in that order."""
     parts: list[RenderableType] = [_outcome_block(expl)]
     if expl.verification and expl.verification.steps:
-        parts += [Text("\nToken verification", style="bold"), checklist(expl.verification.steps)]
+        steps = expl.verification.steps
+        title = "Credential" if steps[0].name == "credential" else "Token verification"
+        parts += [Text(f"\n{title}", style="bold"), checklist(steps)]
     if expl.decision:
         parts += [Text("\nRules", style="bold"), trace_tree(expl.decision)]
+    filters = expl.extra.get("response_filters")
+    if filters:
+        parts += [Text("\nResponse filters", style="bold"), *map(_filter_line, filters)]
     return Group(*parts)
+
+
+def _filter_line(entry: dict[str, Any]) -> Text:
+    """'target: destroy items[].secret  (would apply to the response)' in a dry run, or
+    what a filter removed from a forwarded response."""
+    line = Text(f"  {entry['scope']}: {entry['mode']} ", style="bold")
+    if entry.get("would_apply"):
+        line.append(", ".join(entry["fields"]))
+        line.append("  (would apply to the response: 2xx JSON only)", style="dim")
+    else:
+        line.append("removed " + (", ".join(entry["removed"]) or "nothing"))
+    return line
 
 
 def _outcome_block(expl: Explanation) -> RenderableType:

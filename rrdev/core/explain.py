@@ -24,6 +24,7 @@ from rrdev.core.rules import INLINE_WEIGHT, prepare
 
 if TYPE_CHECKING:
     from rrdev.core.jwk import KeySource
+    from rrdev.core.static_auth import StaticCheck
 
 REALM = "rrdev"
 _BEARER = re.compile(r"^bearer[ \t]+(\S+)[ \t]*$", re.IGNORECASE)
@@ -62,10 +63,10 @@ class IncomingRequest:
 def redactor_for(profile: Profile) -> Redactor:
     """The redaction list extended with the profile's api-key header/parameter names."""
     cred = profile.target_credential
-    return Redactor().with_names(
-        headers=[cred.header] if cred.header else [],
-        fields=[cred.query_param] if cred.query_param else [],
-    )
+    fields = [cred.query_param] if cred.query_param else []
+    if profile.proxy_credential.auth_type == "apiKey":
+        fields.append(profile.proxy_credential.query_param)
+    return Redactor().with_names(headers=[cred.header] if cred.header else [], fields=fields)
 
 
 def is_preflight(request: IncomingRequest) -> bool:
@@ -87,12 +88,15 @@ async def decide(
     now: float,
     redactor: Redactor | None = None,
     offload: Offload | None = None,
+    static: StaticCheck | None = None,
 ) -> Explanation:
     """The gateway's answer for one request, with everything needed to explain it.
 
     The rules run right here unless their regex work could exceed ``INLINE_WEIGHT``
     and an ``offload`` is given: then it runs them (the proxy passes one that uses a
     worker thread, so a long path against a costly pattern never holds its event loop).
+    ``static`` is a static proxy credential's resolved secret (the proxy resolves it once
+    per load); without one it is resolved here from the environment.
     """
     redactor = redactor or redactor_for(profile)
     try:
@@ -119,6 +123,8 @@ async def decide(
     )
     if refused is not None:
         return refused
+    if not profile.proxy.active:
+        return _error(503, "proxy_inactive", _INACTIVE, _INACTIVE_HINT, request=shown)
     if is_preflight(request) and not profile.proxy.preflight_requires_auth:
         return Explanation(
             200,
@@ -144,6 +150,10 @@ async def decide(
         if not verification.ok:
             return _rejected(verification, shown)
         claims = verification.claims
+    elif profile.proxy_credential.is_static:
+        verification = _static(profile.proxy_credential, static, facts.headers, request)
+        if not verification.ok:
+            return _static_rejected(profile.proxy_credential.auth_type, verification, shown)
     decision = await _judge(profile, facts, claims, redactor, offload)
     if not decision.allowed:
         return _denied(profile, decision, verification, shown)
@@ -161,6 +171,42 @@ async def decide(
         verification=verification,
         decision=decision,
         request=shown,
+    )
+
+
+_INACTIVE = "the proxy is inactive (proxy.active = false): requests are not forwarded"
+_INACTIVE_HINT = "set proxy.active = true in the profile (rrdev up picks the change up)"
+
+
+def _static(
+    cred: ProxyCredential,
+    static: StaticCheck | None,
+    headers: tuple[tuple[str, str], ...],
+    request: IncomingRequest,
+) -> Verification:
+    from rrdev.core.static_auth import check_static, static_check
+
+    return check_static(static or static_check(cred), headers, request.raw_query)
+
+
+def _static_rejected(
+    auth_type: str, verification: Verification, shown: RequestFacts
+) -> Explanation:
+    """401 for a missing or wrong static credential; 503 when its secret is unset."""
+    from rrdev.core.static_auth import challenge
+
+    reason = verification.reason or "credential_invalid"
+    status, www = 401, challenge(auth_type, reason)
+    if verification.unavailable:
+        status, www = 503, None
+    return _error(
+        status,
+        reason,
+        verification.message,
+        verification.hint,
+        verification=verification,
+        request=shown,
+        www=www,
     )
 
 

@@ -20,7 +20,10 @@ from rrdev.core.regex import LinearRegex, compile_pattern
 
 Presence = Literal["must_exist", "must_absent"]
 TargetAuthType = Literal["none", "bearer", "basic", "api_key", "oauth2"]
-ProxyAuthType = Literal["jwtVerify", "none"]
+ProxyAuthType = Literal["jwtVerify", "none", "apiKey", "bearer", "basicAuth", "jwt"]
+#: The gateway's static proxy credential types: a fixed secret compared in constant time.
+STATIC_PROXY_AUTH_TYPES: tuple[str, ...] = ("apiKey", "bearer", "basicAuth", "jwt")
+FilterMode = Literal["retain", "destroy"]
 MethodOverridePolicy = Literal["refuse", "judge"]
 Provider = Literal["auth0", "okta", "cognito", "entra", "google", "keycloak", "custom"]
 ClientAuth = Literal["client_secret_post", "client_secret_basic", "private_key_jwt"]
@@ -140,6 +143,19 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ResponseFilter:
+    """``response_filter = { mode = "retain"|"destroy", fields = [...] }`` (default: none).
+
+    Applied to 2xx JSON responses in the gateway's order: target credential, target,
+    proxy credential, proxy. ``fields`` are paths: dotted names, ``[]`` for every element
+    of an array (``items[].secret``); ``rrdev.core.filters`` defines what they select.
+    """
+
+    mode: FilterMode
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Target:
     """The backend. ``base_url`` is required; ``default_effect`` defaults to allow;
     ``timeout_seconds`` (default 30) bounds the upstream call; ``ca_bundle`` (a PEM
@@ -155,6 +171,8 @@ class Target:
     connect_timeout_seconds: float = 10.0
     ca_bundle: str | None = None
     verify: bool = True
+    #: retain or destroy JSON fields of 2xx responses (default none)
+    response_filter: ResponseFilter | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,8 @@ class TargetCredential:
     header: str | None = None
     query_param: str | None = None
     oauth2: OAuth2Client | None = None
+    #: retain or destroy JSON fields of 2xx responses (default none)
+    response_filter: ResponseFilter | None = None
 
     @property
     def writes_authorization(self) -> bool:
@@ -276,6 +296,22 @@ class ProxyCredential:
         return self.client_ids or ((self.client_id,) if self.client_id is not None else ())
 
     discovery_ttl_seconds: float = 3600.0
+    #: static types (apiKey, bearer, jwt): the expected key/token, a ``${VAR}``
+    #: (default none; required by those types)
+    secret: Secret | None = None
+    #: basicAuth: the expected username and password (default none; required)
+    username: Secret | None = None
+    password: Secret | None = None
+    #: apiKey: the query parameter that may carry the key besides ``Authorization``
+    #: (default "apiKey"); never forwarded, never recorded
+    query_param: str = "apiKey"
+    #: retain or destroy JSON fields of 2xx responses (default none)
+    response_filter: ResponseFilter | None = None
+
+    @property
+    def is_static(self) -> bool:
+        """apiKey, bearer, basicAuth, jwt: a fixed secret, no claims."""
+        return self.auth_type in STATIC_PROXY_AUTH_TYPES
 
 
 @dataclass(frozen=True)
@@ -322,6 +358,10 @@ class Proxy:
     rules: tuple[Rule, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     method_override: MethodOverridePolicy = "refuse"
+    #: false: every request is refused with 503 ``proxy_inactive`` (default true)
+    active: bool = True
+    #: retain or destroy JSON fields of 2xx responses (default none)
+    response_filter: ResponseFilter | None = None
 
 
 @dataclass(frozen=True)
@@ -423,6 +463,19 @@ class Profile:
             "target": self.target,
         }
         return tuple((s, objects[s].default_effect, objects[s].rules) for s in SCOPES)
+
+    def response_filters(self) -> tuple[tuple[Scope, ResponseFilter], ...]:
+        """The configured response filters in the gateway's order: target credential,
+        target, proxy credential, proxy."""
+        objects = (
+            ("target_credential", self.target_credential),
+            ("target", self.target),
+            ("proxy_credential", self.proxy_credential),
+            ("proxy", self.proxy),
+        )
+        return tuple(
+            (scope, o.response_filter) for scope, o in objects if o.response_filter is not None
+        )  # type: ignore[misc]
 
     def all_rules(self) -> tuple[Rule, ...]:
         return tuple(r for _s, _e, rules in self.scopes() for r in rules)

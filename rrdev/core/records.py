@@ -258,7 +258,7 @@ class Explanation:
         www_authenticate, warnings (plus request, token and deciding_rule for
         convenience)."""
         ver = self.verification
-        return {
+        out = {
             "status": self.status,
             "reason": self.reason,
             "message": self.message,
@@ -271,6 +271,9 @@ class Explanation:
             "request": self.request.to_dict() if self.request else None,
             "warnings": list(ver.warnings) if ver else [],
         }
+        if "response_filters" in self.extra:  # what each response filter removed (paths)
+            out["response_filters"] = _plain(self.extra["response_filters"])
+        return out
 
     def error_body(self) -> dict[str, Any]:
         """The JSON body of an rrdev-generated error response (DESIGN.md §2.6)."""

@@ -373,7 +373,7 @@ def jwks_text(status: JwksStatus | None) -> Text:
     stale key set says so, and for how long more it is served."""
     text = Text("JWKS ", style="bold")
     if status is None:
-        text.append("not used (proxy_credential auth_type = 'none')", style="dim")
+        text.append("not used (the proxy credential verifies no JWTs)", style="dim")
         return text
     if status.age_seconds is None:
         text.append("not fetched yet", style="yellow" if not status.last_error else "bold red")

@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
-from rrdev.core.model import AuthConfig, OAuth2Client, ProxyCredential, TargetCredential
+from rrdev.core.model import (
+    STATIC_PROXY_AUTH_TYPES,
+    AuthConfig,
+    OAuth2Client,
+    ProxyCredential,
+    TargetCredential,
+)
 from rrdev.core.profile.client_auth import (
     CLIENT_AUTH_KEYS,
     _assertion_algorithm,
@@ -19,6 +25,7 @@ from rrdev.core.profile.client_auth import (
     _private_key_file,
 )
 from rrdev.core.profile.discovery import _discovery_issuer, _discovery_ttl
+from rrdev.core.profile.filters import _response_filter
 from rrdev.core.profile.headers import _reserved_header
 from rrdev.core.profile.limits import _jwks_refetch_interval, _jwks_ttl, _leeway
 from rrdev.core.profile.providers import PROVIDER_KEYS, _provider_keys
@@ -53,6 +60,7 @@ TARGET_CREDENTIAL_USES = {
 TARGET_CREDENTIAL_KEYS = (
     *("name", "auth_type", "region", "default_effect", "rules"),
     *TARGET_CREDENTIAL_USES,
+    "response_filter",
 )
 JWT_VERIFY_KEYS = (
     *("jwks_uri", "audience", "issuer", "algorithms", "leeway_seconds", "client_id"),
@@ -62,7 +70,18 @@ JWT_VERIFY_KEYS = (
     *PROVIDER_KEYS,
     "discovery_ttl_seconds",
 )
-PROXY_CREDENTIAL_KEYS = ("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS)
+#: static proxy credential key -> the auth_types that use it
+STATIC_USES = {
+    "secret": ("apiKey", "bearer", "jwt"),
+    "username": ("basicAuth",),
+    "password": ("basicAuth",),
+    "query_param": ("apiKey",),
+}
+PROXY_CREDENTIAL_KEYS = (
+    *("name", "auth_type", "region", "default_effect", "rules", *JWT_VERIFY_KEYS),
+    *STATIC_USES,
+    "response_filter",
+)
 AUTH_KEYS = ("kind", *OAUTH2_KEYS, "token")
 
 
@@ -97,6 +116,7 @@ def _target_credential(t: _Table | None) -> TargetCredential:
         header=t.opt_str("header"),
         query_param=t.opt_str("query_param"),
         oauth2=_oauth2_client(t) if auth_type == "oauth2" else None,
+        response_filter=_response_filter(t),
     )
     _target_credential_complete(t, credential)
     return credential
@@ -159,7 +179,8 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
     if t is None:
         return ProxyCredential()
     auth_type = _proxy_auth_type(t)
-    if auth_type == "none":
+    _static_keys_used_right(t, auth_type)
+    if auth_type != "jwtVerify":
         _unused_keys(t, dict.fromkeys(JWT_VERIFY_KEYS, "jwtVerify"), auth_type)
     elif not t.has("jwks_uri"):
         _discovery_issuer(t)  # before the issuer's own parsing: it names the real problem
@@ -180,10 +201,45 @@ def _proxy_credential(t: _Table | None) -> ProxyCredential:
         accept_sender_constrained_as_bearer=t.boolean("accept_sender_constrained_as_bearer", False),
         **_provider_keys(t),
         discovery_ttl_seconds=_discovery_ttl(t),
+        secret=t.secret("secret"),
+        username=t.secret("username"),
+        password=t.secret("password"),
+        query_param=_api_key_param(t),
+        response_filter=_response_filter(t),
     )
     if auth_type == "jwtVerify":
         _jwt_verify_complete(t, credential)
     return credential
+
+
+def _static_keys_used_right(t: _Table, auth_type: str) -> None:
+    """A static credential's keys only with its type, and each type's required keys."""
+    for name, types in STATIC_USES.items():
+        if t.has(name) and auth_type not in types:
+            wanted = " or ".join(repr(x) for x in types)
+            t.fail(
+                name,
+                f"{name!r} is only used with auth_type = {wanted} (this one is {auth_type!r})",
+                f"set auth_type = {types[0]!r}, or remove {name!r}",
+            )
+    for name, types in STATIC_USES.items():
+        if auth_type in types and name != "query_param" and not t.has(name):
+            t.fail(
+                name,
+                f"auth_type = {auth_type!r} needs {name!r}",
+                f"e.g. {name} = '${{PROXY_{name.upper()}}}' (from the environment)",
+            )
+
+
+def _api_key_param(t: _Table) -> str:
+    value = t.str_or("query_param", ProxyCredential.query_param)
+    if not value.strip() or any(c in value for c in "&;=#?% ") or not value.isprintable():
+        t.fail(
+            "query_param",
+            f"{value!r} is not a usable query parameter name",
+            "a plain name such as 'apiKey' (no spaces, '&', ';', '=', '%', '#' or '?')",
+        )
+    return value
 
 
 #: A day: a key set older than that is no longer a stand-in for the issuer's.
@@ -204,15 +260,18 @@ def _max_stale(t: _Table) -> float:
 def _proxy_auth_type(t: _Table) -> str:
     value = t.str_or("auth_type", "jwtVerify")
     folded = value.lower().replace("_", "")
-    if folded == "jwtverify":
-        return "jwtVerify"
-    if folded == "none":
-        return "none"
+    known = ("jwtVerify", "none", *STATIC_PROXY_AUTH_TYPES)
+    for name in known:
+        if folded == name.lower():
+            return name
+    if folded == "basic":  # the target credential's spelling
+        return "basicAuth"
     t.fail(
         "auth_type",
-        f"expected 'jwtVerify' or 'none', got {value!r}",
-        "the gateway's static proxy credential types (api_key, bearer, basic) are not "
-        "supported yet",
+        f"expected one of {', '.join(repr(k) for k in known)}, got {value!r}"
+        + _did_you_mean(value, known),
+        "jwtVerify verifies JWTs against a JWKS; apiKey, bearer, basicAuth and jwt compare "
+        "a fixed secret (secret = '${VAR}')",
     )
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from rrdev.core.hosts import allowed_host_entry
 from rrdev.core.model import IssuerClient, IssuerConfig, Proxy, Target
 from rrdev.core.profile.client_auth import _issuer_client_authenticates, _private_key_file
+from rrdev.core.profile.filters import _response_filter
 from rrdev.core.profile.headers import (
     _additional_headers,
     _forward_authorization_as,
@@ -23,10 +24,12 @@ PROXY_KEYS = (
     *("name", "alias", "region", "default_effect", "listen", "additional_headers"),
     *("header_filters", "forward_authorization", "forward_authorization_as"),
     *("preflight_requires_auth", "rules", "allowed_hosts", "method_override"),
+    *("active", "response_filter"),
 )
 TARGET_KEYS = (
     *("name", "base_url", "test_path", "region", "default_effect", "timeout_seconds"),
     *("connect_timeout_seconds", "ca_bundle", "verify", "rules"),
+    "response_filter",
 )
 ISSUER_KEYS = ("issuer", "token_lifetime_seconds", "clients")
 ISSUER_CLIENT_KEYS = (
@@ -57,6 +60,8 @@ def _proxy(t: _Table | None) -> Proxy:
         method_override=t.choice(  # type: ignore[arg-type]
             "method_override", ("refuse", "judge"), Proxy.method_override
         ),
+        active=t.boolean("active", True),
+        response_filter=_response_filter(t),
     )
 
 
@@ -106,6 +111,7 @@ def _target(t: _Table | None) -> Target:
         connect_timeout_seconds=t.number("connect_timeout_seconds", Target.connect_timeout_seconds),
         ca_bundle=t.opt_str("ca_bundle"),
         verify=t.boolean("verify", True),
+        response_filter=_response_filter(t),
     )
 
 

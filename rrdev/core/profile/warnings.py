@@ -68,6 +68,8 @@ def profile_warnings(profile: Profile, env: Mapping[str, str] = os.environ) -> l
     found.extend(_twin_header_warnings(profile))
     found.extend(_key_file_warnings(profile))
     found.extend(_alias_warnings(profile))
+    found.extend(_region_warnings(profile))
+    found.extend(_static_credential_warnings(profile))
     return found
 
 
@@ -82,6 +84,46 @@ def _alias_warnings(profile: Profile) -> Iterator[ProfileWarning]:
         key = "proxy.alias"
         message = f"{problem}: `rrdev up` cannot serve it beside other profiles"
         yield ProfileWarning(message, profile.path, line_of(profile, key), key)
+
+
+def _region_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """The seed's region mistake: a credential (or the target) in another region than
+    the proxy. The gateway's regional constraints refuse such a setup."""
+    proxy_region = profile.proxy.region
+    if proxy_region is None:
+        return
+    for section in ("proxy_credential", "target_credential", "target"):
+        region = getattr(profile, section).region
+        if region is not None and region != proxy_region:
+            key = f"{section}.region"
+            message = (
+                f"{section}.region is {region!r} but proxy.region is {proxy_region!r}: the "
+                "gateway expects them to match under regional compliance constraints"
+            )
+            yield ProfileWarning(message, profile.path, line_of(profile, key), key)
+
+
+def _static_credential_warnings(profile: Profile) -> Iterator[ProfileWarning]:
+    """A static proxy credential's secret written literally (it belongs in ``${VAR}``),
+    and token conditions, which never see claims under a static credential."""
+    cred = profile.proxy_credential
+    if not cred.is_static:
+        return
+    for secret in (cred.secret, cred.password):
+        if secret is not None and not secret.references:
+            message = (
+                "a literal secret in the profile: use an environment reference such as "
+                "'${PROXY_SECRET}' so the profile can be committed"
+            )
+            yield ProfileWarning(message, profile.path, line_of(profile, secret.key), secret.key)
+    for rule in profile.all_rules():
+        if rule.token:
+            key = f"{rule.scope}.rules[{rule.index}].token"
+            message = (
+                f"rule {rule.name!r} has token conditions, but auth_type = {cred.auth_type!r} "
+                "gives no claims: must_exist never holds and must_absent always does"
+            )
+            yield ProfileWarning(message, profile.path, line_of(profile, key), key)
 
 
 def _key_file_warnings(profile: Profile) -> Iterator[ProfileWarning]:

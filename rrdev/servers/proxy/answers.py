@@ -31,6 +31,7 @@ _GRANTED_FAILURES = frozenset(
         "upstream_timeout",
         "upstream_credential_unavailable",
         "upstream_token_unavailable",
+        *("response_not_json", "response_too_large", "response_encoding_unsupported"),
     }
 )
 CODE_DENIED = b"proxy-access-denied"

@@ -287,6 +287,7 @@ class ProxyApp:
             now=progress.started,
             redactor=state.redactor,
             offload=self._rules_worker,
+            static=state.static,
         )
         progress.decided(timed)
         if expl.allowed:

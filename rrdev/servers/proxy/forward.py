@@ -20,6 +20,7 @@ from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, Explanation
 from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
+from rrdev.servers.proxy.filtered import filters_apply, relay_filtered
 from rrdev.servers.proxy.headers import _downstream_headers, _upstream_headers, _upstream_query
 from rrdev.servers.proxy.records import _Progress, _start_preview
 from rrdev.servers.proxy.state import _State
@@ -92,6 +93,10 @@ class Forwarder:
         progress.upstream_ms = (time.perf_counter() - t_up) * 1000
         progress.upstream_status = response.status
         try:
+            if state.response_filters is not None and filters_apply(
+                state, response.status, progress.method
+            ):
+                return await relay_filtered(state, response, send, expl, progress)
             await self._relay(response, send, receive, body, expl, progress)
         finally:
             progress.bytes_in = body.received

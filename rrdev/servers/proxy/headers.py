@@ -77,16 +77,20 @@ def _upstream_query(state: _State, raw_query: str) -> str:
     too (some backends split on it, so ``a=1;key=x`` would carry a second ``key``). A
     query with none of them is forwarded byte for byte."""
     cred = state.credential
-    query = _without_params(raw_query, _removed_params(cred.query_name))
+    static = state.static
+    static_name = static.query_param if static and static.auth_type == "apiKey" else None
+    query = _without_params(raw_query, _removed_params(cred.query_name, static_name))
     if cred.query_piece is None:
         return query
     return query + ("&" if query else "") + cred.query_piece
 
 
 @lru_cache(maxsize=64)
-def _removed_params(query_name: str | None) -> frozenset[str]:
-    # Per profile, not per request: the names are the credential's.
-    return QUERY_SECRETS | {param_key(query_name)} if query_name else QUERY_SECRETS
+def _removed_params(query_name: str | None, static_name: str | None = None) -> frozenset[str]:
+    # Per profile, not per request: the names are the credentials' (an apiKey proxy
+    # credential's parameter is the caller's secret for rrdev: never forwarded).
+    names = [param_key(n) for n in (query_name, static_name) if n]
+    return QUERY_SECRETS | frozenset(names)
 
 
 def _without_params(raw_query: str, names: frozenset[str]) -> str:

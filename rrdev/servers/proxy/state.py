@@ -26,12 +26,14 @@ from rrdev.clients.backend_token import BackendTokenSource
 from rrdev.clients.jwks import JwksCache, JwksClients, JwksEvent
 from rrdev.core.errors import ProfileError, RrdevError
 from rrdev.core.explain import JwksVerifier, redactor_for
+from rrdev.core.filters import ResponseFilters, response_filters
 from rrdev.core.hosts import ANY_HOST, ANY_HOST_WARNING
 from rrdev.core.model import Profile, ProxyCredential
 from rrdev.core.oidc import DiscoverySource
 from rrdev.core.profile import check_problem_warning
 from rrdev.core.records import Verification
 from rrdev.core.redact import Redactor
+from rrdev.core.static_auth import StaticCheck, static_check
 from rrdev.servers.proxy.credential import _Credential, _credential
 from rrdev.servers.proxy.headers import _REPLACED, HOP_BY_HOP, _Template, _template
 from rrdev.servers.proxy.verifiers import CachingVerifier
@@ -118,6 +120,10 @@ class _State:
     redacted: dict[int, tuple[Verification, Verification]] = field(default_factory=dict)
     #: requests in flight that started with this state (``ProfileReloader.hold``)
     users: int = 0
+    #: a static proxy credential's resolved secret (apiKey, bearer, basicAuth, jwt)
+    static: StaticCheck | None = None
+    #: the response filters; None (the usual case) keeps responses streaming
+    response_filters: ResponseFilters | None = None
 
     def resources(self) -> tuple[JwksCache | BackendTokenSource, ...]:
         """What must be closed once neither this state nor its successors use it."""
@@ -149,7 +155,9 @@ def _build_state(
     if overridden:
         profile = replace(profile, target=replace(profile.target, base_url=overrides.target))
     credential = _credential(profile.target_credential, clock)
-    redactor = redactor_for(profile).with_values(credential.secrets)
+    static = static_check(profile.proxy_credential) if profile.proxy_credential.is_static else None
+    secrets = credential.secrets + (static.secrets if static is not None else ())
+    redactor = redactor_for(profile).with_values(secrets)
     jwks, jwks_key, jwks_label = _jwks_for(profile, overrides, previous, shared or JwksShared())
     verifier = None
     if jwks is not None:
@@ -169,6 +177,8 @@ def _build_state(
         drop |= {forward_as.lower()}
     if credential.header:
         drop |= {credential.header[0].lower()}
+    if static is not None:  # the caller's static secret is the proxy's, not the backend's
+        drop |= {"authorization"}
     target = profile.target
     path = Path(profile.path)
     return _State(
@@ -191,8 +201,10 @@ def _build_state(
         filters=filters,
         templates=templates,
         forward_as=forward_as,
-        warnings=_warnings(profile, credential),
+        warnings=_warnings(profile, credential, static),
         files=(str(path),) if path.is_file() else (),
+        static=static,
+        response_filters=response_filters(profile),
     )
 
 
@@ -244,6 +256,8 @@ def _jwks_for(
     """The JWKS cache for this profile, reusing the previous one (and its keys) when the
     source is unchanged: only a changed jwks_uri (or override) starts an empty cache."""
     cred = profile.proxy_credential
+    if cred.is_static:  # the banner says why there is no JWKS
+        return None, None, f"none (a static {cred.auth_type} proxy credential)"
     if cred.auth_type != "jwtVerify":
         return None, None, None
     source: str | dict[str, Any]
@@ -294,8 +308,14 @@ def apply_jwks_settings(state: _State) -> None:
         state.jwks.configure(**_jwks_settings(state.profile.proxy_credential))
 
 
-def _warnings(profile: Profile, credential: _Credential) -> tuple[str, ...]:
+def _warnings(
+    profile: Profile, credential: _Credential, static: StaticCheck | None = None
+) -> tuple[str, ...]:
     found = []
+    if static is not None and static.error is not None:
+        found.append(f"{static.error}: every request will get 503 proxy_credential_unavailable")
+    if not profile.proxy.active:
+        found.append("proxy.active = false: every request gets 503 proxy_inactive")
     if profile.proxy_credential.auth_type == "none":
         found.append("proxy_credential auth_type = 'none': callers are not authenticated")
     if credential.error:
