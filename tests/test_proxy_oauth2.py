@@ -42,13 +42,15 @@ PATH = "/api/v1/products"
 
 
 class Clock:
-    """Epoch time that tests move forward by hand (shared by the proxy and the issuer)."""
+    """Epoch time that only tests move forward, by hand (shared by the proxy and the
+    issuer): frozen, so a loaded machine's slow steps never age a token by themselves."""
 
     def __init__(self) -> None:
+        self.start = time.time()
         self.offset = 0.0
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return self.start + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
@@ -282,19 +284,21 @@ async def test_token_is_refreshed_in_the_background_before_expiry(
 async def test_refresh_window_requests_never_wait_for_a_slow_token_endpoint(
     keyset: Path, backend: Backend, tmp_path: Path, clock: Clock
 ) -> None:
-    async with run_endpoint(expires_in=100, delay=1.5) as endpoint:
+    # The endpoint takes 4 s: a request that waited for the refresh would take that long,
+    # so "well under 4 s" tells the two apart even on a loaded machine.
+    async with run_endpoint(expires_in=100, delay=4.0) as endpoint:
         path = write(tmp_path, backend, credential(endpoint.url))
         async with run_proxy(path, clock) as proxy:
             started = time.perf_counter()
             assert backend_token(await proxy.get()) == "backend-token-1"
-            assert time.perf_counter() - started >= 1.5  # the first one had to wait
+            assert time.perf_counter() - started >= 4.0  # the first one had to wait
             clock.advance(95)  # refresh margin: 10 s before expiry
             started = time.perf_counter()
             responses = await proxy.many(20)
-            assert time.perf_counter() - started < 1.0  # nobody waited for the fetch
+            assert time.perf_counter() - started < 3.0  # nobody waited for the fetch
             assert {backend_token(r) for r in responses} == {"backend-token-1"}
             await wait_for(lambda: endpoint.hits == 2)
-            await asyncio.sleep(1.7)
+            await asyncio.sleep(4.3)
             assert backend_token(await proxy.get()) == "backend-token-2"
             assert endpoint.hits == 2  # one refresh for all those requests
 
