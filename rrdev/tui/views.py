@@ -22,7 +22,6 @@ from rrdev.cli.render import (
     SCOPE_LABELS,
     checklist,
     claims_table,
-    outcome_text,
     render_explanation,
     trace_tree,
 )
@@ -106,7 +105,8 @@ def why_view(record: RequestRecord) -> RenderableType:
     """A few lines under the table for the highlighted request: the answer, what
     decided it (rule and notes, or the failed token check) and the hint."""
     expl = record.explanation
-    lines: list[RenderableType] = [outcome_text(expl)]
+    outcome = Text.assemble((f"{expl.status} {expl.reason}", status_style(expl.status)), "  ")
+    lines: list[RenderableType] = [outcome.append(expl.message)]
     decision = expl.decision
     if decision is not None and not decision.allowed and decision.deciding:
         scope, name = decision.deciding[0]
