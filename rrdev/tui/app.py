@@ -402,8 +402,12 @@ class RrdevApp(App[None]):
     def _theme_changed(self, theme: Theme) -> None:
         self.console.pop_theme()
         self.console.push_theme(palette_theme(self.get_css_variables()))
-        self.refresh(layout=True)
-        self.table.refresh()
+        # A Static turns its Rich text into styled content when updated, and the table
+        # caches rendered rows: both are redrawn with the new theme's colours.
+        for screen in self.screen_stack:
+            for static in screen.query(Static):
+                static.update(static.content)
+        self.table.notify_style_update()
         if self._restoring_theme:
             self._restoring_theme = False  # read from the file: nothing new to write
             return
