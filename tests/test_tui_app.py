@@ -167,7 +167,7 @@ async def test_the_filter_narrows_rows_and_esc_restores_them() -> None:
 
         bar = app.query_one(FilterBar)
         await pilot.press("backspace", *"X", "backspace", "space", *"stauts:4")  # a typo
-        assert bar.has_class("-invalid") and "did you mean 'status:'" in str(bar.border_subtitle)
+        assert bar.has_class("-bad-query") and "did you mean 'status:'" in str(bar.border_subtitle)
 
         await pilot.press("escape")
         await until(pilot, lambda: app.table.row_count == 4)
@@ -241,8 +241,8 @@ async def test_a_broken_profile_edit_is_notified_with_file_and_line(tmp_path: Pa
     runtime = ProfileRuntime.from_path(profile, port=0, reload_interval=0.05)
     app = RecordingApp(runtime)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.info is not None)
-        assert app.title == "rrdev · test-proxy"
+        # info is set before ProxyStarted reaches the app (and renames it): wait for that
+        await until(pilot, lambda: app.title == "rrdev · test-proxy")
         broken = profile_text("http://127.0.0.1:9").replace(
             'default_effect = "deny"', 'default_effect = "maybe"'
         )

@@ -14,37 +14,47 @@ itself.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
+from textual.containers import Container
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Static
 
 from rrdev.core.errors import RrdevError
 from rrdev.core.records import RequestRecord
+from rrdev.tui.commands import RrdevCommands
 from rrdev.tui.filters import RecordFilter
 from rrdev.tui.messages import (
     DemoTrafficSent,
     EngineEventReported,
     FilterApplied,
     FilterCleared,
+    FilterRejected,
     ProxyFailed,
     ProxyStarted,
     RequestChosen,
     RequestHighlighted,
     RequestLogged,
 )
+from rrdev.tui.palette import palette_theme
 from rrdev.tui.runtime import Runtime, RuntimeInfo
+from rrdev.tui.settings import TuiSettings, load_settings, save_settings, settings_path
 from rrdev.tui.store import DEFAULT_MAX_RECORDS, Inbox, TrafficStore
-from rrdev.tui.views import waiting_view, why_view
+from rrdev.tui.views import bad_filter_view, explain_view, waiting_view, why_view
 from rrdev.tui.widgets.detail import ICON, RequestScreen
 from rrdev.tui.widgets.filter_bar import FilterBar
 from rrdev.tui.widgets.help import HelpScreen
+from rrdev.tui.widgets.notices import MAX_NOTICES, Notice, NoticesScreen
 from rrdev.tui.widgets.status import StatusLine
 from rrdev.tui.widgets.traffic import TrafficTable
 
@@ -67,6 +77,8 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
 _MAX_PENDING_EVENTS = 100
 #: Keys that act on the traffic table: off while another screen is on top.
 _TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
+#: From this many columns on, the list and the detail sit side by side.
+WIDE_COLUMNS = 160
 
 
 class RrdevApp(App[None]):
@@ -75,12 +87,16 @@ class RrdevApp(App[None]):
     # Absolute: a subclass elsewhere (tests) must find the same stylesheet.
     CSS_PATH = Path(__file__).with_name("rrdev.tcss")
     TITLE = "rrdev"
+    COMMANDS = App.COMMANDS | {RrdevCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
+        # Priority: run as the key arrives, before the keys after it are handed to the
+        # focused widget, so the focus moves to the filter bar in time for them.
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("f", "toggle_follow", "Follow"),
         Binding("g", "generate", "Demo traffic"),
         Binding("c", "clear", "Clear"),
+        Binding("E", "notices", "Notifications", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -94,6 +110,7 @@ class RrdevApp(App[None]):
         flush_interval: float = 0.1,
         demo_traffic: bool = True,
         clock: Callable[[], float] = time.time,
+        settings_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
@@ -108,6 +125,15 @@ class RrdevApp(App[None]):
         self.demo_traffic = demo_traffic
         self.clock = clock
         self.info: RuntimeInfo | None = None
+        #: Every notification shown, for the log (``E``).
+        self.notice_log: deque[Notice] = deque(maxlen=MAX_NOTICES)
+        #: The last hot reload's error while the proxy serves the last good profile.
+        self.reload_error: str | None = None
+        #: Why the filter bar's query does not parse (no rows are shown meanwhile).
+        self.filter_error: str | None = None
+        self.settings_file = settings_file or settings_path()
+        self._restoring_theme = False
+        self.console.push_theme(palette_theme(self.get_css_variables()))
         # The main screen's widgets, kept so they can be fed while another screen
         # (a request's detail, the help) is on top.
         self.table = TrafficTable(
@@ -123,12 +149,16 @@ class RrdevApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon=ICON)
         yield self.filter_bar
-        yield self.table
-        yield self.why
+        with Container(id="main"):
+            yield self.table
+            yield self.why
         yield self.status_line
         yield Footer()
 
     def on_mount(self) -> None:
+        self._restore_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._fit_layout(self.size.width)
         self.table.focus()
         self.set_interval(0.5, self.refresh_status)
         self.set_interval(self.flush_interval, self.take_batch)
@@ -180,7 +210,7 @@ class RrdevApp(App[None]):
     def _show_records(self, records: list[RequestRecord], dropped: int = 0) -> None:
         self.batches += 1
         for seq, record in self.store.add_batch(records, dropped):
-            if self.filter.matches(record):
+            if self.filter_error is None and self.filter.matches(record):
                 self.table.queue(seq, record)
         self.table.flush()
 
@@ -215,6 +245,10 @@ class RrdevApp(App[None]):
         title, severity = notice
         timeout = 12 if severity == "error" else 5
         self.notify(event.message, title=title, severity=severity, timeout=timeout, markup=False)
+        if event.kind in ("reloaded", "reload_failed"):
+            # Until fixed, the status line says the proxy still serves the last good profile.
+            self.reload_error = event.message if event.kind == "reload_failed" else None
+            self.refresh_status()
         info = self.runtime.info() if event.kind == "reloaded" else None
         if info is not None:  # the profile may have a new name or target
             self.info = info
@@ -238,12 +272,26 @@ class RrdevApp(App[None]):
 
     def action_filter(self) -> None:
         bar = self.filter_bar
+        if self.focused is bar:  # a "/" in the query itself (path:/api)
+            bar.insert_text_at_cursor("/")
+            return
         bar.add_class("-visible")
-        bar.focus()
+        # At once, not with ``focus()`` (after the queued keys): every key typed right
+        # after "/" must reach the bar, not the table or the app's bindings.
+        self.screen.set_focus(bar)
 
     def on_filter_applied(self, event: FilterApplied) -> None:
         self.filter = event.filter
+        self.filter_error = None
         self.table.show(self.store.matching(self.filter))
+        self.refresh_status()
+
+    def on_filter_rejected(self, event: FilterRejected) -> None:
+        """A query that does not parse shows nothing: the last good filter's rows
+        would look like this query's answer."""
+        self.filter_error = event.error
+        self.table.show([])
+        self.why.update(bad_filter_view(event.error))
         self.refresh_status()
 
     def on_filter_cleared(self, event: FilterCleared) -> None:
@@ -263,7 +311,11 @@ class RrdevApp(App[None]):
 
     def on_request_highlighted(self, event: RequestHighlighted) -> None:
         if event.record is not None:
-            self.why.update(why_view(event.record))
+            wide = self.has_class("-wide")
+            view = explain_view(event.record, self._profile_ref()) if wide else None
+            self.why.update(view or why_view(event.record))
+        elif self.filter_error is not None:
+            self.why.update(bad_filter_view(self.filter_error))
         elif self.info is not None:
             self.why.update(
                 waiting_view(self.info, demo=self.runtime.demo, filtered=bool(self.filter.terms))
@@ -272,7 +324,17 @@ class RrdevApp(App[None]):
     # -------------------------------------------------------------- other keys
 
     def on_request_chosen(self, event: RequestChosen) -> None:
-        self.push_screen(RequestScreen(event.record, event.seq, clock=self.clock))
+        self.push_screen(
+            RequestScreen(
+                event.record, event.seq, clock=self.clock, profile_ref=self._profile_ref()
+            )
+        )
+
+    def _profile_ref(self) -> str | None:
+        """What ``-p`` the suggested commands name: the demo, or the profile's path."""
+        if self.runtime.demo:
+            return "demo"
+        return self.info.profile_path if self.info is not None else None
 
     def action_toggle_follow(self) -> None:
         self.table.follow = not self.table.follow
@@ -290,12 +352,73 @@ class RrdevApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_notices(self) -> None:
+        if not isinstance(self.screen, NoticesScreen):
+            self.push_screen(NoticesScreen(list(self.notice_log)))
+
+    def notify(  # type: ignore[override]
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        **options: Any,
+    ) -> None:
+        """Every toast also goes to the notification log (``E``)."""
+        self.notice_log.append(Notice(self.clock(), title, message, severity))
+        super().notify(message, title=title, severity=severity, **options)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _TRAFFIC_ACTIONS and self.screen is not self.table.screen:
+        screen = self.screen
+        if isinstance(screen, CommandPalette):
+            return True  # the palette's own keys; its commands ask command_available
+        return self.command_available(action, screen)
+
+    def command_available(self, action: str, screen: Screen[object]) -> bool:
+        """Whether ``action`` makes sense with ``screen`` on top (keys and palette)."""
+        if action in _TRAFFIC_ACTIONS and screen is not self.table.screen:
             return False  # another screen (a request, the help) is on top
         if action == "generate":
             return self.runtime.demo
         return True
+
+    # -------------------------------------------------------------- layout, theme
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_layout(event.size.width)
+
+    def _fit_layout(self, width: int) -> None:
+        """List and detail side by side from ``WIDE_COLUMNS`` on (lazygit, k9s)."""
+        wide = width >= WIDE_COLUMNS
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
+            chosen = self.table.chosen()  # redraw the pane for its new shape
+            if chosen is None:
+                self.post_message(RequestHighlighted(None))
+            else:
+                self.post_message(RequestHighlighted(chosen[1], chosen[0]))
+
+    def _restore_theme(self) -> None:
+        theme = load_settings(self.settings_file).theme
+        if theme and theme in self.available_themes and theme != self.theme:
+            self._restoring_theme = True
+            self.theme = theme
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self.console.pop_theme()
+        self.console.push_theme(palette_theme(self.get_css_variables()))
+        # A Static turns its Rich text into styled content when updated, and the table
+        # caches rendered rows: both are redrawn with the new theme's colours.
+        for screen in self.screen_stack:
+            for static in screen.query(Static):
+                static.update(static.content)
+        self.table.notify_style_update()
+        if self._restoring_theme:
+            self._restoring_theme = False  # read from the file: nothing new to write
+            return
+        problem = save_settings(self.settings_file, TuiSettings(theme=theme.name))
+        if problem:
+            self.notify(f"theme not remembered: {problem}", severity="warning", markup=False)
 
     # -------------------------------------------------------------- status line
 
@@ -307,7 +430,10 @@ class RrdevApp(App[None]):
             jwks=self.runtime.jwks_status(),
             shown=table.row_count + table.pending,
             kept=len(self.store),
-            total=self.store.total,
+            dropped=self.store.dropped,
+            cleared=self.store.cleared,
             following=table.follow,
             filter_text=self.filter.text,
+            filter_error=self.filter_error,
+            reload_error=self.reload_error,
         )

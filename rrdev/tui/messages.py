@@ -15,6 +15,7 @@ __all__ = [
     "EngineEventReported",
     "FilterApplied",
     "FilterCleared",
+    "FilterRejected",
     "ProxyFailed",
     "ProxyStarted",
     "RequestChosen",
@@ -77,6 +78,15 @@ class FilterApplied(Message):
     """The filter bar holds a query that parses (possibly empty: show everything)."""
 
     filter: RecordFilter
+
+
+@dataclass
+class FilterRejected(Message):
+    """The filter bar holds a query that does not parse: show no rows (not the last
+    good filter's, which would look like this query's)."""
+
+    text: str
+    error: str
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Runs the offline demo (ports 0, keys in a fixed directory under the system temp
 dir, so re-runs sign with the same key), drives ``rrdev tui --demo`` with Textual's
 pilot at 140x40 and saves SVGs of the traffic view, a 403 explanation and a 401
-explanation. Timestamps and ports differ between runs; nothing else should.
+explanation, then at 180x40 the wide split (list and explanation side by side).
+Timestamps and ports differ between runs; nothing else should.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ __all__ = ["SHOTS", "main", "take_screenshots"]
 
 SIZE = (140, 40)
 #: The files written, in order.
-SHOTS = ("traffic.svg", "explain-403.svg", "explain-401.svg")
+SHOTS = ("traffic.svg", "explain-403.svg", "explain-401.svg", "traffic-wide.svg")
+WIDE_SIZE = (180, 40)
 
 
 async def take_screenshots(out: Path, home: Path) -> list[Path]:
@@ -52,6 +54,12 @@ async def take_screenshots(out: Path, home: Path) -> list[Path]:
 
         await _explain(pilot, "reason:token_expired")
         save(SHOTS[2])
+        await pilot.press("escape", "escape")
+
+        await pilot.resize_terminal(*WIDE_SIZE)
+        await pilot.press("end", "up", "up", "up")  # the 403 again
+        await pilot.pause(0.3)
+        save(SHOTS[3])
     return written
 
 

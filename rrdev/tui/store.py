@@ -63,6 +63,8 @@ class TrafficStore:
     def __init__(self, maxlen: int = DEFAULT_MAX_RECORDS) -> None:
         self.maxlen = maxlen
         self.total = 0
+        #: How many records ``clear`` (the ``c`` key) forgot.
+        self.cleared = 0
         self._items: deque[tuple[int, RequestRecord]] = deque(maxlen=maxlen)
 
     def add(self, record: RequestRecord) -> int:
@@ -85,6 +87,7 @@ class TrafficStore:
 
     def clear(self) -> None:
         """Forget every record (``total`` keeps counting, so numbers stay unique)."""
+        self.cleared += len(self._items)
         self._items.clear()
 
     def matching(self, flt: RecordFilter) -> list[tuple[int, RequestRecord]]:
@@ -102,8 +105,8 @@ class TrafficStore:
 
     @property
     def dropped(self) -> int:
-        """How many records fell out of the buffer."""
-        return self.total - len(self._items)
+        """How many records fell out of the buffer (not counting those cleared)."""
+        return self.total - len(self._items) - self.cleared
 
     def __len__(self) -> int:
         return len(self._items)

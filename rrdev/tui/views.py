@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,19 +20,23 @@ from rich.text import Text
 
 from rrdev.cli.render import (
     SCOPE_LABELS,
+    checklist,
     claims_table,
-    outcome_text,
     render_explanation,
-    status_style,
+    trace_tree,
 )
 from rrdev.core.jwk import JwksStatus
 from rrdev.core.records import PREVIEW_BYTES, ConditionOutcome, RequestRecord, RuleOutcome
 from rrdev.core.tokens import humanize_delta
+from rrdev.tui.palette import status_style
+from rrdev.tui.refusal import Refusal, describe_refusal
 from rrdev.tui.runtime import RuntimeInfo
 
 __all__ = [
+    "bad_filter_view",
     "explain_view",
     "jwks_text",
+    "plural",
     "request_view",
     "response_view",
     "row_cells",
@@ -77,12 +82,12 @@ def _row_cells(record: RequestRecord) -> tuple[Text, ...]:
         Text(reason, style=style if refused else "dim", no_wrap=True, overflow="ellipsis"),
         Text(
             rule,
-            style="bold yellow" if refused else "dim",
+            style="rrdev.rule" if refused else "dim",
             no_wrap=True,
             overflow="ellipsis",
         ),
         Text(f"{record.total_ms:.1f} ms", justify="right", style="dim"),
-        Text(record.subject or "", style="cyan", no_wrap=True, overflow="ellipsis"),
+        Text(record.subject or "", style="rrdev.subject", no_wrap=True, overflow="ellipsis"),
     )
 
 
@@ -96,7 +101,7 @@ def summary_line(record: RequestRecord) -> Text:
     text.append(f"{record.status} {record.reason}", style=status_style(record.status))
     for part, style in (
         (f"{record.total_ms:.1f} ms", "dim"),
-        (record.subject or "", "cyan"),
+        (record.subject or "", "rrdev.subject"),
         (stamp, "dim"),
     ):
         if part:
@@ -109,12 +114,13 @@ def why_view(record: RequestRecord) -> RenderableType:
     """A few lines under the table for the highlighted request: the answer, what
     decided it (rule and notes, or the failed token check) and the hint."""
     expl = record.explanation
-    lines: list[RenderableType] = [outcome_text(expl)]
+    outcome = Text.assemble((f"{expl.status} {expl.reason}", status_style(expl.status)), "  ")
+    lines: list[RenderableType] = [outcome.append(expl.message)]
     decision = expl.decision
     if decision is not None and not decision.allowed and decision.deciding:
         scope, name = decision.deciding[0]
         rule = _find_rule(record, scope, name)
-        line = Text.assemble(("  deciding rule ", "dim"), (name, "bold yellow"))
+        line = Text.assemble(("  deciding rule ", "dim"), (name, "rrdev.rule"))
         line.append(f" ({SCOPE_LABELS[scope]})", style="dim")
         if rule is not None and rule.notes:
             line.append(f"  {rule.notes}", style="italic")
@@ -123,59 +129,147 @@ def why_view(record: RequestRecord) -> RenderableType:
         [s for s in expl.verification.steps if s.status == "failed"] if expl.verification else []
     )
     for step in failed:
-        line = Text.assemble(("  failed check ", "dim"), (step.name, "bold yellow"), "  ")
+        line = Text.assemble(("  failed check ", "dim"), (step.name, "rrdev.rule"), "  ")
         line.append(step.detail or step.actual)
         lines.append(line)
     if expl.hint:
-        lines.append(Text.assemble(("  hint: ", "bold cyan"), expl.hint))
+        lines.append(Text.assemble(("  hint: ", "rrdev.hint"), expl.hint))
     for note in record.notes:
         lines.append(Text(f"  note: {note}", style="dim"))
     return Group(*lines)
 
 
-def waiting_view(info: RuntimeInfo, *, demo: bool, filtered: bool = False) -> Text:
-    """What the pane under an empty table says: how to get traffic into it."""
+def plural(count: int, noun: str) -> str:
+    """'1 request', '2 requests', '1,024 requests'."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def waiting_view(info: RuntimeInfo, *, demo: bool, filtered: bool = False) -> RenderableType:
+    """What the pane under an empty table says: how to get traffic into it, with a
+    token command for this profile (or the demo) and the curl that sends it."""
     if filtered:
         return Text("No request matches the filter (Esc clears it).", style="dim")
-    text = Text("Waiting for requests: send them to ", style="dim")
-    text.append(info.proxy_url, style="bold")
-    text.append(f", e.g.  curl -i {info.proxy_url}/", style="dim")
-    if demo:
-        text.append("   or press ", style="dim")
-        text.append("g", style="bold")
-        text.append(" to send the demo's four requests", style="dim")
+    profile = "demo" if demo else shlex.quote(info.profile_path)
+    path = "/api/v1/products" if demo else "/"
+    lines: list[RenderableType] = [
+        Text.assemble("No request yet. Send one through the proxy at ", (info.proxy_url, "bold")),
+        Text(""),
+        Text(f"  TOKEN=$(rrdev token mint -p {profile})", style="rrdev.hint"),
+        Text(
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {info.proxy_url}{path}',
+            style="rrdev.hint",
+        ),
+        Text(""),
+    ]
+    if not demo:
+        lines.append(
+            Text(
+                "rrdev token mint signs with the local keyset; for your provider's token "
+                f"use  rrdev token fetch -p {profile}  (the profile's [auth]).",
+                style="dim",
+            )
+        )
+    else:
+        lines.append(Text.assemble("or press ", ("g", "bold"), " to send the demo's four requests"))
+    lines.append(Text("Each request appears here as a row; Enter explains it.", style="dim"))
+    return Group(*lines)
+
+
+def bad_filter_view(error: str) -> Text:
+    """The pane while the filter bar's query does not parse."""
+    text = Text("The filter does not parse, so no request is shown: ", style="rrdev.error")
+    text.append(error)
+    text.append("   (/ edits it, Esc clears it)", style="dim")
     return text
 
 
 # ------------------------------------------------------------------ Explain
 
 
-def explain_view(record: RequestRecord) -> RenderableType:
-    """The deciding rule up front, then ``render_explanation`` (outcome, hint, the
-    verification checklist, the rule trace with the deciding rule marked)."""
-    expl = record.explanation
-    parts: list[RenderableType] = []
-    callout = _deciding_callout(record)
-    if callout is not None:
-        parts.append(callout)
-    parts.append(render_explanation(expl))
+def explain_view(record: RequestRecord, profile_ref: str | None = None) -> RenderableType:
+    """A rules refusal: one plain sentence, the command that fixes it, the deciding
+    rule (its held conditions are the cause), then the checklist and the trace, each
+    said once. Anything else: the failed check up front, then ``render_explanation``.
+    ``profile_ref`` ("demo" or a profile path) goes into the suggested commands."""
+    refusal = describe_refusal(record, profile_ref)
+    if refusal is not None:
+        parts = _refusal_parts(record, refusal)
+    else:
+        callout = _deciding_callout(record)
+        parts = [callout] if callout is not None else []
+        parts.append(render_explanation(record.explanation))
     if record.notes:
         parts.append(Text("\nProxy notes", style="bold"))
         parts += [Text(f"  • {note}") for note in record.notes]
     return Group(*parts)
 
 
+def _refusal_parts(record: RequestRecord, refusal: Refusal) -> list[RenderableType]:
+    expl = record.explanation
+    parts: list[RenderableType] = [Text(refusal.sentence, style="bold")]
+    for number, command in enumerate(refusal.commands):
+        label = "fix: " if number == 0 else "     "
+        parts.append(Text.assemble((label, "rrdev.hint"), (command, "bold")))
+    parts.append(Text(""))
+    if refusal.rule is not None:
+        parts.append(_deny_panel(refusal))
+    details = Text.assemble(
+        (f"{expl.status} {expl.reason}", status_style(expl.status)),
+        ("  ", ""),
+        (expl.message, "dim"),
+    )
+    if expl.www_authenticate:
+        details.append(f"\nWWW-Authenticate: {expl.www_authenticate}", style="dim")
+    parts.append(details)
+    if expl.verification and expl.verification.steps:
+        parts += [Text("\nToken verification", style="bold"), checklist(expl.verification.steps)]
+    if expl.decision:
+        parts += [Text("\nRules", style="bold"), trace_tree(expl.decision)]
+    return parts
+
+
+def _deny_panel(refusal: Refusal) -> Panel:
+    rule = refusal.rule
+    assert rule is not None
+    head = Text.assemble((rule.name, "bold reverse"))
+    head.append(
+        f"   {SCOPE_LABELS[refusal.scope.scope]} scope · deny · priority {rule.priority}",
+        style="dim",
+    )
+    lines: list[RenderableType] = [head]
+    if rule.notes:
+        lines.append(Text(f"  {rule.notes}", style="italic"))
+    lines += [_cause_line(cond) for cond in rule.conditions]
+    if refusal.deny_won:
+        lines.append(Text(f"  {refusal.deny_won}", style="dim"))
+    return Panel(
+        Group(*lines),
+        title=Text.assemble(("deciding rule", "rrdev.403")),  # spans: see border_style
+        title_align="left",
+        border_style="dim",  # a style name would fail outside the app's console
+        expand=False,
+        padding=(0, 1),
+    )
+
+
+def _cause_line(cond: ConditionOutcome) -> Text:
+    """A deny rule's condition: every one held, and together they are the cause."""
+    line = Text.assemble(("  ● cause  ", "rrdev.403"), cond.description)
+    if cond.compared:
+        line.append("   saw: " + ", ".join(cond.compared), style="dim")
+    return line
+
+
 def _deciding_callout(record: RequestRecord) -> RenderableType | None:
     decision = record.explanation.decision
     if decision is None or not decision.deciding:
         return _failed_check_callout(record)
-    refused = not decision.allowed
+    if not decision.allowed:
+        return None  # a rules refusal: _refusal_parts
     lines: list[RenderableType] = []
-    for scope, name in decision.deciding if refused else decision.deciding[:4]:
+    for scope, name in decision.deciding[:4]:
         rule = _find_rule(record, scope, name)
-        line = Text()
-        line.append(name, style="bold reverse" if refused else "bold")
-        line.append(f"   {SCOPE_LABELS[scope]} scope", style="dim")
+        line = Text.assemble((name, "bold"), (f"   {SCOPE_LABELS[scope]} scope", "dim"))
         if rule is not None:
             line.append(f" · {rule.effect} · priority {rule.priority}", style="dim")
         elif name == "default":
@@ -183,25 +277,14 @@ def _deciding_callout(record: RequestRecord) -> RenderableType | None:
         lines.append(line)
         if rule is not None and rule.notes:
             lines.append(Text(f"  {rule.notes}", style="italic"))
-        if rule is not None and refused:
-            lines += [_condition_line(cond) for cond in rule.conditions]
-    title = "deciding rule" if refused else "allowed by"
     return Panel(
         Group(*lines),
-        title=Text(title, style="bold"),
+        title=Text.assemble(("allowed by", "rrdev.ok")),
         title_align="left",
-        border_style="red" if refused else "green",
+        border_style="dim",
         expand=False,
         padding=(0, 1),
     )
-
-
-def _condition_line(cond: ConditionOutcome) -> Text:
-    line = Text.assemble(("  ✓ ", "green") if cond.held else ("  ✗ ", "red"))
-    line.append(cond.description)
-    if cond.compared:
-        line.append("   saw: " + ", ".join(cond.compared), style="dim")
-    return line
 
 
 def _failed_check_callout(record: RequestRecord) -> RenderableType | None:
@@ -215,15 +298,19 @@ def _failed_check_callout(record: RequestRecord) -> RenderableType | None:
         line = Text.assemble((step.name, "bold reverse"), "   ")
         line.append(step.actual or "")
         if step.expected:
-            line.append(f"  expected {step.expected}", style="dim")
+            # The check ran when the request came: its "now" is that moment.
+            expected = step.expected.replace("than now,", "than the request's time,")
+            line.append(f"  expected {expected}", style="dim")
         lines.append(line)
         if step.detail:
-            lines.append(Text(f"  {step.detail}", style="italic"))
+            lines.append(Text.assemble(("  at the time of the request: ", "dim"), step.detail))
+    if ver is not None and ver.expires_at is not None:
+        lines.append(Text("  now: see the Token tab (t), which counts from now", style="dim"))
     return Panel(
         Group(*lines),
-        title=Text("failed check", style="bold"),
+        title=Text.assemble(("failed check", "rrdev.401")),
         title_align="left",
-        border_style="red",
+        border_style="dim",
         expand=False,
         padding=(0, 1),
     )
@@ -311,9 +398,12 @@ def _body(record: RequestRecord) -> RenderableType:
         )
         return Group(note, Text(preview))
     try:
-        return JSON(preview)
+        body = JSON(preview)
     except (ValueError, json.JSONDecodeError):
         return Text(preview)
+    body.text.no_wrap = False  # Rich's JSON crops long lines: fold them instead
+    body.text.overflow = "fold"
+    return body
 
 
 # ------------------------------------------------------------------ Token
@@ -334,13 +424,15 @@ def token_view(record: RequestRecord, now: float | None = None) -> RenderableTyp
         )
     parts: list[RenderableType] = []
     if ver.ok:
-        parts.append(Text("✓ verified", style="bold green"))
+        parts.append(Text("✓ verified", style="rrdev.ok"))
     else:
-        parts.append(Text.assemble(("✗ not accepted: ", "bold red"), (f"{ver.reason}", "bold red")))
+        parts.append(
+            Text.assemble(("✗ not accepted: ", "rrdev.401"), (f"{ver.reason}", "rrdev.401"))
+        )
         parts.append(Text(f"  {ver.message}"))
         if ver.claims:
             parts.append(Text("the claims below are decoded only, not trusted", style="dim"))
-    countdown = _expiry_text(ver.expires_at, now)
+    countdown = _expiry_text(ver.expires_at, now, record.time)
     if countdown is not None:
         parts.append(countdown)
     parts.append(Text(f"token: {ver.fingerprint}", style="dim"))
@@ -351,18 +443,21 @@ def token_view(record: RequestRecord, now: float | None = None) -> RenderableTyp
     return Group(*parts)
 
 
-def _expiry_text(exp: int | None, now: float) -> Text | None:
+def _expiry_text(exp: int | None, now: float, sent: float) -> Text | None:
+    """The expiry counted from now (live) and from when the request was made."""
     if exp is None:
         return None
     stamp = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    delta = exp - now
+    text = Text.assemble(("now: ", "bold"), _expiry_delta(exp - now), (f"  (exp {stamp})", "dim"))
+    text.append("\nat the time of the request: ", style="dim")
+    text.append_text(_expiry_delta(exp - sent))
+    return text
+
+
+def _expiry_delta(delta: float) -> Text:
     if delta >= 0:
-        return Text.assemble(
-            ("expires in ", ""), (humanize_delta(delta), "bold green"), (f"  at {stamp}", "dim")
-        )
-    return Text.assemble(
-        ("expired ", ""), (f"{humanize_delta(delta)} ago", "bold red"), (f"  at {stamp}", "dim")
-    )
+        return Text.assemble("expires in ", (humanize_delta(delta), "rrdev.ok"))
+    return Text.assemble("expired ", (f"{humanize_delta(delta)} ago", "rrdev.401"))
 
 
 # ------------------------------------------------------------------ status line
@@ -376,20 +471,24 @@ def jwks_text(status: JwksStatus | None) -> Text:
         text.append("not used (the proxy credential verifies no JWTs)", style="dim")
         return text
     if status.age_seconds is None:
-        text.append("not fetched yet", style="yellow" if not status.last_error else "bold red")
+        text.append(
+            "not fetched yet", style="rrdev.warn" if not status.last_error else "rrdev.error"
+        )
     else:
         keys = "key" if status.key_count == 1 else "keys"
-        text.append(f"{status.key_count} {keys}", style="green" if status.key_count else "red")
+        text.append(
+            f"{status.key_count} {keys}", style="rrdev.ok" if status.key_count else "rrdev.error"
+        )
         text.append(f" · {humanize_delta(status.age_seconds)} old", style="dim")
     stale = status.stale
     if stale is not None and stale.served:
         text.append(
             f" · STALE: JWKS failing, served {humanize_delta(math.ceil(stale.remaining))} more",
-            style="bold yellow",
+            style="rrdev.warn",
         )
     elif stale is not None:
-        text.append(" · STALE key set no longer served: 503 jwks_unavailable", style="bold red")
+        text.append(" · STALE key set no longer served: 503 jwks_unavailable", style="rrdev.error")
     if status.last_error:
-        text.append(f" · last error: {status.last_error}", style="bold red")
+        text.append(f" · last error: {status.last_error}", style="rrdev.error")
     text.append(f" · {status.source}", style="dim")
     return text

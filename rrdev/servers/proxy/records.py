@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from rrdev.core.hygiene import param_key as _param_key
-from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord
+from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
 from rrdev.core.redact import REDACTED, Redactor
 from rrdev.servers.proxy.answers import _error_payload
 from rrdev.servers.proxy.request import _header_value
@@ -101,7 +101,9 @@ def _make_record(
         rules_ms=round(progress.rules_ms, 3),
         upstream_ms=None if progress.upstream_ms is None else round(progress.upstream_ms, 3),
         total_ms=round((time.perf_counter() - progress.t0) * 1000, 3),
-        subject=ver.subject if ver is not None and ver.ok else None,
+        # An expired (or not yet valid) token whose signature verified still names
+        # its subject: that claim is trustworthy, only the time was wrong.
+        subject=ver.subject if ver is not None and _signed(ver) else None,
         expires_at=ver.expires_at if ver is not None and ver.ok else None,
         upstream_status=progress.upstream_status,
         bytes_in=progress.bytes_in,
@@ -110,6 +112,10 @@ def _make_record(
         notes=tuple(progress.notes),
         **(_exchange_fields(progress, state, expl, raw_query) if progress.exchange else {}),
     )
+
+
+def _signed(ver: Verification) -> bool:
+    return ver.ok or any(s.name == "signature" and s.status == "passed" for s in ver.steps)
 
 
 def _start_preview(progress: _Progress, headers: list[tuple[bytes, bytes]]) -> bytearray | None:

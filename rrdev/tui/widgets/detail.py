@@ -52,12 +52,19 @@ class RequestScreen(Screen[None]):
     ]
 
     def __init__(
-        self, record: RequestRecord, seq: int, *, clock: Callable[[], float] = time.time
+        self,
+        record: RequestRecord,
+        seq: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        profile_ref: str | None = None,
     ) -> None:
         super().__init__()
         self.record = record
         self.seq = seq
         self.clock = clock
+        #: "demo" or the profile's path, for the commands the Explain tab suggests.
+        self.profile_ref = profile_ref
 
     @property
     def initial_tab(self) -> str:
@@ -67,8 +74,8 @@ class RequestScreen(Screen[None]):
         yield Header(icon=ICON)
         yield Static(summary_line(self.record), id="summary")
         with TabbedContent(initial=self.initial_tab, id="tabs"):
-            for pane, title, _key in TABS:
-                with TabPane(title, id=pane), VerticalScroll(classes="pane"):
+            for pane, title, key in TABS:
+                with TabPane(f"{title} ({key})", id=pane), VerticalScroll(classes="pane"):
                     yield Static(self._pane_content(pane), id=f"{pane}-body", classes="body")
         yield Footer()
 
@@ -83,7 +90,7 @@ class RequestScreen(Screen[None]):
 
     def _pane_content(self, pane: str) -> RenderableType:
         if pane == "explain":
-            return explain_view(self.record)
+            return explain_view(self.record, self.profile_ref)
         if pane == "request":
             return request_view(self.record)
         if pane == "response":

@@ -2,8 +2,11 @@
 
 An edit that parses posts ``FilterApplied`` once typing pauses (``DEBOUNCE`` seconds;
 Enter applies at once), so a burst of keys over 10,000 rows filters once. One that
-does not parse marks the bar invalid and says why under it, leaving the last good
-filter in force. Esc posts ``FilterCleared``.
+does not parse marks the bar invalid (``-bad-query``, our own class: Textual's Input
+drops its ``-invalid`` on Enter and on blur) and says why under it; after the same
+pause (or Enter) it posts ``FilterRejected``, and the app shows no rows rather than
+rows that only look filtered. The mark stays until the query changes. Esc posts
+``FilterCleared``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from textual.timer import Timer
 from textual.widgets import Input
 
 from rrdev.tui.filters import FilterError, RecordFilter, parse_filter
-from rrdev.tui.messages import FilterApplied, FilterCleared
+from rrdev.tui.messages import FilterApplied, FilterCleared, FilterRejected
 
 __all__ = ["DEBOUNCE", "FilterBar"]
 
@@ -37,6 +40,7 @@ class FilterBar(Input):
         self.border_title = "filter"
         self._waiting: Timer | None = None
         self._parsed: RecordFilter | None = None
+        self._error: str | None = None
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -44,11 +48,13 @@ class FilterBar(Input):
         try:
             self._parsed = parse_filter(event.value)
         except FilterError as exc:
-            self._parsed = None
-            self.add_class("-invalid")
-            self.border_subtitle = str(exc)
+            self._parsed, self._error = None, str(exc)
+            self.add_class("-bad-query")
+            self.border_subtitle = f"{exc} · no request shown until it parses"
+            self._waiting = self.set_timer(DEBOUNCE, self.apply)
             return
-        self.remove_class("-invalid")
+        self._error = None
+        self.remove_class("-bad-query")
         self.border_subtitle = "Enter: back to the table · Esc: clear"
         if not event.value:
             self.apply()  # cleared: show everything at once
@@ -64,6 +70,8 @@ class FilterBar(Input):
         self._cancel()
         if self._parsed is not None:
             self.post_message(FilterApplied(self._parsed))
+        elif self._error is not None:
+            self.post_message(FilterRejected(self.value, self._error))
 
     def _cancel(self) -> None:
         if self._waiting is not None:

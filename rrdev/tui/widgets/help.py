@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 __all__ = ["HelpScreen", "help_text"]
 
@@ -24,8 +24,9 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("f", "follow new requests on/off"),
     ("g", "send the demo's four requests again (rrdev tui --demo)"),
     ("c", "clear the list"),
+    ("E", "notifications so far, with their times (a failed reload, JWKS trouble, ...)"),
     ("e r s t  ← →", "in a detail view: Explain, Request, Response, Token tabs"),
-    ("Ctrl+P", "command palette (themes, screenshots, keys)"),
+    ("Ctrl+P", "command palette: every action here, themes (remembered), screenshots"),
     ("? / F1", "this help"),
     ("q", "quit (in a detail view: back)"),
 )
@@ -52,6 +53,25 @@ def _table(rows: tuple[tuple[str, str], ...]) -> Table:
     return table
 
 
+#: (status, style name, meaning)
+LEGEND: tuple[tuple[str, str, str], ...] = (
+    ("200", "rrdev.ok", "allowed (and the backend's own answer)"),
+    ("401", "rrdev.401", "who are you? the token is missing, expired or not trusted"),
+    ("403", "rrdev.403", "not allowed: a rule (or a scope's default) denied it"),
+    ("400", "rrdev.4xx", "other refusals: an ambiguous path, two Authorization headers, ..."),
+    ("502", "rrdev.5xx", "the backend (or the JWKS) could not be reached"),
+)
+
+
+def _legend() -> Table:
+    table = Table(box=None, pad_edge=False, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for status, style, meaning in LEGEND:
+        table.add_row(Text(status, style=style), meaning)
+    return table
+
+
 def help_text() -> RenderableType:
     return Group(
         Text("Keys", style="bold underline"),
@@ -59,6 +79,9 @@ def help_text() -> RenderableType:
         Text(""),
         Text("Filter (terms combine with AND)", style="bold underline"),
         _table(FILTERS),
+        Text(""),
+        Text("Colours (legend)", style="bold underline"),
+        _legend(),
         Text(""),
         Text(
             "Every row is a request through the proxy. The Explain tab shows the same "
@@ -70,16 +93,20 @@ def help_text() -> RenderableType:
 
 
 class HelpScreen(ModalScreen[None]):
-    """A modal over the traffic; any of Esc, q, ? or F1 closes it."""
+    """A modal over the traffic; any of Esc, q, ? or F1 closes it. Its own footer
+    says so (the traffic's footer behind it would offer "q Quit")."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "close", "Close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(help_text())
+        yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#help").border_title = "rrdev tui — help"
+        box = self.query_one("#help")
+        box.border_title = "rrdev tui — help"
+        box.border_subtitle = "Esc / q / ? close"
 
     def action_close(self) -> None:
         self.dismiss()

@@ -1,4 +1,5 @@
-"""The status line under the table: JWKS state, counts, follow mode and the filter."""
+"""The status line under the table: JWKS state, counts, follow mode and the filter;
+a failed hot reload or a filter that does not parse first, until fixed."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from rich.text import Text
 from textual.widgets import Static
 
 from rrdev.core.jwk import JwksStatus
-from rrdev.tui.views import jwks_text
+from rrdev.tui.views import jwks_text, plural
 
 __all__ = ["StatusLine"]
+
+_BAR = ("   │   ", "dim")
 
 
 class StatusLine(Static):
@@ -20,22 +23,43 @@ class StatusLine(Static):
         jwks: JwksStatus | None,
         shown: int,
         kept: int,
-        total: int,
+        dropped: int = 0,
+        cleared: int = 0,
         following: bool,
         filter_text: str,
+        filter_error: str | None = None,
+        reload_error: str | None = None,
     ) -> None:
-        text = jwks_text(jwks)
-        text.append("   │   ", style="dim")
-        if filter_text:
-            text.append(f"{shown:,} of {kept:,} match ", style="bold")
-            text.append(filter_text, style="bold")
-        else:
-            text.append(f"{kept:,} requests", style="bold")
-        if total > kept:
-            text.append(f" (last {kept:,} of {total:,} kept)", style="dim")
-        text.append("   │   ", style="dim")
+        text = Text()
+        if reload_error:
+            text.append("profile reload failed, serving the last good profile: ", "rrdev.error")
+            text.append(reload_error)
+            text.append(*_BAR)
+        text.append_text(jwks_text(jwks))
+        text.append(*_BAR)
+        text.append_text(_counts(shown, kept, dropped, cleared, filter_text, filter_error))
+        text.append(*_BAR)
         text.append("following" if following else "paused (End follows)", style="dim")
         self.update(text)
 
     def show_text(self, text: Text | str) -> None:
         self.update(text)
+
+
+def _counts(
+    shown: int, kept: int, dropped: int, cleared: int, filter_text: str, filter_error: str | None
+) -> Text:
+    text = Text()
+    if filter_error is not None:
+        text.append("invalid filter: no request shown", style="rrdev.error")
+        text.append(f" (of {kept:,})", style="dim")
+    elif filter_text:
+        text.append(f"{shown:,} of {kept:,} match ", style="bold")
+        text.append(filter_text, style="bold")
+    else:
+        text.append(plural(kept, "request"), style="bold")
+    if dropped:
+        text.append(f" (last {kept:,} of {kept + dropped:,} kept)", style="dim")
+    if cleared and not kept:
+        text.append(f" · list cleared ({plural(cleared, 'request')} before)", style="dim")
+    return text
