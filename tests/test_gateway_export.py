@@ -247,3 +247,30 @@ def test_list_answers_become_a_profile_with_placeholders_and_comments() -> None:
     assert profile.proxy.rules[0].priority == 1
     assert profile.target_credential.token is not None
     assert profile.target_credential.token.references == ("BACKEND_SERVICE_TOKEN_SECRET",)
+
+
+def test_gateway_features_survive_the_round_trip(tmp_path: Path) -> None:
+    """Static proxy credentials, an inactive proxy and response filters: what the
+    gateway holds comes back from an export, booleans included."""
+    text = AUTH0.read_text(encoding="utf-8")
+    text = text.replace(
+        'auth_type = "jwtVerify"',
+        'auth_type = "apiKey"\nsecret = "${PROXY_KEY}"\nquery_param = "key"',
+    )
+    for key in ("jwks_uri", "audience", "issuer"):
+        text = "\n".join(line for line in text.split("\n") if not line.startswith(f"{key} ="))
+    text = text.replace(
+        'default_effect = "deny"\nlisten',
+        'default_effect = "deny"\nactive = false\n'
+        'response_filter = { mode = "destroy", fields = ["secret", "items[].token"] }\nlisten',
+    )
+    path = tmp_path / "features.toml"
+    path.write_text(text, encoding="utf-8")
+    original = load_profile(path)
+    assert original.proxy_credential.auth_type == "apiKey" and original.proxy.active is False
+    setup = setup_from_export(_export_doc(path), "export.json")
+    imported = parse_profile(profile_text(setup).text, "imported.toml")
+    assert imported.proxy.active is False
+    assert imported.proxy_credential.auth_type == "apiKey"
+    assert imported.proxy_credential.query_param == "key"
+    assert imported.proxy.response_filter == original.proxy.response_filter

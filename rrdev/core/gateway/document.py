@@ -208,12 +208,11 @@ def _table(ref: str, section: Section, setup: GatewaySetup) -> Table:
     for key, value in section.values.items():
         if key in kept and key != "rule_ids":
             continue
-        table.add(key, _inline(value))
-        table[key].comment(section.fields[key])
+        table.add(key, _commented(value, section.fields[key]))
     for key, value in kept.items():
         if key != "rule_ids":
-            table.add(key, _inline(value))
-            table[key].comment("rrdev only" if key != "issuer" else "the gateway gets the first")
+            note = "rrdev only" if key != "issuer" else "the gateway gets the first"
+            table.add(key, _commented(value, note))
     rules = setup.rules.get(ref, ())  # type: ignore[call-overload]
     if rules:
         ids = kept.get("rule_ids", [])
@@ -230,6 +229,14 @@ def _aot(tables: list[Table]) -> AoT:
     for t in tables:
         aot.append(t)
     return aot
+
+
+def _commented(value: Any, comment: str) -> Any:
+    """``value`` as a TOML item carrying ``comment`` (a bare bool has no comment of its
+    own: ``table[key]`` hands back a Python bool)."""
+    item = tomlkit.item(_inline(value))
+    item.comment(comment)
+    return item
 
 
 def _inline(value: Any) -> Any:
