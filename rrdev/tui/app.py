@@ -47,6 +47,7 @@ from rrdev.tui.widgets.filter_bar import FilterBar
 from rrdev.tui.widgets.help import HelpScreen
 from rrdev.tui.widgets.status import StatusLine
 from rrdev.tui.widgets.traffic import TrafficTable
+from rrdev.tui.workbench.actions import WorkbenchActions
 
 __all__ = ["RrdevApp"]
 
@@ -69,7 +70,7 @@ _MAX_PENDING_EVENTS = 100
 _TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
 
 
-class RrdevApp(App[None]):
+class RrdevApp(WorkbenchActions, App[None]):
     """The inspector around a ``Runtime`` (a profile's proxy, or the demo)."""
 
     # Absolute: a subclass elsewhere (tests) must find the same stylesheet.
@@ -81,6 +82,15 @@ class RrdevApp(App[None]):
         Binding("f", "toggle_follow", "Follow"),
         Binding("g", "generate", "Demo traffic"),
         Binding("c", "clear", "Clear"),
+        Binding("y", "copy", "Copy"),
+        Binding("x", "export", "Export"),
+        Binding("R", "rules", "Rules"),
+        Binding("d", "dry_run", "Dry-run"),
+        Binding("n", "next_refusal", "Next refusal", show=False),
+        Binding("N", "previous_refusal", "Previous refusal", show=False),
+        Binding("o", "sort", "Sort", show=False),
+        Binding("up", "filter_history(-1)", "Older filter", show=False),
+        Binding("down", "filter_history(1)", "Newer filter", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -114,6 +124,7 @@ class RrdevApp(App[None]):
         self.filter_bar = FilterBar(id="filter")
         self.why = Static("", id="why")
         self.status_line = StatusLine("starting the proxy…", id="status")
+        self.setup_workbench()
 
     def compose(self) -> ComposeResult:
         yield Header(icon=ICON)
@@ -252,6 +263,7 @@ class RrdevApp(App[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if isinstance(event.input, FilterBar):
+            self.remember_filter(event.value)
             if not event.value.strip():
                 event.input.remove_class("-visible")
             self.table.focus()
@@ -286,6 +298,9 @@ class RrdevApp(App[None]):
             self.push_screen(HelpScreen())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        workbench = self.workbench_check(action)
+        if workbench is not None:
+            return workbench
         if action in _TRAFFIC_ACTIONS and self.screen is not self.table.screen:
             return False  # another screen (a request, the help) is on top
         if action == "generate":
