@@ -39,6 +39,7 @@ from rrdev.tui.workbench.rule_hits import RuleHits, count_rule_hits
 from rrdev.tui.workbench.rules_view import RulesScreen
 
 if TYPE_CHECKING:
+    from rrdev.core.model import Profile
     from rrdev.tui.app import RrdevApp
 
 __all__ = ["FilterSuggester", "WorkbenchActions"]
@@ -104,8 +105,17 @@ class WorkbenchActions:
         info = self._workbench().info
         return info.proxy_url if info is not None else "http://127.0.0.1:8787"
 
+    def profile(self) -> Profile | None:
+        """The runtime's profile (a runtime without one, e.g. a test's, has none)."""
+        profile = getattr(self._workbench().runtime, "profile", None)
+        return profile() if profile is not None else None
+
     def known_rule_names(self) -> list[str]:
-        return sorted({row.name for row in self.rule_hits()})
+        """For completion: the profile's rules and every deciding rule in the traffic."""
+        profile = self.profile()
+        names = {rule.name for rule in profile.all_rules()} if profile is not None else set()
+        names.update(r.deciding_rule for _s, r in self._workbench().store if r.deciding_rule)
+        return sorted(names)
 
     def seen_reasons(self) -> list[str]:
         return sorted({record.reason for _seq, record in self._workbench().store})
@@ -203,7 +213,7 @@ class WorkbenchActions:
 
     def rule_hits(self) -> list[RuleHits]:
         app = self._workbench()
-        return count_rule_hits((record for _seq, record in app.store), app.runtime.profile())
+        return count_rule_hits((record for _seq, record in app.store), self.profile())
 
     def action_rules(self) -> None:
         self._workbench().push_screen(RulesScreen(self.rule_hits), self.show_rule_traffic)
@@ -222,7 +232,8 @@ class WorkbenchActions:
         app = self._workbench()
         chosen = app.table.chosen()
         form = _form_from(chosen[1]) if chosen is not None else DryRunForm()
-        app.push_screen(DryRunScreen(app.runtime.dry_run, form))
+        judge = getattr(app.runtime, "dry_run", None) or _no_judge
+        app.push_screen(DryRunScreen(judge, form))
 
     # -------------------------------------------------------- navigation (n N o)
 
@@ -297,6 +308,10 @@ def _runner(app: RrdevApp, action: str) -> Any:
         await app.run_action(action)
 
     return run
+
+
+async def _no_judge(request: object) -> None:
+    return None
 
 
 def _form_from(record: RequestRecord) -> DryRunForm:
