@@ -39,7 +39,9 @@ def test_curl_redacts_the_token_unless_given() -> None:
     assert '"Authorization: Bearer $TOKEN"' in command and "# the token is redacted" in command
     assert "host:" not in command and "'x-a: 1'" in command
     with_token = curl_command(rec, "http://127.0.0.1:1", token="abc.def.ghi")
-    assert "Bearer abc.def.ghi" in with_token and "$TOKEN" not in with_token
+    assert "'Authorization: Bearer abc.def.ghi'" in with_token and "$TOKEN" not in with_token
+    hostile = curl_command(rec, "http://127.0.0.1:1", token="x'$(touch /tmp/p)")
+    assert "'Authorization: Bearer x'\"'\"'$(touch /tmp/p)'" in hostile  # quoted, inert
 
 
 def test_curl_names_what_it_could_not_rebuild() -> None:

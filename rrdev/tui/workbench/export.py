@@ -53,7 +53,8 @@ def curl_command(record: RequestRecord, proxy_url: str, *, token: str | None = N
     are not known.
     """
     comments: list[str] = []
-    parts = ["curl", "-sS", "-i"]
+    # --path-as-is: curl would otherwise resolve dot segments, sending another request.
+    parts = ["curl", "-sS", "-i", "--path-as-is"]
     if record.method != "GET":
         parts += ["-X", shlex.quote(record.method)]
     parts.append(shlex.quote(record_url(record, proxy_url)))
@@ -61,9 +62,14 @@ def curl_command(record: RequestRecord, proxy_url: str, *, token: str | None = N
     for name, value in record.request_headers:
         if name == "authorization":
             sent_token = True
-            bearer = token if token is not None else "$TOKEN"
-            # Double quotes: the shell expands $TOKEN; a literal token has no $ or quote.
-            parts += ["-H", f'"Authorization: Bearer {bearer}"']
+            # "$TOKEN" in double quotes for the shell to expand; a real token quoted
+            # like any other value (a pasted one could hold a quote or a $).
+            header = (
+                '"Authorization: Bearer $TOKEN"'
+                if token is None
+                else shlex.quote(f"Authorization: Bearer {token}")
+            )
+            parts += ["-H", header]
         elif name in _CURL_SKIPS:
             continue
         elif REDACTED in value:
