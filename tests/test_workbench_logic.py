@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,32 @@ def test_form_builds_the_request() -> None:
     request = DryRunForm("delete", "/a?b=1", "X-A: 1; X-B: 2", "Bearer t.t.t").request()
     assert (request.method, request.raw_path, request.raw_query) == ("DELETE", "/a", "b=1")
     assert request.headers == (("X-A", "1"), ("X-B", "2"), ("Authorization", "Bearer t.t.t"))
+
+
+def test_curl_of_a_log_record_uses_the_headers_the_rules_saw() -> None:
+    from rrdev.core.records import RequestFacts
+
+    facts = RequestFacts("GET", "/p", "/p", (), (("authorization", "[redacted]"),))
+    rec = record()
+    rec = replace(rec, explanation=replace(rec.explanation, request=facts))
+    assert "Bearer $TOKEN" in curl_command(rec, "http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tui", "--open", "missing.jsonl"], "cannot read the log file missing.jsonl"),
+        (["tui", "--log", "x.jsonl", "--demo"], "--open shows a log file"),
+    ],
+)
+def test_open_errors_are_plain(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rrdev.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output

@@ -59,7 +59,7 @@ def curl_command(record: RequestRecord, proxy_url: str, *, token: str | None = N
         parts += ["-X", shlex.quote(record.method)]
     parts.append(shlex.quote(record_url(record, proxy_url)))
     sent_token = False
-    for name, value in record.request_headers:
+    for name, value in _request_headers(record):
         if name == "authorization":
             sent_token = True
             # "$TOKEN" in double quotes for the shell to expand; a real token quoted
@@ -83,6 +83,15 @@ def curl_command(record: RequestRecord, proxy_url: str, *, token: str | None = N
     if sent_token and token is None:
         comments.insert(0, '# the token is redacted: run with TOKEN="<your token>" set')
     return "\n".join([*comments, " ".join(parts)])
+
+
+def _request_headers(record: RequestRecord) -> tuple[tuple[str, str], ...]:
+    """The caller's headers: recorded with the exchange (the TUI's proxy), else those
+    the rules saw (``rrdev up --log-file`` records carry only the explanation's)."""
+    if record.request_headers:
+        return record.request_headers
+    request = record.explanation.request
+    return request.headers if request is not None else ()
 
 
 # ------------------------------------------------------------------------ HAR
@@ -119,7 +128,7 @@ def _har_request(record: RequestRecord, proxy_url: str) -> dict[str, Any]:
         "url": record_url(record, proxy_url),
         "httpVersion": "HTTP/1.1",
         "cookies": [],
-        "headers": _har_pairs(record.request_headers),
+        "headers": _har_pairs(_request_headers(record)),
         "queryString": _har_pairs(record.query),
         "headersSize": -1,
         "bodySize": record.bytes_in,
