@@ -125,8 +125,8 @@ async def test_export_follows_the_filter_and_writes_jsonl(tmp_path: Path) -> Non
         await with_demo_traffic(pilot)
         await pilot.press("slash", *"status:401", "enter")
         await until(pilot, lambda: app.table.row_count == 2)
-        app.export_to(str(tmp_path / "out.jsonl"))
-    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+        app.export_to(str(tmp_path / "[b]out.jsonl"))
+    lines = (tmp_path / "[b]out.jsonl").read_text().splitlines()
     assert [json.loads(line)["status"] for line in lines] == [401, 401]
 
 

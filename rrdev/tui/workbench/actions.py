@@ -205,9 +205,12 @@ class WorkbenchActions:
                 export_text(records, fmt, self.proxy_url()), encoding="utf-8"
             )
         except OSError as exc:
-            app.notify(f"{path}: {exc.strerror or exc}", title="Export failed", severity="error")
+            # markup=False: the path is whatever was typed ("[x]" is no style).
+            message = f"{path}: {exc.strerror or exc}"
+            app.notify(message, title="Export failed", severity="error", markup=False)
             return
-        app.notify(f"{len(records)} request(s) as {fmt.upper()} in {path}", title="Exported")
+        message = f"{len(records)} request(s) as {fmt.upper()} in {path}"
+        app.notify(message, title="Exported", markup=False)
 
     # ------------------------------------------------------------ rules view (R)
 
