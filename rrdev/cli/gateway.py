@@ -206,6 +206,15 @@ def tui(
     backend_port: Annotated[
         int, typer.Option("--backend-port", help="With --demo: the echo backend's port (0: any).")
     ] = 0,
+    open_log: Annotated[
+        str | None,
+        typer.Option(
+            "--open",
+            "--log",
+            metavar="FILE",
+            help="Open a `rrdev up --log-file` read-only (no proxy starts).",
+        ),
+    ] = None,
 ) -> None:
     """Run the proxy with a live inspector: every request, and why it was allowed or refused.
 
@@ -216,6 +225,8 @@ def tui(
 
     Example: rrdev tui --demo
     """
+    if open_log is not None:
+        raise typer.Exit(_open_log(open_log, _one_profile(profile_arg, profile), demo=demo))
     profiles = _up_profiles(profile_arg, profile)
     raise typer.Exit(
         _run_tui(
@@ -230,6 +241,21 @@ def tui(
             backend_port=backend_port,
         )
     )
+
+
+def _open_log(path: str, profile_path: str | None, *, demo: bool) -> int:
+    """``--open FILE``: the log's records in the inspector; with a profile, its rules."""
+    from rrdev.tui import run_tui
+    from rrdev.tui.workbench.log_runtime import LogRuntime
+
+    if demo:
+        raise fail("--open shows a log file, --demo runs the demo: drop one of them")
+    profile = None
+    if profile_path:
+        from rrdev.core.profile import load_profile
+
+        profile = load_profile(profile_path)
+    return run_tui(LogRuntime(path, profile=profile))
 
 
 def _run_tui(

@@ -57,6 +57,7 @@ from rrdev.tui.widgets.help import HelpScreen
 from rrdev.tui.widgets.notices import MAX_NOTICES, Notice, NoticesScreen
 from rrdev.tui.widgets.status import StatusLine
 from rrdev.tui.widgets.traffic import TrafficTable
+from rrdev.tui.workbench.actions import WorkbenchActions
 
 __all__ = ["RrdevApp"]
 
@@ -81,7 +82,7 @@ _TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "genera
 WIDE_COLUMNS = 160
 
 
-class RrdevApp(App[None]):
+class RrdevApp(WorkbenchActions, App[None]):
     """The inspector around a ``Runtime`` (a profile's proxy, or the demo)."""
 
     # Absolute: a subclass elsewhere (tests) must find the same stylesheet.
@@ -97,6 +98,15 @@ class RrdevApp(App[None]):
         Binding("g", "generate", "Demo traffic"),
         Binding("c", "clear", "Clear"),
         Binding("E", "notices", "Notifications", show=False),
+        Binding("y", "copy", "Copy"),
+        Binding("x", "export", "Export"),
+        Binding("R", "rules", "Rules"),
+        Binding("d", "dry_run", "Dry-run"),
+        Binding("n", "next_refusal", "Next refusal", show=False),
+        Binding("N", "previous_refusal", "Previous refusal", show=False),
+        Binding("o", "sort", "Sort", show=False),
+        Binding("up", "filter_history(-1)", "Older filter", show=False),
+        Binding("down", "filter_history(1)", "Newer filter", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -145,6 +155,7 @@ class RrdevApp(App[None]):
         self.filter_bar = FilterBar(id="filter")
         self.why = Static("", id="why")
         self.status_line = StatusLine("starting the proxy…", id="status")
+        self.setup_workbench()
 
     def compose(self) -> ComposeResult:
         yield Header(icon=ICON)
@@ -305,6 +316,7 @@ class RrdevApp(App[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if isinstance(event.input, FilterBar):
+            self.remember_filter(event.value)
             if not event.value.strip():
                 event.input.remove_class("-visible")
             self.table.focus()
@@ -372,6 +384,9 @@ class RrdevApp(App[None]):
         screen = self.screen
         if isinstance(screen, CommandPalette):
             return True  # the palette's own keys; its commands ask command_available
+        workbench = self.workbench_check(action)
+        if workbench is not None:
+            return workbench
         return self.command_available(action, screen)
 
     def command_available(self, action: str, screen: Screen[object]) -> bool:

@@ -20,8 +20,10 @@ from rrdev.tui.proxy_thread import ProxyThread
 if TYPE_CHECKING:
     import httpx
 
+    from rrdev.core.explain import IncomingRequest
     from rrdev.core.jwk import JwksStatus
     from rrdev.core.model import Profile
+    from rrdev.core.records import Explanation
     from rrdev.servers.demo import DemoHandle, DemoRequest
     from rrdev.servers.proxy import (
         AliasDispatcher,
@@ -64,6 +66,8 @@ class Runtime(Protocol):
     demo: bool
     #: The aliases served when there are several profiles (the table's alias column).
     aliases: tuple[str, ...]
+    #: Whether nothing can be sent (a log file opened with ``rrdev tui --open``).
+    read_only: bool
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
         """Start listening; raises ``RrdevError`` (a port in use: ``PortInUse``).
@@ -86,6 +90,15 @@ class Runtime(Protocol):
         """Send ``demo_requests`` through the proxy (on its thread, one shared client)."""
         ...
 
+    def profile(self) -> Profile | None:
+        """The profile in force (the rules view lists its rules); None when unknown."""
+        ...
+
+    async def dry_run(self, request: IncomingRequest) -> Explanation | None:
+        """What the proxy would answer ``request``, decided on its thread with its key
+        cache, sent nowhere; None when no proxy runs (a log file opened read-only)."""
+        ...
+
 
 def _info(app: ProxyApp, url: str) -> RuntimeInfo:
     info = app.info()
@@ -103,8 +116,26 @@ def _info(app: ProxyApp, url: str) -> RuntimeInfo:
 class _Threaded:
     """Owns the ``ProxyThread`` that a runtime's servers run on."""
 
+    #: Whether nothing can be sent (``rrdev tui --open``: a log file, no proxy).
+    read_only = False
+
     def __init__(self) -> None:
         self.thread: ProxyThread | None = None
+
+    def _proxy_app(self) -> ProxyApp | None:
+        raise NotImplementedError
+
+    def profile(self) -> Profile | None:
+        app = self._proxy_app()
+        return app.profile if app is not None else None
+
+    async def dry_run(self, request: IncomingRequest) -> Explanation | None:
+        import time
+
+        app, thread = self._proxy_app(), self.thread
+        if app is None or thread is None:
+            return None
+        return await thread.run(app.dry_run(request, now=time.time()))
 
     async def _start_thread(self) -> ProxyThread:
         thread = ProxyThread()
@@ -209,6 +240,9 @@ class ProfileRuntime(_Threaded):
     def jwks_status(self) -> JwksStatus | None:
         return self.app.jwks_status()
 
+    def _proxy_app(self) -> ProxyApp | None:
+        return self.app
+
     def demo_requests(self) -> list[DemoRequest]:
         return []
 
@@ -290,6 +324,9 @@ class DemoRuntime(_Threaded):
 
     def jwks_status(self) -> JwksStatus | None:
         return self.handle.proxy_app.jwks_status() if self.handle else None
+
+    def _proxy_app(self) -> ProxyApp | None:
+        return self.handle.proxy_app if self.handle else None
 
     def demo_requests(self) -> list[DemoRequest]:
         from rrdev.servers.demo import demo_requests
@@ -389,6 +426,10 @@ class AliasRuntime(_Threaded):
     def info(self) -> RuntimeInfo | None:
         server = self.server
         return _alias_info(self.app, server.url, server.port) if server is not None else None
+
+    def _proxy_app(self) -> ProxyApp | None:
+        """The first profile's proxy: the rules view and the dry-run judge with it."""
+        return next(iter(self.app.apps.values()), None)
 
     def jwks_status(self) -> JwksStatus | None:
         """The key cache that most needs attention: one with an error, else the first."""

@@ -141,6 +141,15 @@ class ProxyApp:
         jwks = self._state.jwks
         return jwks.status() if jwks is not None else None
 
+    async def dry_run(self, request: IncomingRequest, *, now: float) -> Explanation:
+        """What ``request`` would get, decided as a live one is (the profile in force, its
+        key cache) but never forwarded nor recorded: the TUI's dry-run. Call it on the
+        loop the proxy serves on (the key cache belongs to it)."""
+        state = self._state
+        return await decide(
+            state.profile, request, state.verifier, now=now, redactor=state.redactor
+        )
+
     async def startup(self) -> None:
         """Create the pooled client session and start watching the profile file."""
         self._forwarder.open()
