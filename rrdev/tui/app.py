@@ -47,6 +47,9 @@ from rrdev.tui.widgets.filter_bar import FilterBar
 from rrdev.tui.widgets.help import HelpScreen
 from rrdev.tui.widgets.status import StatusLine
 from rrdev.tui.widgets.traffic import TrafficTable
+from rrdev.tui.workbench import actions as workbench
+from rrdev.tui.workbench.bench import Workbench, expiry_label
+from rrdev.tui.workbench.requests import WorkbenchRequest
 
 __all__ = ["RrdevApp"]
 
@@ -66,7 +69,10 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
 #: Notices waiting for the UI past this many are dropped (a reload loop cannot flood it).
 _MAX_PENDING_EVENTS = 100
 #: Keys that act on the traffic table: off while another screen is on top.
-_TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
+_TRAFFIC_ACTIONS = frozenset(
+    {"filter", "clear_filter", "toggle_follow", "generate", "clear"}
+    | {"tokens", "compose", "replay", "edit", "make_it_pass"}  # the workbench's
+)
 
 
 class RrdevApp(App[None]):
@@ -78,9 +84,14 @@ class RrdevApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("f", "toggle_follow", "Follow"),
+        Binding("F", "toggle_follow", "Follow"),
         Binding("g", "generate", "Demo traffic"),
         Binding("c", "clear", "Clear"),
+        Binding("t", "tokens", "Token"),
+        Binding("s", "compose", "Send"),
+        Binding("r", "replay", "Replay"),
+        Binding("e", "edit", "Edit"),
+        Binding("f", "make_it_pass", "Fix"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -114,6 +125,9 @@ class RrdevApp(App[None]):
         self.filter_bar = FilterBar(id="filter")
         self.why = Static("", id="why")
         self.status_line = StatusLine("starting the proxy…", id="status")
+        #: The current token and what the workbench sent (t, s, r, e, f).
+        self.workbench = Workbench()
+        self.last_composed: WorkbenchRequest | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon=ICON)
@@ -175,6 +189,7 @@ class RrdevApp(App[None]):
     def _show_records(self, records: list[RequestRecord], dropped: int = 0) -> None:
         self.batches += 1
         for seq, record in self.store.add_batch(records, dropped):
+            self.workbench.arrived(seq, record)
             if self.filter.matches(record):
                 self.table.queue(seq, record)
         self.table.flush()
@@ -267,7 +282,8 @@ class RrdevApp(App[None]):
     # -------------------------------------------------------------- other keys
 
     def on_request_chosen(self, event: RequestChosen) -> None:
-        self.push_screen(RequestScreen(event.record, event.seq, clock=self.clock))
+        link = self.workbench.link_of(event.seq)
+        self.push_screen(RequestScreen(event.record, event.seq, clock=self.clock, note=link))
 
     def action_toggle_follow(self) -> None:
         self.table.follow = not self.table.follow
@@ -280,6 +296,23 @@ class RrdevApp(App[None]):
         self.store.clear()
         self.table.show([])
         self.refresh_status()
+
+    # -------------------------------------------------------------- workbench
+
+    def action_tokens(self) -> None:
+        workbench.open_tokens(self)
+
+    def action_compose(self) -> None:
+        workbench.compose(self, self.last_composed)
+
+    def action_replay(self) -> None:
+        workbench.replay_selected(self)
+
+    def action_edit(self) -> None:
+        workbench.edit_selected(self)
+
+    def action_make_it_pass(self) -> None:
+        workbench.make_it_pass(self)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -306,3 +339,4 @@ class RrdevApp(App[None]):
             following=table.follow,
             filter_text=self.filter.text,
         )
+        self.status_line.show_token(expiry_label(self.workbench.token, self.clock()))

@@ -52,12 +52,19 @@ class RequestScreen(Screen[None]):
     ]
 
     def __init__(
-        self, record: RequestRecord, seq: int, *, clock: Callable[[], float] = time.time
+        self,
+        record: RequestRecord,
+        seq: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        note: str = "",
     ) -> None:
         super().__init__()
         self.record = record
         self.seq = seq
         self.clock = clock
+        #: How this request relates to another ("fix of #12"), shown in the title.
+        self.note = note
 
     @property
     def initial_tab(self) -> str:
@@ -73,7 +80,7 @@ class RequestScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"request #{self.seq}"
+        self.sub_title = f"request #{self.seq}" + (f" · {self.note}" if self.note else "")
         self.set_interval(1.0, self._tick)
         self._focus_pane(self.initial_tab)
 
