@@ -144,3 +144,21 @@ def test_a_fresh_token_keeps_its_lifetime_and_drops_nbf() -> None:
     claims = {"iat": 100, "exp": 700, "nbf": 5000, "sub": "x"}
     out = fixed_claims(claims, FixProposal("", fresh=True), 10_000)
     assert out == {"iat": 10_000, "exp": 10_600, "sub": "x"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        ("delete:resources", "delete:resources"),
+        ("^admin$", "admin"),
+        ("(^| )Orders\\.Write( |$)", "Orders.Write"),
+        ("^(ops|dev)$", None),
+        ("a.b", None),
+        ("\\d+", None),
+        ("", None),
+    ],
+)
+def test_only_literal_patterns_are_proposed(pattern: str, literal: str | None) -> None:
+    from rrdev.core.fixes import _literal
+
+    assert _literal(pattern) == literal

@@ -179,11 +179,25 @@ def _flip(cond: PairCondition) -> ClaimEdit | None:
 
 
 def _literal(source: str) -> str | None:
-    """The text a pattern matches when it is a literal (anchors allowed)."""
-    text = source.removeprefix("^").removesuffix("$")
-    if not text or any(ch in _REGEX_CHARS for ch in text):
-        return None
-    return text
+    """The text a pattern matches when it is a literal: anchors, the scope-word idiom
+    ``(^| )word( |$)`` and escaped punctuation (``Orders\\.Write``) allowed."""
+    text = source.removeprefix("(^| )").removesuffix("( |$)")
+    text = text.removeprefix("^").removesuffix("$")
+    out: list[str] = []
+    escaped = False
+    for ch in text:
+        if escaped:
+            if ch.isalnum():  # \d, \w, \b: a class or an assertion, not text
+                return None
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in _REGEX_CHARS:
+            return None
+        else:
+            out.append(ch)
+    return "".join(out) if out and not escaped else None
 
 
 def _describe(edits: list[ClaimEdit]) -> str:
