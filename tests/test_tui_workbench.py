@@ -4,19 +4,24 @@ fetch, mint), compose and send, replay, edit and resend, make it pass."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from proxy_support import mint, profile_text, run_backend
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from rrdev.core.keyset import local_public_jwks
+from rrdev.servers.proxy import Overrides
 from rrdev.tui.app import RrdevApp
-from rrdev.tui.runtime import DemoRuntime
+from rrdev.tui.runtime import DemoRuntime, ProfileRuntime
 from rrdev.tui.widgets.detail import RequestScreen
 from rrdev.tui.workbench.compose import ComposeScreen
-from rrdev.tui.workbench.requests import MARK_HEADER
+from rrdev.tui.workbench.requests import MARK_HEADER, WorkbenchRequest
 from rrdev.tui.workbench.tokens import TokenScreen
 
 pytestmark = pytest.mark.usefixtures("keyset")
@@ -30,6 +35,18 @@ async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.05)
+
+
+class NoticedApp(RrdevApp):
+    """Remembers every notification's message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notices: list[str] = []
+
+    def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
+        self.notices.append(message)
+        super().notify(message, **kw)
 
 
 def demo_app() -> RrdevApp:
@@ -186,3 +203,28 @@ async def test_edit_and_resend_opens_the_selected_request_prefilled() -> None:
         # no current token yet: sent without one, as the notice says
         assert row(app, 4)[1:5] == ["GET", "/api/v1/products/1", "401", "token_missing"]
         assert app.workbench.link_of(5) == "edit of #4"
+
+
+async def test_make_it_pass_with_a_remote_issuer_only_says_what_to_ask_for(
+    tmp_path: Path,
+) -> None:
+    """The profile trusts a remote issuer (its keys given with --jwks here, so the
+    request verifies offline): rrdev cannot sign for it, so nothing is minted or sent."""
+    async with run_backend() as backend:
+        jwks = tmp_path / "jwks.json"
+        jwks.write_text(json.dumps(local_public_jwks()))
+        path = tmp_path / "rrdev.toml"
+        path.write_text(profile_text(backend.url, jwks_uri="https://issuer.example/jwks.json"))
+        runtime = ProfileRuntime.from_path(path, port=0, overrides=Overrides(jwks=str(jwks)))
+        app = NoticedApp(runtime)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.info is not None)
+            assert runtime.signing_keyset() is None
+            request = WorkbenchRequest("DELETE", "/api/v1/products/1").with_token(mint())
+            assert (await runtime.send(request)).status == 403
+            await until(pilot, lambda: app.table.row_count == 1)
+            await pilot.press("f")
+            await until(pilot, lambda: any("ask your provider" in n for n in app.notices))
+            assert any("scope with delete:resources" in n for n in app.notices)
+            await pilot.pause(0.3)
+            assert app.table.row_count == 1 and backend.seen == []

@@ -286,7 +286,10 @@ class ProfileRuntime(_Threaded):
         from rrdev.core.netaddr import is_loopback_url
 
         cred = self.app.profile.proxy_credential
-        if cred.jwks_uri is None or not is_loopback_url(cred.jwks_uri):
+        local = self.app.overrides.offline or (
+            cred.jwks_uri is not None and is_loopback_url(cred.jwks_uri)
+        )
+        if not local:
             return None  # a remote issuer: rrdev cannot sign what it trusts
         return Keyset.load_or_create()
 
