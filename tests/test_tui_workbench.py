@@ -228,3 +228,27 @@ async def test_make_it_pass_with_a_remote_issuer_only_says_what_to_ask_for(
             assert any("scope with delete:resources" in n for n in app.notices)
             await pilot.pause(0.3)
             assert app.table.row_count == 1 and backend.seen == []
+
+
+async def test_a_failed_fetch_shows_the_providers_refusal_and_its_hint(tmp_path: Path) -> None:
+    from proxy_support import free_port
+
+    async with run_backend() as backend:
+        path = tmp_path / "rrdev.toml"
+        auth = (
+            '\n[auth]\nkind = "oauth2"\n'
+            f'token_url = "http://127.0.0.1:{free_port()}/oauth/token"\n'
+            'client_id = "cli"\nclient_secret = "s3cret-value"\n'
+        )
+        path.write_text(profile_text(backend.url) + auth)
+        app = RrdevApp(ProfileRuntime.from_path(path, port=0, overrides=Overrides(offline=True)))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.info is not None)
+            screen = await token_panel(pilot)
+            await pilot.click("#fetch")
+            progress = screen.query_one("#token-progress")
+            await until(pilot, lambda: "fetch failed" in str(progress.content))
+            shown = str(progress.content)
+            assert "cannot connect to the token endpoint" in shown and "(" in shown  # the hint
+            assert "s3cret-value" not in shown
+            assert app.workbench.token is None
