@@ -18,6 +18,8 @@ Scope = Literal["proxy_credential", "target_credential", "proxy", "target"]
 SCOPES: tuple[Scope, ...] = ("proxy_credential", "target_credential", "proxy", "target")
 #: At most this many bytes of a JSON response body are kept in a record's preview.
 PREVIEW_BYTES = 4096
+#: At most this many bytes of a forwarded request body are kept in a record (replay).
+REQUEST_BODY_BYTES = 64 * 1024
 
 
 def _plain(value: Any) -> Any:
@@ -372,6 +374,12 @@ class RequestRecord:
     #: alias; see ``rrdev.core.aliases``); None when one profile is served, and for the
     #: refusals of a request that named no profile (421 ``alias_unknown``).
     alias: str | None = None
+    #: The request body the proxy forwarded (exchange records only; the TUI replays
+    #: it): the first ``REQUEST_BODY_BYTES`` as text, secret-named JSON or form fields
+    #: and the caller's secret values redacted. None when there was none or the proxy
+    #: did not read it (a refused request's body is never read).
+    request_body: str | None = None
+    request_body_truncated: bool = False
 
     @property
     def forwarded(self) -> bool:

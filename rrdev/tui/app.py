@@ -57,7 +57,10 @@ from rrdev.tui.widgets.help import HelpScreen
 from rrdev.tui.widgets.notices import MAX_NOTICES, Notice, NoticesScreen
 from rrdev.tui.widgets.status import StatusLine
 from rrdev.tui.widgets.traffic import TrafficTable
+from rrdev.tui.workbench import send_actions as workbench
 from rrdev.tui.workbench.actions import WorkbenchActions
+from rrdev.tui.workbench.bench import Workbench, expiry_label
+from rrdev.tui.workbench.requests import WorkbenchRequest
 
 __all__ = ["RrdevApp"]
 
@@ -77,7 +80,10 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
 #: Notices waiting for the UI past this many are dropped (a reload loop cannot flood it).
 _MAX_PENDING_EVENTS = 100
 #: Keys that act on the traffic table: off while another screen is on top.
-_TRAFFIC_ACTIONS = frozenset({"filter", "clear_filter", "toggle_follow", "generate", "clear"})
+_TRAFFIC_ACTIONS = frozenset(
+    {"filter", "clear_filter", "toggle_follow", "generate", "clear"}
+    | {"tokens", "compose", "replay", "edit", "make_it_pass"}  # the workbench's
+)
 #: From this many columns on, the list and the detail sit side by side.
 WIDE_COLUMNS = 160
 
@@ -94,7 +100,7 @@ class RrdevApp(WorkbenchActions, App[None]):
         # focused widget, so the focus moves to the filter bar in time for them.
         Binding("slash", "filter", "Filter", priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("f", "toggle_follow", "Follow"),
+        Binding("F", "toggle_follow", "Follow"),
         Binding("g", "generate", "Demo traffic"),
         Binding("c", "clear", "Clear"),
         Binding("E", "notices", "Notifications", show=False),
@@ -107,6 +113,11 @@ class RrdevApp(WorkbenchActions, App[None]):
         Binding("o", "sort", "Sort", show=False),
         Binding("up", "filter_history(-1)", "Older filter", show=False),
         Binding("down", "filter_history(1)", "Newer filter", show=False),
+        Binding("t", "tokens", "Token"),
+        Binding("s", "compose", "Send"),
+        Binding("r", "replay", "Replay"),
+        Binding("e", "edit", "Edit"),
+        Binding("f", "make_it_pass", "Fix"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -156,6 +167,9 @@ class RrdevApp(WorkbenchActions, App[None]):
         self.why = Static("", id="why")
         self.status_line = StatusLine("starting the proxy…", id="status")
         self.setup_workbench()
+        #: The current token and what the workbench sent (t, s, r, e, f).
+        self.workbench = Workbench()
+        self.last_composed: WorkbenchRequest | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon=ICON)
@@ -221,6 +235,7 @@ class RrdevApp(WorkbenchActions, App[None]):
     def _show_records(self, records: list[RequestRecord], dropped: int = 0) -> None:
         self.batches += 1
         for seq, record in self.store.add_batch(records, dropped):
+            self.workbench.arrived(seq, record)
             if self.filter_error is None and self.filter.matches(record):
                 self.table.queue(seq, record)
         self.table.flush()
@@ -336,9 +351,14 @@ class RrdevApp(WorkbenchActions, App[None]):
     # -------------------------------------------------------------- other keys
 
     def on_request_chosen(self, event: RequestChosen) -> None:
+        link = self.workbench.link_of(event.seq)
         self.push_screen(
             RequestScreen(
-                event.record, event.seq, clock=self.clock, profile_ref=self._profile_ref()
+                event.record,
+                event.seq,
+                clock=self.clock,
+                profile_ref=self._profile_ref(),
+                note=link,
             )
         )
 
@@ -359,6 +379,27 @@ class RrdevApp(WorkbenchActions, App[None]):
         self.store.clear()
         self.table.show([])
         self.refresh_status()
+
+    # -------------------------------------------------------------- workbench
+
+    def action_tokens(self) -> None:
+        workbench.open_tokens(self)
+
+    def action_compose(self) -> None:
+        if not self.refuse_if_read_only("send"):
+            workbench.compose(self, self.last_composed)
+
+    def action_replay(self) -> None:
+        if not self.refuse_if_read_only("send"):
+            workbench.replay_selected(self)
+
+    def action_edit(self) -> None:
+        if not self.refuse_if_read_only("send"):
+            workbench.edit_selected(self)
+
+    def action_make_it_pass(self) -> None:
+        if not self.refuse_if_read_only("send"):
+            workbench.make_it_pass(self)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -452,3 +493,4 @@ class RrdevApp(WorkbenchActions, App[None]):
             filter_error=self.filter_error,
             reload_error=self.reload_error,
         )
+        self.status_line.show_token(expiry_label(self.workbench.token, self.clock()))

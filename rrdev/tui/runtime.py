@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from rrdev.core.explain import IncomingRequest
     from rrdev.core.jwk import JwksStatus
+    from rrdev.core.keyset import Keyset
     from rrdev.core.model import Profile
     from rrdev.core.records import Explanation
     from rrdev.servers.demo import DemoHandle, DemoRequest
@@ -34,8 +35,17 @@ if TYPE_CHECKING:
         RecordSink,
     )
     from rrdev.servers.runner import ProxyServer
+    from rrdev.tui.workbench.requests import WorkbenchRequest
 
-__all__ = ["AliasRuntime", "DemoRuntime", "DemoSent", "ProfileRuntime", "Runtime", "RuntimeInfo"]
+__all__ = [
+    "AliasRuntime",
+    "DemoRuntime",
+    "DemoSent",
+    "ProfileRuntime",
+    "Runtime",
+    "RuntimeInfo",
+    "Sent",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,14 @@ class DemoSent:
 
     count: int
     failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What ``Runtime.send`` got back: the status, or ``error`` when no answer came."""
+
+    status: int | None
+    error: str = ""
 
 
 class Runtime(Protocol):
@@ -99,6 +117,20 @@ class Runtime(Protocol):
         cache, sent nowhere; None when no proxy runs (a log file opened read-only)."""
         ...
 
+    async def send(self, request: WorkbenchRequest) -> Sent:
+        """Send one workbench request through the proxy (on its thread, the same
+        shared client as ``send_demo_requests``); its record arrives like any other."""
+        ...
+
+    async def explain(self, request: WorkbenchRequest) -> Explanation:
+        """What the proxy would answer ``request`` (its keys, its rules), sending nothing."""
+        ...
+
+    def signing_keyset(self) -> Keyset | None:
+        """The keyset the proxy's issuer signs with, when that issuer is the local one
+        (the demo, or a profile whose JWKS is on loopback); None otherwise."""
+        ...
+
 
 def _info(app: ProxyApp, url: str) -> RuntimeInfo:
     info = app.info()
@@ -121,9 +153,59 @@ class _Threaded:
 
     def __init__(self) -> None:
         self.thread: ProxyThread | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.clients_made = 0
+
+    def _proxy(self) -> tuple[ProxyApp, str] | None:
+        """The running proxy app and its URL (None when not running)."""
+        raise NotImplementedError
+
+    def _client(self) -> httpx.AsyncClient:
+        """The shared client (on the proxy's thread: only that loop uses it)."""
+        if self.client is None:
+            import httpx
+
+            # trust_env=False: loopback traffic must never go through an HTTP(S)_PROXY.
+            self.client = httpx.AsyncClient(trust_env=False, timeout=10)
+            self.clients_made += 1
+        return self.client
+
+    async def _close_client(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.aclose()
+
+    async def send(self, request: WorkbenchRequest) -> Sent:
+        proxy, thread = self._proxy(), self.thread
+        if proxy is None or thread is None:
+            return Sent(None, "the proxy is not running")
+        return await thread.run(self._send_one(proxy[1], request))
+
+    async def _send_one(self, url: str, request: WorkbenchRequest) -> Sent:
+        import httpx
+
+        try:
+            response = await self._client().request(
+                request.method,
+                url + request.target,
+                headers=list(request.headers),
+                content=request.body.encode() if request.body else None,
+            )
+        except (httpx.HTTPError, ValueError) as exc:
+            return Sent(None, f"{type(exc).__name__}: {exc}"[:200])
+        return Sent(response.status_code)
+
+    async def explain(self, request: WorkbenchRequest) -> Explanation:
+        proxy, thread = self._proxy(), self.thread
+        if proxy is None or thread is None:
+            raise RuntimeError("the proxy is not running")
+        return await thread.run(
+            proxy[0].explain(request.method, request.path, request.query, request.headers)
+        )
 
     def _proxy_app(self) -> ProxyApp | None:
-        raise NotImplementedError
+        proxy = self._proxy()
+        return proxy[0] if proxy is not None else None
 
     def profile(self) -> Profile | None:
         app = self._proxy_app()
@@ -231,7 +313,27 @@ class ProfileRuntime(_Threaded):
         if self.thread is None:
             await self.app.aclose()  # never started: nothing runs on a thread
             return
-        await self._end_thread(server.stop() if server is not None else self.app.aclose())
+        await self._end_thread(self._stop_server(server))
+
+    async def _stop_server(self, server: ProxyServer | None) -> None:
+        await self._close_client()
+        await (server.stop() if server is not None else self.app.aclose())
+
+    def _proxy(self) -> tuple[ProxyApp, str] | None:
+        server = self.server
+        return (self.app, server.url) if server is not None else None
+
+    def signing_keyset(self) -> Keyset | None:
+        from rrdev.core.keyset import Keyset
+        from rrdev.core.netaddr import is_loopback_url
+
+        cred = self.app.profile.proxy_credential
+        local = self.app.overrides.offline or (
+            cred.jwks_uri is not None and is_loopback_url(cred.jwks_uri)
+        )
+        if not local:
+            return None  # a remote issuer: rrdev cannot sign what it trusts
+        return Keyset.load_or_create()
 
     def info(self) -> RuntimeInfo | None:
         server = self.server
@@ -278,8 +380,6 @@ class DemoRuntime(_Threaded):
         self.backend_port = backend_port
         self.home = home
         self.handle: DemoHandle | None = None
-        self.client: httpx.AsyncClient | None = None
-        self.clients_made = 0
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
         thread = await self._start_thread()
@@ -312,9 +412,7 @@ class DemoRuntime(_Threaded):
         await self._end_thread(self._stop_demo(handle))
 
     async def _stop_demo(self, handle: DemoHandle | None) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            await client.aclose()
+        await self._close_client()
         if handle is not None:
             await handle.stop()
 
@@ -352,15 +450,12 @@ class DemoRuntime(_Threaded):
                 failures.append(f"{request.title}: {type(exc).__name__}")
         return DemoSent(len(requests), tuple(failures))
 
-    def _client(self) -> httpx.AsyncClient:
-        """The shared client (on the proxy's thread: only that loop uses it)."""
-        if self.client is None:
-            import httpx
+    def _proxy(self) -> tuple[ProxyApp, str] | None:
+        handle = self.handle
+        return (handle.proxy_app, handle.proxy_url) if handle is not None else None
 
-            # trust_env=False: loopback traffic must never go through an HTTP(S)_PROXY.
-            self.client = httpx.AsyncClient(trust_env=False, timeout=10)
-            self.clients_made += 1
-        return self.client
+    def signing_keyset(self) -> Keyset | None:
+        return self.handle.issuer_app.keyset() if self.handle is not None else None
 
 
 class AliasRuntime(_Threaded):
@@ -427,9 +522,14 @@ class AliasRuntime(_Threaded):
         server = self.server
         return _alias_info(self.app, server.url, server.port) if server is not None else None
 
-    def _proxy_app(self) -> ProxyApp | None:
-        """The first profile's proxy: the rules view and the dry-run judge with it."""
-        return next(iter(self.app.apps.values()), None)
+    def _proxy(self) -> tuple[ProxyApp, str] | None:
+        """The first profile's proxy: the rules view, the dry-run and the workbench's
+        sends use it (a send goes to the bare host: a 421 naming the aliases)."""
+        server, app = self.server, next(iter(self.app.apps.values()), None)
+        return (app, server.url) if server is not None and app is not None else None
+
+    def signing_keyset(self) -> Keyset | None:
+        return None
 
     def jwks_status(self) -> JwksStatus | None:
         """The key cache that most needs attention: one with an error, else the first."""

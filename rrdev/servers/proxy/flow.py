@@ -150,6 +150,20 @@ class ProxyApp:
             state.profile, request, state.verifier, now=now, redactor=state.redactor
         )
 
+    async def explain(
+        self, method: str, raw_path: str, raw_query: str, headers: tuple[tuple[str, str], ...]
+    ) -> Explanation:
+        """What this proxy would answer (its profile, keys and rules in force), without
+        forwarding or recording anything: a dry run against the live state."""
+        state = self._state
+        return await decide(
+            state.profile,
+            IncomingRequest(method, raw_path, raw_query, headers),
+            state.verifier,
+            now=self.clock(),
+            redactor=state.redactor,
+        )
+
     async def startup(self) -> None:
         """Create the pooled client session and start watching the profile file."""
         self._forwarder.open()

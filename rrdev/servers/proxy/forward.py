@@ -17,7 +17,7 @@ from dataclasses import replace
 import aiohttp
 
 from rrdev.clients.oauth2 import TokenFetchError
-from rrdev.core.records import PREVIEW_BYTES, Explanation
+from rrdev.core.records import PREVIEW_BYTES, REQUEST_BODY_BYTES, Explanation
 from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
 from rrdev.servers.proxy.filtered import filters_apply, relay_filtered
@@ -71,6 +71,8 @@ class Forwarder:
             state, scope, headers, claims, progress.notes, authorization
         )
         body = _RequestBody(receive, headers)
+        if progress.exchange and body.expected:
+            body.kept = progress.request_body = bytearray()
         t_up = time.perf_counter()
         try:
             response = await self.session.request(
@@ -199,7 +201,7 @@ async def _backend_authorization(
 class _RequestBody:
     """The caller's body as an async iterator for aiohttp, counting bytes as they pass."""
 
-    __slots__ = ("client_gone", "done", "expected", "receive", "received")
+    __slots__ = ("client_gone", "done", "expected", "kept", "receive", "received")
 
     def __init__(self, receive: Receive, headers: list[tuple[str, str]]) -> None:
         self.receive = receive
@@ -210,6 +212,8 @@ class _RequestBody:
             for k, v in headers
         )
         self.done = not self.expected
+        #: The start of the body, for the record (only when it records exchanges).
+        self.kept: bytearray | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while not self.done:
@@ -221,6 +225,9 @@ class _RequestBody:
             self.done = not message.get("more_body", False)
             if chunk:
                 self.received += len(chunk)
+                kept = self.kept
+                if kept is not None and len(kept) < REQUEST_BODY_BYTES:
+                    kept += chunk[: REQUEST_BODY_BYTES - len(kept)]
                 yield chunk
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from rrdev.core.hygiene import param_key as _param_key
 from rrdev.core.records import PREVIEW_BYTES, Explanation, RequestRecord, Verification
@@ -38,6 +38,7 @@ class _Progress:
         "method",
         "notes",
         "preview",
+        "request_body",
         "request_headers",
         "response_headers",
         "rules_ms",
@@ -64,6 +65,7 @@ class _Progress:
         self.request_headers: list[tuple[str, str]] = []
         self.response_headers: list[tuple[bytes, bytes]] | None = None
         self.preview: bytearray | None = None
+        self.request_body: bytearray | None = None
 
     def decided(self, timed: _TimedVerifier | None) -> None:
         elapsed = (time.perf_counter() - self.t0) * 1000
@@ -148,7 +150,23 @@ def _exchange_fields(
             _preview_text(bytes(preview), truncated, redactor) if preview is not None else None
         ),
         "response_truncated": truncated,
+        **_request_body_fields(progress, redactor),
     }
+
+
+def _request_body_fields(progress: _Progress, redactor: Redactor) -> dict[str, Any]:
+    """The kept start of the forwarded request body, redacted like a preview (JSON
+    fields by name, form fields by name, secret values anywhere)."""
+    kept = progress.request_body
+    if not kept:
+        return {}
+    truncated = progress.bytes_in > len(kept)
+    content_type = next((v for k, v in progress.request_headers if k == "content-type"), "")
+    if "x-www-form-urlencoded" in content_type.lower() and not truncated:
+        text = urlencode(_record_query(redactor, bytes(kept).decode("utf-8", "replace")))
+    else:
+        text = _preview_text(bytes(kept), truncated, redactor)
+    return {"request_body": text, "request_body_truncated": truncated}
 
 
 def _caller_secrets(redactor: Redactor, progress: _Progress, raw_query: str) -> list[str]:

@@ -58,6 +58,7 @@ class RequestScreen(Screen[None]):
         *,
         clock: Callable[[], float] = time.time,
         profile_ref: str | None = None,
+        note: str = "",
     ) -> None:
         super().__init__()
         self.record = record
@@ -65,6 +66,8 @@ class RequestScreen(Screen[None]):
         self.clock = clock
         #: "demo" or the profile's path, for the commands the Explain tab suggests.
         self.profile_ref = profile_ref
+        #: How this request relates to another ("fix of #12"), shown in the title.
+        self.note = note
 
     @property
     def initial_tab(self) -> str:
@@ -80,7 +83,7 @@ class RequestScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"request #{self.seq}"
+        self.sub_title = f"request #{self.seq}" + (f" · {self.note}" if self.note else "")
         self.set_interval(1.0, self._tick)
         self._focus_pane(self.initial_tab)
 

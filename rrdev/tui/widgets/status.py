@@ -42,6 +42,15 @@ class StatusLine(Static):
         text.append("following" if following else "paused (End follows)", style="dim")
         self.update(text)
 
+    def show_token(self, label: str) -> None:
+        """Append the current token's expiry ("token minted, 59m left") to what
+        ``show`` drew; the app calls it right after ``show``."""
+        text = self.content if isinstance(self.content, Text) else Text(str(self.content))
+        text = text.copy()
+        text.append("   │   ", style="dim")
+        text.append(label, style="bold red" if "expired" in label else "dim")
+        self.update(text)
+
     def show_text(self, text: Text | str) -> None:
         self.update(text)
 

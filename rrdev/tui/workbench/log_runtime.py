@@ -11,16 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rrdev.tui.runtime import DemoSent, RuntimeInfo
+from rrdev.tui.runtime import DemoSent, RuntimeInfo, Sent
 from rrdev.tui.workbench.logfile import LogContents, read_log
 
 if TYPE_CHECKING:
     from rrdev.core.explain import IncomingRequest
     from rrdev.core.jwk import JwksStatus
+    from rrdev.core.keyset import Keyset
     from rrdev.core.model import Profile
     from rrdev.core.records import Explanation
     from rrdev.servers.demo import DemoRequest
     from rrdev.servers.proxy import EventCallback, RecordSink
+    from rrdev.tui.workbench.requests import WorkbenchRequest
 
 __all__ = ["LogRuntime"]
 
@@ -84,6 +86,15 @@ class LogRuntime:
 
     def profile(self) -> Profile | None:
         return self._profile
+
+    async def send(self, request: WorkbenchRequest) -> Sent:
+        return Sent(None, "a log file is open read-only: no proxy runs")
+
+    async def explain(self, request: WorkbenchRequest) -> Explanation:
+        raise RuntimeError("a log file is open read-only: no proxy runs")
+
+    def signing_keyset(self) -> Keyset | None:
+        return None
 
     async def dry_run(self, request: IncomingRequest) -> Explanation | None:
         """Judged offline against the local keyset, when a profile was given."""
