@@ -106,12 +106,12 @@ async def decide(
     # never forwarded.
     headers = tuple((k.lower(), v) for k, v in request.headers if not is_twin_header(k))
     facts = RequestFacts(request.method, target.path, target.raw_path, target.query, headers)
-    shown = RequestFacts(
+    # Redacted when first read (a refusal's body, a record's reader), not per request.
+    shown = RequestFacts.lazy(
         facts.method,
         facts.path,
         facts.raw_path,
-        redactor.query_list(facts.query),
-        redactor.headers_list(facts.headers),
+        lambda: (redactor.query_list(facts.query), redactor.headers_list(facts.headers)),
     )
     overrides = _overrides(request, headers)
     refused = _host_refusal(profile, headers, shown) or _override_refusal(
