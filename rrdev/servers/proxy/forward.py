@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, Explanation
@@ -244,7 +244,7 @@ async def _watch_disconnect(receive: Receive, progress: _Progress) -> None:
 
 #: aiohttp's own request headers: the backend gets none of them, only the caller's.
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-_SKIPPED = CIMultiDict((name, None) for name in _AUTO_HEADERS)
+_SKIPPED = CIMultiDictProxy(CIMultiDict((name, None) for name in _AUTO_HEADERS))
 
 
 class _ForwardRequest(aiohttp.ClientRequest):
@@ -256,7 +256,14 @@ class _ForwardRequest(aiohttp.ClientRequest):
     """
 
     def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
-        self._skip_auto_headers = _SKIPPED
+        self._skip_auto_headers = _SKIPPED  # type: ignore[assignment]
+
+
+def _request_class() -> type[aiohttp.ClientRequest]:
+    # aiohttp before 3.10 keeps the skip set under another name: its own path there.
+    if hasattr(aiohttp.ClientRequest, "_skip_auto_headers"):
+        return _ForwardRequest
+    return aiohttp.ClientRequest
 
 
 def _new_session() -> aiohttp.ClientSession:
@@ -267,7 +274,7 @@ def _new_session() -> aiohttp.ClientSession:
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
         skip_auto_headers=_AUTO_HEADERS,
-        request_class=_ForwardRequest,
+        request_class=_request_class(),
         timeout=aiohttp.ClientTimeout(total=None),
         max_line_size=65536,
         max_field_size=65536,
