@@ -108,14 +108,14 @@ async def decide(
         )
     # A name with "_" is the twin of a "-" name to CGI-style backends: never judged,
     # never forwarded.
-    headers = tuple((k.lower(), v) for k, v in request.headers if not is_twin_header(k))
+    headers = tuple([(k.lower(), v) for k, v in request.headers if not is_twin_header(k)])
     facts = RequestFacts(request.method, target.path, target.raw_path, target.query, headers)
-    shown = RequestFacts(
+    # Redacted when first read (a refusal's body, a record's reader), not per request.
+    shown = RequestFacts.lazy(
         facts.method,
         facts.path,
         facts.raw_path,
-        redactor.query_list(facts.query),
-        redactor.headers_list(facts.headers),
+        lambda: (redactor.query_list(facts.query), redactor.headers_list(facts.headers)),
     )
     overrides = _overrides(request, headers)
     refused = _host_refusal(profile, headers, shown) or _override_refusal(
@@ -134,7 +134,8 @@ async def decide(
             extra={"preflight": True},
         )
 
-    if [k for k, _v in headers].count("authorization") > 1:
+    authorizations = [v for k, v in headers if k == "authorization"]
+    if len(authorizations) > 1:
         # Refused whatever the auth type: the backend must never see two.
         return _error(
             400,
@@ -146,7 +147,7 @@ async def decide(
     claims = None
     verification = None
     if profile.proxy_credential.auth_type == "jwtVerify":
-        verification = await _authenticate(facts.headers, profile.proxy_credential, verifier, now)
+        verification = await _authenticate(authorizations, profile.proxy_credential, verifier, now)
         if not verification.ok:
             return _rejected(verification, shown)
         claims = verification.claims
@@ -292,12 +293,12 @@ async def _judge(
 
 
 async def _authenticate(
-    headers: tuple[tuple[str, str], ...],
+    values: list[str],
     cred: ProxyCredential,
     verifier: Verifier | None,
     now: float,
 ) -> Verification:
-    values = [v for k, v in headers if k == "authorization"]
+    """Verify the bearer token of the (one) Authorization value in ``values``."""
     if not values:
         return _header_problem(
             "token_missing",

@@ -77,7 +77,7 @@ def method_overrides(
         for name, value in headers
         if name in _HEADER_LABELS and value.strip()
     ]
-    if OVERRIDE_PARAM in unquote_plus(raw_query).casefold():
+    if raw_query and OVERRIDE_PARAM in unquote_plus(raw_query).casefold():
         for piece in split_query(raw_query):
             name, _, value = piece.partition("=")
             value = unquote_plus(value).strip()

@@ -47,8 +47,44 @@ class RequestFacts:
     query: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
 
+    @classmethod
+    def lazy(
+        cls,
+        method: str,
+        path: str,
+        raw_path: str,
+        parts: Callable[[], tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]],
+    ) -> RequestFacts:
+        """RequestFacts whose ``query`` and ``headers`` ``parts()`` makes on first read:
+        the engine's redacted copy of a request, which most allowed requests never
+        show. ``parts`` must be pure over immutable inputs (redaction is)."""
+        facts = cls.__new__(cls)
+        # One dict update instead of four frozen-dataclass attribute sets.
+        facts.__dict__.update(method=method, path=path, raw_path=raw_path, _parts=parts)
+        return facts
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for an attribute not set: the parts of a lazy RequestFacts.
+        parts = self.__dict__.get("_parts")
+        if parts is None or name not in ("query", "headers"):
+            raise AttributeError(name)
+        query, headers = parts()
+        object.__setattr__(self, "query", query)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "_parts", None)  # let go of the unredacted inputs
+        return query if name == "query" else headers
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (or copied) as plain RequestFacts: the function stays behind.
+        return (RequestFacts, (self.method, self.path, self.raw_path, self.query, self.headers))
+
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
+
+
+# The defaults live in ``__init__`` only: class attributes of these names would answer
+# for a lazy RequestFacts before its ``__getattr__`` could make them.
+del RequestFacts.query, RequestFacts.headers
 
 
 # ---------------------------------------------------------------- rule trace
@@ -122,13 +158,13 @@ class Decision:
         proxy's hot path decides without it, and most allowed requests are never read.
         ``trace`` must be pure over immutable inputs (the rule engine's is)."""
         decision = cls.__new__(cls)
-        for name, value in (
-            ("allowed", allowed),
-            ("deciding", deciding),
-            ("token_condition_decided", token_condition_decided),
-            ("_trace", trace),
-        ):
-            object.__setattr__(decision, name, value)
+        # One dict update instead of four frozen-dataclass attribute sets.
+        decision.__dict__.update(
+            allowed=allowed,
+            deciding=deciding,
+            token_condition_decided=token_condition_decided,
+            _trace=trace,
+        )
         return decision
 
     def __getattr__(self, name: str) -> Any:

@@ -358,11 +358,15 @@ def _matches(rule: Rule, ctx: _Context) -> bool:
         return False
     if rule.path is not None and not _holds_path(rule.path, ctx):
         return False
-    return (
-        all(_holds_header(c, ctx) for c in rule.headers)
-        and all(_holds_query(c, ctx) for c in rule.query)
-        and all(_holds_token(c, ctx) for c in rule.token)
-    )
+    # Plain loops: most rules have none of these, and all() would build a generator
+    # for each kind on every request.
+    for cond in rule.headers:
+        if not _holds_header(cond, ctx):
+            return False
+    for cond in rule.query:
+        if not _holds_query(cond, ctx):
+            return False
+    return not rule.token or all(_holds_token(cond, ctx) for cond in rule.token)
 
 
 def _evaluate_rule(rule: Rule, ctx: _Context) -> RuleOutcome:

@@ -302,11 +302,13 @@ class ProxyApp:
             progress.bytes_out = await _send_error(send, expl)
             self._record(progress, state, raw_path, raw_query, expl)
             return
-        timed = _TimedVerifier(state.verifier) if state.verifier is not None else None
+        verifier = state.verifier
+        # auth_ms is read only from a record: without a sink nothing times verification.
+        timed = _TimedVerifier(verifier) if verifier is not None and self.sink is not None else None
         expl = await decide(
             state.profile,
             IncomingRequest(progress.method, raw_path, raw_query, tuple(headers)),
-            timed,
+            timed if timed is not None else verifier,
             now=progress.started,
             redactor=state.redactor,
             offload=self._rules_worker,

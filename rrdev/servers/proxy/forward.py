@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, REQUEST_BODY_BYTES, Explanation
@@ -125,21 +126,24 @@ class Forwarder:
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
-            async for chunk in content.iter_any():
-                if progress.client_gone:
-                    progress.notes.append("the caller went away; the response was not finished")
-                    break
-                # A body already read to its end (most small answers) goes out in one
-                # message: one write and one await less than a separate empty last one.
-                ended = content.at_eof()
-                await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
-                progress.bytes_out += len(chunk)
-                if preview is not None and len(preview) < PREVIEW_BYTES:
-                    preview += chunk[: PREVIEW_BYTES - len(preview)]
-                if watcher is None and body.done and progress.bytes_out > _WATCH_AFTER_BYTES:
-                    watcher = asyncio.create_task(_watch_disconnect(receive, progress))
+            if content.is_eof():
+                # The whole body came with the head (most small answers): one message,
+                # taken without an iterator or a wait.
+                await _pass_on(send, content.read_nowait(), False, progress, preview)
+                complete = ended = True
             else:
-                complete = True
+                async for chunk in content.iter_any():
+                    if progress.client_gone:
+                        progress.notes.append("the caller went away; the response was not finished")
+                        break
+                    # A body already read to its end goes out in one message: one write
+                    # and one await less than a separate empty last one.
+                    ended = content.at_eof()
+                    await _pass_on(send, chunk, not ended, progress, preview)
+                    if watcher is None and body.done and progress.bytes_out > _WATCH_AFTER_BYTES:
+                        watcher = asyncio.create_task(_watch_disconnect(receive, progress))
+                else:
+                    complete = True
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             progress.notes.append(f"the backend's response was cut short ({type(exc).__name__})")
         finally:
@@ -151,6 +155,16 @@ class Forwarder:
                 response.close()
         if complete and not ended:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _pass_on(
+    send: Send, chunk: bytes, more: bool, progress: _Progress, preview: bytearray | None
+) -> None:
+    """One piece of the backend's body to the caller, counted (and previewed)."""
+    await send({"type": "http.response.body", "body": chunk, "more_body": more})
+    progress.bytes_out += len(chunk)
+    if preview is not None and len(preview) < PREVIEW_BYTES:
+        preview += chunk[: PREVIEW_BYTES - len(preview)]
 
 
 # ------------------------------------------------------------------ before forwarding
@@ -240,6 +254,30 @@ async def _watch_disconnect(receive: Receive, progress: _Progress) -> None:
             return
 
 
+#: aiohttp's own request headers: the backend gets none of them, only the caller's.
+_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+_SKIPPED = CIMultiDictProxy(CIMultiDict((name, None) for name in _AUTO_HEADERS))
+
+
+class _ForwardRequest(aiohttp.ClientRequest):
+    """aiohttp's request, skipping all of its automatic headers with a set made once.
+
+    What ``skip_auto_headers`` does, without aiohttp building (sorting, copying) the
+    skip set and a merged copy of the headers again for every request. The set is
+    also what aiohttp consults before adding a body's Content-Type; it only reads it.
+    """
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        self._skip_auto_headers = _SKIPPED  # type: ignore[assignment]
+
+
+def _request_class() -> type[aiohttp.ClientRequest]:
+    # aiohttp before 3.10 keeps the skip set under another name: its own path there.
+    if hasattr(aiohttp.ClientRequest, "_skip_auto_headers"):
+        return _ForwardRequest
+    return aiohttp.ClientRequest
+
+
 def _new_session() -> aiohttp.ClientSession:
     """The one pooled client: no cookie jar (callers must not share cookies), no
     decompression (bytes pass as sent), no headers of aiohttp's own."""
@@ -247,7 +285,8 @@ def _new_session() -> aiohttp.ClientSession:
         connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=10),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        skip_auto_headers=_AUTO_HEADERS,
+        request_class=_request_class(),
         timeout=aiohttp.ClientTimeout(total=None),
         max_line_size=65536,
         max_field_size=65536,
