@@ -35,7 +35,7 @@ class StatusLine(Static):
             text.append(f" (last {kept:,} of {total:,} kept)", style="dim")
         text.append("   │   ", style="dim")
         text.append("following" if following else "paused (End follows)", style="dim")
-        self.update(text)
+        self.update(text, layout=False)  # one line, whatever it says: no layout
 
     def show_text(self, text: Text | str) -> None:
         self.update(text)
