@@ -124,6 +124,9 @@ class RrdevApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # One help screen, kept when closed: composing and styling it anew on every
+        # ``?`` costs a few hundred ms of the UI's loop, more with traffic flowing.
+        self.install_screen(HelpScreen(), "help")
         self.table.focus()
         self.set_interval(0.5, self.refresh_status)
         self.set_interval(self.flush_interval, self.take_batch)
@@ -258,11 +261,10 @@ class RrdevApp(App[None]):
 
     def on_request_highlighted(self, event: RequestHighlighted) -> None:
         if event.record is not None:
-            self.why.update(why_view(event.record))
+            self.why.update(why_view(event.record), layout=False)  # a fixed height
         elif self.info is not None:
-            self.why.update(
-                waiting_view(self.info, demo=self.runtime.demo, filtered=bool(self.filter.terms))
-            )
+            filtered = bool(self.filter.terms)
+            self.why.update(waiting_view(self.info, demo=self.runtime.demo, filtered=filtered))
 
     # -------------------------------------------------------------- other keys
 
@@ -283,7 +285,7 @@ class RrdevApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen("help")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in _TRAFFIC_ACTIONS and self.screen is not self.table.screen:

@@ -53,6 +53,8 @@ Variant = Literal["even", "odd", "cursor"]
 _LABELS = tuple(Text(column.label) for column in COLUMNS)
 #: Lines kept rendered: a few screens' worth (the view, and where it just was).
 _CACHE_LINES = 1024
+#: Under a flood, batches are drawn this often (else at every tick of the timer).
+_FLOOD_INTERVAL = 0.25
 #: Seconds the scrollbar may lag the row count under a flood (one layout per period).
 _SCROLLBAR_LAG = 0.5
 #: Under a flood while following, the highlighted record is announced this often.
@@ -145,16 +147,22 @@ class TrafficTable(ScrollView, can_focus=True):
             self.move_cursor(index if found else 0)
 
     def flush(self) -> None:
-        """Add the queued records in one batch (called on a timer)."""
+        """Add the queued records in one batch (called on a timer). Nothing is drawn
+        while another screen is on top (the records wait, at most ``max_rows``), and
+        under a flood that replaces every visible row, at most every
+        ``_FLOOD_INTERVAL``: nobody reads rows at that rate, and each batch then
+        redraws the whole view."""
         now = time.monotonic()
+        if not self.screen.is_current:
+            del self._pending[: -self.max_rows]
+            return
         self._catch_up(now)
         if not self._pending or now < self._next_flush:
             return
         batch, self._pending = self._pending, []
         self._append(batch[-self.max_rows :])
-        # Under a flood, batches grow instead of the UI spending all its time here.
-        spent = time.monotonic() - now
-        self._next_flush = time.monotonic() + max(0.0, 4 * spent - self.flush_interval)
+        flood = self.follow and len(batch) >= self._body_height()
+        self._next_flush = now + (_FLOOD_INTERVAL if flood else 0.0)
 
     def _append(self, batch: list[tuple[int, RequestRecord]]) -> None:
         grew = False
