@@ -153,7 +153,7 @@ class TrafficTable(ScrollView, can_focus=True):
         ``_FLOOD_INTERVAL``: nobody reads rows at that rate, and each batch then
         redraws the whole view."""
         now = time.monotonic()
-        if not self.screen.is_current:
+        if self.app.screen is not self.screen:
             del self._pending[: -self.max_rows]
             return
         self._catch_up(now)

@@ -4,7 +4,8 @@ Pure (no Textual). Columns are sized to their content (the widest value seen, as
 ``ContentWidths`` tracks it), never to the screen: on a wide terminal the spare cells
 stay at the right instead of stretching the path. When the content does not fit, the
 gaps narrow from two cells to one, then the widest elastic column (path, reason, rule,
-subject) gives up a cell at a time down to its minimum (values end in an ellipsis);
+subject; the path counts as 12 cells narrower) gives up a cell at a time down to its
+minimum (values end in an ellipsis);
 only on a really narrow screen (< 90 cells at the default content) is a column dropped,
 least useful first (time, then latency, then subject).
 """
@@ -55,6 +56,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("latency", "latency", 6, 7, drop=2, justify="right"),
     Column("subject", "subject", 7, 8, elastic=True, drop=3),
 )
+#: The path gives up cells only once it is this much wider than the other elastic
+#: columns: it is what a row is about.
+_PATH_BONUS = 12
 #: No column grows past this, whatever its content (a 2 KB path stays one cell row).
 MAX_WIDTH = 80
 
@@ -144,7 +148,7 @@ def _widths(
         givers = [i for i in elastic if widths[i] > columns[i].min]
         if not givers:
             return None
-        widest = max(givers, key=lambda i: widths[i])
+        widest = max(givers, key=lambda i: widths[i] - _PATH_BONUS * (columns[i].key == "path"))
         widths[widest] -= 1
         excess -= 1
     return tuple(widths)
