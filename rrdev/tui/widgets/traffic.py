@@ -23,14 +23,12 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import deque
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.reactive import var
 from textual.scroll_view import ScrollView
@@ -39,20 +37,11 @@ from textual.strip import Strip
 from rrdev.core.records import RequestRecord
 from rrdev.tui.messages import RequestChosen, RequestHighlighted
 from rrdev.tui.views import row_cells
-from rrdev.tui.widgets.traffic_columns import (
-    COLUMNS,
-    ContentWidths,
-    Layout,
-    fit,
-    line_segments,
-)
+from rrdev.tui.widgets.traffic_columns import COLUMNS, ContentWidths, fit
+from rrdev.tui.widgets.traffic_lines import LineCache, Variant, VariantStyle
 
 __all__ = ["COLUMNS", "TrafficTable"]
 
-Variant = Literal["even", "odd", "cursor"]
-_LABELS = tuple(Text(column.label) for column in COLUMNS)
-#: Lines kept rendered: a few screens' worth (the view, and where it just was).
-_CACHE_LINES = 1024
 #: Under a flood, batches are drawn this often (else at every tick of the timer).
 _FLOOD_INTERVAL = 0.25
 #: Seconds the scrollbar may lag the row count under a flood (one layout per period).
@@ -93,24 +82,19 @@ class TrafficTable(ScrollView, can_focus=True):
         id: str | None = None,
     ) -> None:
         # Before Widget.__init__: a style update may already clear the caches.
-        self._segments: LRUCache[int, list[Segment]] = LRUCache(_CACHE_LINES)
-        self._strips: LRUCache[tuple[int, Variant, bool], Strip] = LRUCache(_CACHE_LINES)
-        self._header: Strip | None = None
-        self._styles: dict[Variant, tuple[Style, Style | None]] = {}
+        self._lines = LineCache(lambda: self.app.console, fit(ContentWidths().widths, 0))
+        self._styles: dict[Variant, VariantStyle] = {}
         super().__init__(id=id)
         self.max_rows = max_rows
         self.flush_interval = flush_interval
         #: The row under the cursor (an index into the rows, 0 = oldest shown).
         self.cursor_row = 0
-        #: Row lines turned into Segments so far (cache misses): what drawing costs.
-        self.rows_rendered = 0
         self._pending: list[tuple[int, RequestRecord]] = []
         self._rows: deque[tuple[int, RequestRecord]] = deque(maxlen=max_rows)
         # Rows dropped from the front since the last ``show``: keeps each record's
         # zebra stripe (and so its cached line) when older rows fall out.
         self._trimmed = 0
         self._content = ContentWidths()
-        self._layout: Layout = fit(self._content.widths, 0)
         self._announced: int | None = _NOTHING_YET
         self._next_flush = self._next_layout = self._next_announce = 0.0
         self._scrollbar_stale = False
@@ -136,15 +120,17 @@ class TrafficTable(ScrollView, can_focus=True):
         self._rows = deque(items, maxlen=self.max_rows)
         self._trimmed = 0
         self._content = ContentWidths(record for _seq, record in self._rows)
-        self._segments.clear()
         self._relayout(force=True)
-        if self.follow or before is None:
-            self._to_last_row() if self.follow else self.move_cursor(0)
-        else:
-            seqs = [seq for seq, _record in self._rows]
-            index = bisect_left(seqs, before[0])
-            found = index < len(seqs) and seqs[index] == before[0]
-            self.move_cursor(index if found else 0)
+        if self.follow:
+            self._to_last_row()
+        else:  # the same request if it is still shown, else the first
+            self.move_cursor(self._index_of(before[0]) if before else 0)
+
+    def _index_of(self, seq: int) -> int:
+        """The row showing record ``seq``, or 0 (rows are in ``seq`` order)."""
+        seqs = [number for number, _record in self._rows]
+        index = bisect_left(seqs, seq)
+        return index if index < len(seqs) and seqs[index] == seq else 0
 
     def flush(self) -> None:
         """Add the queued records in one batch (called on a timer). Nothing is drawn
@@ -187,7 +173,7 @@ class TrafficTable(ScrollView, can_focus=True):
         ``virtual_size`` does one, and repaints every widget): scrolling reads the value
         at once; the scrollbar's thumb catches up on the next layout, at most
         ``_SCROLLBAR_LAG`` later (see ``flush``)."""
-        size = Size(self._layout.width, len(self._rows) + 1)
+        size = Size(self._lines.layout.width, len(self._rows) + 1)
         if size != self.virtual_size:
             self.set_reactive(TrafficTable.virtual_size, size)
             self._scrollbar_stale = True
@@ -229,14 +215,15 @@ class TrafficTable(ScrollView, can_focus=True):
     @property
     def layout_keys(self) -> tuple[str, ...]:
         """The columns shown at the current width."""
-        return self._layout.keys
+        return self._lines.layout.keys
 
     # -------------------------------------------------------------- drawing
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if y == 0:
-            return self._header_strip(width)
+            header = self.rich_style + self.get_component_rich_style("traffic-table--header")
+            return self._lines.header(header, width)
         row = int(self.scroll_y) + y - 1
         if row >= len(self._rows):
             return Strip.blank(width, self.rich_style)
@@ -246,23 +233,15 @@ class TrafficTable(ScrollView, can_focus=True):
             if row == self.cursor_row
             else ("even" if (row + self._trimmed) % 2 == 0 else "odd")
         )
-        key = (seq, variant, self.has_focus)
-        strip = self._strips.get(key)
-        if strip is None:
-            strip = self._strips[key] = self._row_strip(seq, record, variant, width)
-        return strip
+        style = self._variant_style(variant)
+        return self._lines.row(seq, record, (variant, self.has_focus), style, width)
 
-    def _row_strip(self, seq: int, record: RequestRecord, variant: Variant, width: int) -> Strip:
-        segments = self._segments.get(seq)
-        if segments is None:
-            self.rows_rendered += 1
-            segments = line_segments(row_cells(record), self._layout, self.app.console)
-            self._segments[seq] = segments
-        style, post = self._variant_style(variant)
-        strip = Strip(Segment.apply_style(segments, style, post), self._layout.width)
-        return strip.adjust_cell_length(width, style)
+    @property
+    def rows_rendered(self) -> int:
+        """Row lines turned into Segments so far: what drawing has cost."""
+        return self._lines.rows_rendered
 
-    def _variant_style(self, variant: Variant) -> tuple[Style, Style | None]:
+    def _variant_style(self, variant: Variant) -> VariantStyle:
         """The line style of a row kind and, for the cursor, the colours that win over
         the cells' own (as DataTable's cursor does)."""
         styles = self._styles.get(variant)
@@ -273,22 +252,13 @@ class TrafficTable(ScrollView, can_focus=True):
             self._styles[variant] = styles
         return styles
 
-    def _header_strip(self, width: int) -> Strip:
-        if self._header is None or self._header.cell_length != width:
-            style = self.rich_style + self.get_component_rich_style("traffic-table--header")
-            segments = line_segments(_LABELS, self._layout, self.app.console)
-            strip = Strip(Segment.apply_style(segments, style))
-            self._header = strip.adjust_cell_length(width, style)
-        return self._header
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._forget_colours()
 
     def _forget_colours(self) -> None:
-        self._strips.clear()
+        self._lines.forget_colours()
         self._styles.clear()
-        self._header = None
 
     def _refresh_rows(self, start: int, end: int) -> None:
         """Repaint rows ``start`` to ``end`` (exclusive) where they are on screen."""
@@ -313,10 +283,8 @@ class TrafficTable(ScrollView, can_focus=True):
 
     def _relayout(self, *, force: bool = False) -> None:
         layout = fit(self._content.widths, self.scrollable_content_region.width)
-        if layout != self._layout or force:
-            self._layout = layout
-            self._segments.clear()
-            self._forget_colours()
+        if layout != self._lines.layout or force:
+            self._lines.new_layout(layout)
             self.refresh()
         self.virtual_size = Size(layout.width, len(self._rows) + 1)
 
