@@ -139,7 +139,7 @@ class TrafficTable(ScrollView, can_focus=True):
         ``_FLOOD_INTERVAL``: nobody reads rows at that rate, and each batch then
         redraws the whole view."""
         now = time.monotonic()
-        if self.app.screen is not self.screen:
+        if not (self.is_attached and self.screen.is_active):  # under another, or quitting
             del self._pending[: -self.max_rows]
             return
         self._catch_up(now)
