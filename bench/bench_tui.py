@@ -5,11 +5,12 @@ the proxy's throughput with the TUI attached vs `rrdev up --quiet`, in one run.
                               [--profile profiles/auth0.toml]
 
 A backend answers a small JSON (nginx when installed, else a one-process uvicorn app).
-Each round runs, interleaved, (1) `rrdev up --quiet` in its own process and (2) the
-TUI headless in this process (Textual's ``App.run_test()``, the real ``RrdevApp`` and
-``ProfileRuntime``), both with the profile given (``--offline``: the local keyset;
-``--target``: the backend), each under ``wrk -t1 -cN -dS`` with the same valid RS256
-token (an aiohttp load generator on its own thread when wrk is absent).
+Each round runs, interleaved, (1) `rrdev up --quiet` in its own process, (2) the
+TUI's proxy thread alone, with no UI (``measure_thread``: the ceiling the TUI can
+reach) and (3) the TUI headless in this process (Textual's ``App.run_test()``, the
+real ``RrdevApp`` and ``ProfileRuntime``), all with the profile given (``--offline``:
+the local keyset; ``--target``: the backend), each under ``wrk -t1 -cN -dS`` with the
+same valid RS256 token (an aiohttp load generator on its own thread when wrk is absent).
 
 While wrk runs through the TUI, keys go in the way a terminal's do (a ``Key`` event
 to the app's driver, not the pilot's ``press``, which waits for the whole process to
@@ -18,7 +19,8 @@ sample is the time until the app shows the effect (the help screen is on top, go
 the cursor moved). ``loop lag`` is how late a 10 ms timer on the UI loop fires.
 
 Targets (issue 12): UI input latency p95 <= 50 ms; TUI throughput >= 0.8x `rrdev up`.
-``measure_tui`` and ``measure_up`` are importable (``python -m bench`` uses them).
+``measure_tui``, ``measure_thread`` and ``measure_up`` are importable (``python -m
+bench`` uses them).
 """
 
 from __future__ import annotations
@@ -270,6 +272,32 @@ async def measure_tui(
     }
 
 
+async def measure_thread(
+    profile_path: str | Path,
+    seconds: float = 10.0,
+    connections: int = 32,
+    *,
+    token: str,
+    target: str | None = None,
+    offline: bool = True,
+) -> dict[str, Any]:
+    """The same load through the TUI's proxy thread with no UI at all (a sink that
+    only keeps the records): the ceiling of what the TUI can reach, so the report can
+    tell the UI's cost from the thread's (records with exchanges, one shared GIL)."""
+    from rrdev.servers.proxy import Overrides
+    from rrdev.tui.runtime import ProfileRuntime
+
+    runtime = ProfileRuntime.from_path(
+        profile_path, port=0, overrides=Overrides(target=target, offline=offline)
+    )
+    kept: list[Any] = []
+    info = await runtime.start(kept.append, lambda kind, message: None)
+    try:
+        return await run_load(info.proxy_url + PATH, token, seconds, connections)
+    finally:
+        await runtime.stop()
+
+
 async def measure_up(
     profile_path: str | Path,
     seconds: float = 10.0,
@@ -341,27 +369,21 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{tool} -t1 -c{args.connections} -d{args.seconds:g}s, {args.rounds} rounds")
         print(f"before: {uptime()}")
         await measure_up(args.profile, 1, args.connections, env=env, **common)  # warm-up
-        ups: list[dict[str, Any]] = []
-        tuis: list[dict[str, Any]] = []
+        results: dict[str, list[dict[str, Any]]] = {"up": [], "thread": [], "tui": []}
+        load = (args.profile, args.seconds, args.connections)
         for round_ in range(args.rounds):
-            order = ("up", "tui") if round_ % 2 == 0 else ("tui", "up")
+            order = ("up", "thread", "tui") if round_ % 2 == 0 else ("tui", "thread", "up")
             for which in order:
                 if which == "up":
-                    ups.append(
-                        await measure_up(
-                            args.profile, args.seconds, args.connections, env=env, **common
-                        )
-                    )
+                    result = await measure_up(*load, env=env, **common)
+                elif which == "thread":
+                    result = await measure_thread(*load, **common)
                 else:
-                    tuis.append(
-                        await measure_tui(args.profile, args.seconds, args.connections, **common)
-                    )
-                print(
-                    f"  round {round_ + 1} {which:3}: "
-                    + _line(ups[-1] if which == "up" else tuis[-1])
-                )
+                    result = await measure_tui(*load, **common)
+                results[which].append(result)
+                print(f"  round {round_ + 1} {which:6}: " + _line(result))
         print(f"after:  {uptime()}")
-        report(ups, tuis)
+        report(results["up"], results["tui"], results["thread"])
     finally:
         backend.terminate()
         backend.wait(timeout=10)
@@ -383,14 +405,21 @@ def _line(result: dict[str, Any]) -> str:
     return line
 
 
-def report(ups: list[dict[str, Any]], tuis: list[dict[str, Any]]) -> None:
+def report(
+    ups: list[dict[str, Any]], tuis: list[dict[str, Any]], threads: list[dict[str, Any]]
+) -> None:
     up_rps = statistics.median(r["rps"] for r in ups)
     tui_rps = statistics.median(r["rps"] for r in tuis)
+    thread_rps = statistics.median(r["rps"] for r in threads)
     keys = [k for r in tuis for k in [r["ui_latency_ms"]]]
     p95 = statistics.median(k["p95"] for k in keys)
     worst = max(k["max"] for k in keys)
     ratio = tui_rps / up_rps
     print(f"rrdev up --quiet : {up_rps:7.0f} req/s (median)")
+    print(
+        f"proxy thread only: {thread_rps:7.0f} req/s (median)  ratio {thread_rps / up_rps:.2f}"
+        "  (the TUI's proxy without a UI: its ceiling)"
+    )
     print(f"rrdev tui        : {tui_rps:7.0f} req/s (median)  ratio {ratio:.2f}  (target >= 0.80)")
     print(
         f"UI input latency : p95 {p95:.1f} ms (median of rounds), max {worst:.1f} ms"

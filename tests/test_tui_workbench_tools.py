@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("keyset")
 def select_status(app: RrdevApp, status: int) -> int:
     for seq, record in app.visible_items():
         if record.status == status:
-            app.table.move_cursor(row=app.table.get_row_index(str(seq)), animate=False)
+            app.table.select_seq(seq)
             return seq
     raise AssertionError(f"no {status} row")
 

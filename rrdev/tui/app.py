@@ -184,6 +184,9 @@ class RrdevApp(WorkbenchActions, App[None]):
         self._restore_theme()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._fit_layout(self.size.width)
+        # One help screen, kept when closed: composing and styling it anew on every
+        # ``?`` costs a few hundred ms of the UI's loop, more with traffic flowing.
+        self.install_screen(HelpScreen(), "help")
         self.table.focus()
         self.set_interval(0.5, self.refresh_status)
         self.set_interval(self.flush_interval, self.take_batch)
@@ -338,15 +341,16 @@ class RrdevApp(WorkbenchActions, App[None]):
 
     def on_request_highlighted(self, event: RequestHighlighted) -> None:
         if event.record is not None:
+            # Narrow: a fixed height (rrdev.tcss), so no layout per cursor move. Wide:
+            # the full-height pane scrolls the explanation, which needs its new size.
             wide = self.has_class("-wide")
             view = explain_view(event.record, self._profile_ref()) if wide else None
-            self.why.update(view or why_view(event.record))
+            self.why.update(view or why_view(event.record), layout=wide)
         elif self.filter_error is not None:
-            self.why.update(bad_filter_view(self.filter_error))
+            self.why.update(bad_filter_view(self.filter_error), layout=self.has_class("-wide"))
         elif self.info is not None:
-            self.why.update(
-                waiting_view(self.info, demo=self.runtime.demo, filtered=bool(self.filter.terms))
-            )
+            filtered = bool(self.filter.terms)
+            self.why.update(waiting_view(self.info, demo=self.runtime.demo, filtered=filtered))
 
     # -------------------------------------------------------------- other keys
 
@@ -403,7 +407,7 @@ class RrdevApp(WorkbenchActions, App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen("help")
 
     def action_notices(self) -> None:
         if not isinstance(self.screen, NoticesScreen):
@@ -465,10 +469,12 @@ class RrdevApp(WorkbenchActions, App[None]):
         self.console.push_theme(palette_theme(self.get_css_variables()))
         # A Static turns its Rich text into styled content when updated, and the table
         # caches rendered rows: both are redrawn with the new theme's colours.
-        for screen in self.screen_stack:
+        # The installed help screen too, while closed (it keeps its widgets).
+        installed = [s for s in self._installed_screens.values() if isinstance(s, Screen)]
+        for screen in {*self.screen_stack, *installed}:
             for static in screen.query(Static):
                 static.update(static.content)
-        self.table.notify_style_update()
+        self.table.palette_changed()
         if self._restoring_theme:
             self._restoring_theme = False  # read from the file: nothing new to write
             return

@@ -40,7 +40,7 @@ class StatusLine(Static):
         text.append_text(_counts(shown, kept, dropped, cleared, filter_text, filter_error))
         text.append(*_BAR)
         text.append("following" if following else "paused (End follows)", style="dim")
-        self.update(text)
+        self.update(text, layout=False)  # one line, whatever it says: no layout
 
     def show_token(self, label: str) -> None:
         """Append the current token's expiry ("token minted, 59m left") to what

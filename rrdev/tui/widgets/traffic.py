@@ -1,65 +1,92 @@
-"""The live traffic table: one row per request, batched, bounded, following the tail.
+"""The live traffic table: one line per request, drawn only where it is visible.
 
-Records are queued as they arrive and added on a short timer (one table update per
-batch, not per request). The table holds at most ``max_rows`` rows: a batch appends
-its rows and drops as many of the oldest in one pass (``_trim``; DataTable's own
-``remove_row`` is O(n) per row), so no batch rebuilds the table, and the row under
-the cursor stays under it.
+Built on Textual's line API (a ``ScrollView`` whose ``render_line(y)`` returns a
+``Strip``, as Textual's own ``Log`` does), not on ``DataTable``: under a flood of
+traffic DataTable re-rendered every visible cell through Rich on each added row. Here
+each record's line is turned into Segments once (cached by record number, for the
+current column layout) and reused; its colouring (zebra stripe, cursor) is a cheap
+second cache on top. Appending a batch only updates ``virtual_size`` and refreshes
+the lines that changed: nothing when new rows land below the view, the new lines at
+the bottom when following the tail. Columns are sized to their content
+(``traffic_columns``), never wider than the widget, so there is no horizontal scroll.
 
-It follows new rows until the user moves the cursor off the last row (or scrolls up
-with the mouse); moving back to the last row (End) or ``f`` follows again.
+Records are queued as they arrive and added on a short timer (one update per batch).
+The table holds at most ``max_rows`` rows: a batch drops as many of the oldest, and
+the row under the cursor stays under it. The cursor is an index into the rows, not a
+screen position, so resizing keeps the selected request. The table follows new rows
+until the user moves the cursor off the last row (or scrolls up with the mouse);
+moving back to the last row (End) or ``f`` follows again.
+
+With ``alias_column`` (several profiles served), an ``alias`` column follows ``time``.
+The workbench orders the rows by a column (``sort_by``, ``o``) and jumps to a record
+(``select_seq``, ``n``/``N``). Status colours are the palette's named styles
+(``rrdev.401``, ...), resolved on the app's console: a theme switch (``palette_changed``)
+draws the lines anew.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.style import Style
+from rich.text import Text
 from textual import events
-from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
-from textual.reactive import reactive
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.geometry import Region, Size
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from rrdev.core.records import RequestRecord
 from rrdev.tui.messages import RequestChosen, RequestHighlighted
 from rrdev.tui.views import row_cells
+from rrdev.tui.widgets.traffic_columns import (
+    ALIAS_COLUMN,
+    COLUMNS,
+    Column,
+    ContentWidths,
+    columns_for,
+    fit,
+)
+from rrdev.tui.widgets.traffic_lines import LineCache, Variant, VariantStyle
+from rrdev.tui.workbench.navigation import sort_items
 
 __all__ = ["ALIAS_COLUMN", "COLUMNS", "TrafficTable"]
 
-#: (key, label, width); the path column takes what is left (``None``).
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("time", "time", 12),
-    ("method", "method", 7),
-    ("path", "path", None),
-    ("status", "status", 6),
-    ("reason", "reason", 20),
-    ("rule", "deciding rule", 20),
-    ("latency", "latency", 9),
-    ("subject", "subject", 20),
-)
-#: Shown after ``time`` when several profiles are served (``rrdev tui a.toml b.toml``).
-ALIAS_COLUMN = ("alias", "alias", 14)
-_MIN_PATH_WIDTH = 16
+#: Under a flood, batches are drawn this often (else at every tick of the timer).
+_FLOOD_INTERVAL = 0.25
+#: Seconds the scrollbar may lag the row count under a flood (one layout per period).
+_SCROLLBAR_LAG = 0.5
+#: Under a flood while following, the highlighted record is announced this often.
+_ANNOUNCE_EVERY = 0.5
+#: ``_announced`` before anything was: the first announcement always goes out.
+_NOTHING_YET = -1
 
 
-class TrafficTable(DataTable[object]):
+class TrafficTable(ScrollView, can_focus=True):
     """Rows of ``(seq, RequestRecord)``; Enter posts ``RequestChosen``."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "traffic-table--header",
+        "traffic-table--cursor",
+        "traffic-table--even",
+        "traffic-table--odd",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Explain"),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("home", "scroll_top", "First", show=False),
-        Binding("end", "scroll_bottom", "Last", show=False),
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
     ]
 
     #: Keep the cursor on the newest row as rows arrive.
-    follow: reactive[bool] = reactive(True)
+    follow: var[bool] = var(True)
 
     def __init__(
         self,
@@ -69,17 +96,32 @@ class TrafficTable(DataTable[object]):
         alias_column: bool = False,
         id: str | None = None,
     ) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         #: which proxy answered: only when several profiles share the port
         self.alias_column = alias_column
-        self._spec = (COLUMNS[0], ALIAS_COLUMN, *COLUMNS[1:]) if alias_column else COLUMNS
+        self._spec = columns_for(alias_column)
+        # Before Widget.__init__: a style update may already clear the caches.
+        self._lines = LineCache(
+            lambda: self.app.console,
+            fit(ContentWidths(alias=alias_column).widths, 0, self._spec),
+            alias=alias_column,
+        )
+        self._styles: dict[Variant, VariantStyle] = {}
+        super().__init__(id=id)
         self.max_rows = max_rows
         self.flush_interval = flush_interval
+        #: The row under the cursor (an index into the rows, 0 = oldest shown).
+        self.cursor_row = 0
         self._pending: list[tuple[int, RequestRecord]] = []
-        self._shown: deque[tuple[int, RequestRecord]] = deque(maxlen=max_rows)
-        self._records: dict[int, RequestRecord] = {}
-        self._path_width = 0
-        self._next_flush = 0.0
+        self._rows: deque[tuple[int, RequestRecord]] = deque(maxlen=max_rows)
+        # Rows dropped from the front since the last ``show``: keeps each record's
+        # zebra stripe (and so its cached line) when older rows fall out.
+        self._trimmed = 0
+        self._content = ContentWidths(alias=alias_column)
+        #: Rows are in ``seq`` order (arrival); False once ``sort_by`` another column.
+        self._in_seq_order = True
+        self._announced: int | None = _NOTHING_YET
+        self._next_flush = self._next_layout = self._next_announce = 0.0
+        self._scrollbar_stale = False
 
     # -------------------------------------------------------------- feeding
 
@@ -87,178 +129,327 @@ class TrafficTable(DataTable[object]):
         """Show this record with the next batch."""
         self._pending.append((seq, record))
 
-    def show(self, items: list[tuple[int, RequestRecord]]) -> None:
-        """Replace every row (a new filter, a cleared buffer)."""
-        self._pending = []
-        self._shown = deque(items, maxlen=self.max_rows)
-        self._rebuild()
-
     @property
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def show(self, items: list[tuple[int, RequestRecord]]) -> None:
+        """Replace every row (a new filter, a cleared buffer)."""
+        before = self.chosen()
+        self._pending = []
+        self._rows = deque(items, maxlen=self.max_rows)
+        self._trimmed = 0
+        self._in_seq_order = all(
+            a[0] < b[0] for a, b in zip(self._rows, list(self._rows)[1:], strict=False)
+        )
+        self._content = ContentWidths(
+            (record for _seq, record in self._rows), alias=self.alias_column
+        )
+        self._relayout(force=True)
+        if self.follow:
+            self._to_last_row()
+        else:  # the same request if it is still shown, else the first
+            self.move_cursor(self._index_of(before[0]) if before else 0)
+
+    def _index_of(self, seq: int) -> int:
+        """The row showing record ``seq``, or 0."""
+        index = self._find(seq)
+        return 0 if index is None else index
+
+    def _find(self, seq: int) -> int | None:
+        seqs = [number for number, _record in self._rows]
+        if self._in_seq_order:
+            index = bisect_left(seqs, seq)
+            return index if index < len(seqs) and seqs[index] == seq else None
+        try:
+            return seqs.index(seq)
+        except ValueError:
+            return None
+
+    # -------------------------------------------------------------- workbench
+
+    def sort_by(self, key: str) -> None:
+        """Order the rows by column ``key`` (``"time"``: arrival), keeping the
+        selected request; rows that arrive later are added at the end."""
+        items = sort_items([*self._rows, *self._pending][-self.max_rows :], key)
+        self.show(items)  # keeps the selected request (or follows the tail)
+
+    def select_seq(self, seq: int) -> bool:
+        """Put the cursor on record ``seq``; whether it is shown."""
+        index = self._find(seq)
+        if index is None:
+            return False
+        self.move_cursor(index)
+        return True
+
     def flush(self) -> None:
-        """Add the queued records in one batch (called on a timer)."""
+        """Add the queued records in one batch (called on a timer). Nothing is drawn
+        while another screen is on top (the records wait, at most ``max_rows``), and
+        under a flood that replaces every visible row, at most every
+        ``_FLOOD_INTERVAL``: nobody reads rows at that rate, and each batch then
+        redraws the whole view."""
         now = time.monotonic()
+        if not (self.is_attached and self.screen.is_active):  # under another, or quitting
+            del self._pending[: -self.max_rows]
+            return
+        self._catch_up(now)
         if not self._pending or now < self._next_flush:
             return
         batch, self._pending = self._pending, []
-        self._shown.extend(batch)
-        for seq, record in batch[-self.max_rows :]:
-            self._add(seq, record)
-        self._trim(self.row_count - self.max_rows)
+        self._append(batch[-self.max_rows :])
+        flood = self.follow and len(batch) >= self._body_height()
+        self._next_flush = now + (_FLOOD_INTERVAL if flood else 0.0)
+
+    def _append(self, batch: list[tuple[int, RequestRecord]]) -> None:
+        grew = False
+        for _seq, record in batch:
+            grew = self._content.add(record) or grew
+        before = len(self._rows)
+        if self._rows and batch and batch[0][0] < self._rows[-1][0]:
+            self._in_seq_order = False
+        self._rows.extend(batch)
+        dropped = max(0, before + len(batch) - self.max_rows)
+        self._trimmed += dropped
+        if grew:
+            self._relayout()
+        self._grow_virtual_size()
         if self.follow:
-            self._to_last_row()
-        # Under a flood, batches grow instead of the UI spending all its time here.
-        spent = time.monotonic() - now
-        self._next_flush = time.monotonic() + max(0.0, 4 * spent - self.flush_interval)
+            # A flood's rows are announced on the timer (see flush), a trickle's now.
+            self._to_last_row(announce=len(batch) < self._body_height())
+        elif dropped:
+            self._keep_view(dropped)
+        else:
+            self._refresh_rows(before, len(self._rows))
 
-    def _add(self, seq: int, record: RequestRecord) -> None:
-        self._records[seq] = record
-        self.add_row(*row_cells(record, alias=self.alias_column), key=str(seq))
+    def _grow_virtual_size(self) -> None:
+        """The new row count, without a layout of the whole screen per batch (setting
+        ``virtual_size`` does one, and repaints every widget): scrolling reads the value
+        at once; the scrollbar's thumb catches up on the next layout, at most
+        ``_SCROLLBAR_LAG`` later (see ``flush``)."""
+        size = Size(self._lines.layout.width, len(self._rows) + 1)
+        if size != self.virtual_size:
+            self.set_reactive(TrafficTable.virtual_size, size)
+            self._scrollbar_stale = True
 
-    def _trim(self, count: int) -> None:
-        """Drop the ``count`` oldest rows in one pass, keeping the cursor (and the
-        view) on the same records. Rows are only ever appended, in ``seq`` order, so
-        the oldest are the first ``count`` indexes; this edits DataTable's row maps as
-        its own ``sort`` does."""
-        if count <= 0:
-            return
-        locations = self._row_locations
-        doomed = {locations.get_key(index) for index in range(count)}
-        self._row_locations = TwoWayDict(
-            {key: index - count for key in locations if (index := locations.get(key)) >= count}
-        )
-        for key in doomed:
-            del self.rows[key], self._data[key]
-            self._records.pop(int(key.value), None)  # type: ignore[arg-type]
-            self._new_rows.discard(key)
-        if self._updated_cells:
-            self._updated_cells = {c for c in self._updated_cells if c.row_key not in doomed}
-        self._update_count += 1
-        self._require_update_dimensions = True
-        if not self.follow:
-            self.scroll_y = self.scroll_target_y = max(0, self.scroll_y - count)
-            self.move_cursor(row=max(0, self.cursor_row - count), animate=False)
-        self.refresh(layout=True)
+    def _catch_up(self, now: float) -> None:
+        """What ``_append`` left for the timer: the scrollbar, and under a flood which
+        record is highlighted (each announcement redraws the pane under the table)."""
+        if self._scrollbar_stale and now >= self._next_layout:
+            self._scrollbar_stale = False
+            self._next_layout = now + _SCROLLBAR_LAG
+            self.refresh(layout=True)
+        # The next tick after a quiet spell; under a flood, once per period.
+        if now >= self._next_announce and self._announce():
+            self._next_announce = now + _ANNOUNCE_EVERY
 
-    def _rebuild(self) -> None:
-        before = self.chosen()
-        self.clear()
-        self._records = {}
-        if not self._shown:
-            self.post_message(RequestHighlighted(None))
-        for seq, record in self._shown:
-            self._add(seq, record)
-        if self.follow:
-            self._to_last_row()
-        elif before is not None and before[0] in self._records:
-            self.move_cursor(row=self.get_row_index(str(before[0])), animate=False)
-
-    def _to_last_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False)
+    def _keep_view(self, dropped: int) -> None:
+        """``dropped`` rows fell out above: keep the cursor (and the view) on the same
+        records. Their lines are cached by record, so the repaint draws nothing new."""
+        self.cursor_row -= dropped
+        if self.cursor_row < 0:  # the selected record itself fell out
+            self.cursor_row = 0
+        self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False, immediate=True)
+        self.refresh()
+        self._announce()
 
     # -------------------------------------------------------------- reading
 
     def chosen(self) -> tuple[int, RequestRecord] | None:
         """The record under the cursor."""
-        if not self.row_count:
+        if not self._rows:
             return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        if key is None:
-            return None
-        record = self._records.get(int(key))
-        return (int(key), record) if record is not None else None
+        return self._rows[min(self.cursor_row, len(self._rows) - 1)]
 
-    # -------------------------------------------------------------- columns
+    def get_row_at(self, index: int) -> list[Text]:
+        """The cells of row ``index`` (time, [alias,] method, path, status, reason,
+        rule, latency, subject), as drawn."""
+        return list(row_cells(self._rows[index][1], alias=self.alias_column))
 
-    def on_mount(self) -> None:
-        self._add_columns()
-        self.set_interval(self.flush_interval, self.flush)
+    @property
+    def columns(self) -> dict[str, Column]:
+        """Every column by key (those shown at the current width: ``layout_keys``)."""
+        return {column.key: column for column in self._spec}
+
+    @property
+    def layout_keys(self) -> tuple[str, ...]:
+        """The columns shown at the current width."""
+        return self._lines.layout.keys
+
+    # -------------------------------------------------------------- drawing
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y == 0:
+            header = self.rich_style + self.get_component_rich_style("traffic-table--header")
+            return self._lines.header(header, width)
+        row = int(self.scroll_y) + y - 1
+        if row >= len(self._rows):
+            return Strip.blank(width, self.rich_style)
+        seq, record = self._rows[row]
+        variant: Variant = (
+            "cursor"
+            if row == self.cursor_row
+            else ("even" if (row + self._trimmed) % 2 == 0 else "odd")
+        )
+        style = self._variant_style(variant)
+        return self._lines.row(seq, record, (variant, self.has_focus), style, width)
+
+    @property
+    def rows_rendered(self) -> int:
+        """Row lines turned into Segments so far: what drawing has cost."""
+        return self._lines.rows_rendered
+
+    def _variant_style(self, variant: Variant) -> VariantStyle:
+        """The line style of a row kind and, for the cursor, the colours that win over
+        the cells' own (as DataTable's cursor does)."""
+        styles = self._styles.get(variant)
+        if styles is None:
+            component = self.get_component_rich_style(f"traffic-table--{variant}")
+            post = Style(color=component.color, bgcolor=component.bgcolor)
+            styles = (self.rich_style + component, post if variant == "cursor" else None)
+            self._styles[variant] = styles
+        return styles
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._forget_colours()
+
+    def palette_changed(self) -> None:
+        """The app pushed new named styles (a theme switch): redraw every line."""
+        self._lines.forget_segments()
+        self._styles.clear()
+        self.refresh()
+
+    def _forget_colours(self) -> None:
+        self._lines.forget_colours()
+        self._styles.clear()
+
+    def _refresh_rows(self, start: int, end: int) -> None:
+        """Repaint rows ``start`` to ``end`` (exclusive) where they are on screen."""
+        top = int(self.scroll_y)
+        first, last = max(start, top), min(end, top + self._body_height())
+        if first < last:
+            width = self.scrollable_content_region.width
+            self.refresh(Region(0, first - top + 1, width, last - first))
+
+    def _body_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)  # less the header
+
+    # -------------------------------------------------------------- layout
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._fit_path_width() != self._path_width:
-            self.call_after_refresh(self._relayout)
+        self._forget_colours()  # widths of blank ends changed
+        self._relayout()
+        if self.follow:
+            self._to_last_row()
+        else:
+            self._scroll_to_cursor()
 
-    def _fit_path_width(self) -> int:
-        fixed = sum(w for _k, _l, w in self._spec if w is not None)
-        padding = 2 * self.cell_padding * len(self._spec)
-        # Before the first layout, the app's width less the (stable) scrollbar gutter.
-        available = self.size.width or self.app.size.width - self.styles.scrollbar_size_vertical
-        return max(_MIN_PATH_WIDTH, available - fixed - padding)
+    def _relayout(self, *, force: bool = False) -> None:
+        layout = fit(self._content.widths, self.scrollable_content_region.width, self._spec)
+        if layout != self._lines.layout or force:
+            self._lines.new_layout(layout)
+            self.refresh()
+        self.virtual_size = Size(layout.width, len(self._rows) + 1)
 
-    def _add_columns(self) -> None:
-        self._path_width = self._fit_path_width()
-        for key, label, width in self._spec:
-            self.add_column(label, key=key, width=width or self._path_width)
+    # -------------------------------------------------------------- cursor
 
-    def _relayout(self) -> None:
-        self.clear(columns=True)
-        self._add_columns()
-        self._rebuild()
+    def move_cursor(self, row: int, *, scroll: bool = True, announce: bool = True) -> None:
+        """Put the cursor on ``row`` (clamped), scrolled into view; ``announce``: post
+        ``RequestHighlighted`` now (else on the next timer tick)."""
+        row = max(0, min(row, len(self._rows) - 1))
+        if row != self.cursor_row:
+            old, self.cursor_row = self.cursor_row, row
+            self._refresh_rows(old, old + 1)
+            self._refresh_rows(row, row + 1)
+        if scroll:
+            self._scroll_to_cursor()
+        if announce:
+            self._announce()
 
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        # DataTable measures every cell of every new row here, to size auto-width
-        # columns and auto-height rows; that dominates at 10,000 rows (seconds of a
-        # blocked loop, and the proxy shares it). Every column here has a fixed width
-        # and every row one line, so only the virtual size needs updating.
-        width = sum(column.get_render_width(self) for column in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width, self.row_count + header)
+    def _scroll_to_cursor(self) -> None:
+        top, body = int(self.scroll_y), self._body_height()
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + body:
+            self.scroll_to(y=self.cursor_row - body + 1, animate=False, immediate=True)
+
+    def _to_last_row(self, *, announce: bool = True) -> None:
+        self.move_cursor(len(self._rows) - 1, announce=announce)
+
+    def _announce(self) -> bool:
+        """Say which record is under the cursor, when that changed (whether it did)."""
+        chosen = self.chosen()
+        seq = chosen[0] if chosen else None
+        if seq == self._announced:
+            return False
+        self._announced = seq
+        if chosen is None:
+            self.post_message(RequestHighlighted(None))
+        else:
+            self.post_message(RequestHighlighted(chosen[1], chosen[0]))
+        return True
 
     # -------------------------------------------------------------- follow
+
+    def on_mount(self) -> None:
+        self.set_interval(self.flush_interval, self.flush)
 
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self._to_last_row()
 
     def _user_moved(self) -> None:
-        self.follow = self.row_count == 0 or self.cursor_row >= self.row_count - 1
+        self.follow = not self._rows or self.cursor_row >= len(self._rows) - 1
 
     def action_cursor_up(self) -> None:
-        super().action_cursor_up()
+        self.move_cursor(self.cursor_row - 1)
         self._user_moved()
 
     def action_cursor_down(self) -> None:
-        super().action_cursor_down()
+        self.move_cursor(self.cursor_row + 1)
         self._user_moved()
 
     def action_page_up(self) -> None:
-        super().action_page_up()
+        self.move_cursor(self.cursor_row - self._body_height())
         self._user_moved()
 
     def action_page_down(self) -> None:
-        super().action_page_down()
+        self.move_cursor(self.cursor_row + self._body_height())
         self._user_moved()
 
-    def action_scroll_top(self) -> None:
-        super().action_scroll_top()
+    def action_first(self) -> None:
+        self.move_cursor(0)
         self._user_moved()
 
-    def action_scroll_bottom(self) -> None:
-        super().action_scroll_bottom()
+    def action_last(self) -> None:
         self.follow = True
+        self._to_last_row()
 
     def on_click(self, event: events.Click) -> None:
-        self.call_after_refresh(self._user_moved)
+        """A click selects its row; a click on the selected row opens it."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:  # the header
+            return
+        row = int(self.scroll_y) + offset.y - 1
+        if row >= len(self._rows):
+            return
+        if row == self.cursor_row:
+            self.action_select_cursor()
+        else:
+            self.move_cursor(row)
+            self._user_moved()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         self.follow = False
 
     # -------------------------------------------------------------- choosing
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        chosen = self.chosen()
-        if chosen is None:
-            self.post_message(RequestHighlighted(None))
-        else:
-            seq, record = chosen
-            self.post_message(RequestHighlighted(record, seq))
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
+    def action_select_cursor(self) -> None:
         chosen = self.chosen()
         if chosen is not None:
             seq, record = chosen
