@@ -239,7 +239,50 @@ class _Threaded:
             await thread.stop()
 
 
-class ProfileRuntime(_Threaded):
+class _Served(_Threaded):
+    """A runtime that serves one ASGI app (a profile's ``ProxyApp``, or the alias
+    dispatcher in front of several) on ``host:port`` from its proxy thread."""
+
+    app: Any
+    host: str
+    port: int
+    server: ProxyServer | None
+
+    async def _launch(self, sink: RecordSink, on_event: EventCallback) -> ProxyServer:
+        self.app.sink = sink
+        self.app.on_event = on_event
+        thread = await self._start_thread()
+        try:
+            self.server = await thread.run(self._serve())
+        except BaseException:
+            await self._end_thread(self._close_app())
+            raise
+        return self.server
+
+    async def _serve(self) -> ProxyServer:
+        from rrdev.servers.runner import ProxyServer
+
+        server = ProxyServer(self.app, self.host, self.port, graceful_timeout=2)
+        await server.start()
+        return server
+
+    async def _close_app(self) -> None:
+        with contextlib.suppress(Exception):  # the start's own error is the one to report
+            await self.app.aclose()
+
+    async def stop(self) -> None:
+        server, self.server = self.server, None
+        if self.thread is None:
+            await self.app.aclose()  # never started: nothing runs on a thread
+            return
+        await self._end_thread(self._stop_server(server))
+
+    async def _stop_server(self, server: ProxyServer | None) -> None:
+        await self._close_client()
+        await (server.stop() if server is not None else self.app.aclose())
+
+
+class ProfileRuntime(_Served):
     """``rrdev tui PROFILE``: one profile's proxy on ``host:port``.
 
     The ``ProxyApp`` is built here, so a profile or override error surfaces before
@@ -287,37 +330,8 @@ class ProfileRuntime(_Threaded):
         )
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
-        self.app.sink = sink
-        self.app.on_event = on_event
-        thread = await self._start_thread()
-        try:
-            self.server = await thread.run(self._serve())
-        except BaseException:
-            await self._end_thread(self._close_app())
-            raise
-        return _info(self.app, self.server.url)
-
-    async def _serve(self) -> ProxyServer:
-        from rrdev.servers.runner import ProxyServer
-
-        server = ProxyServer(self.app, self.host, self.port, graceful_timeout=2)
-        await server.start()
-        return server
-
-    async def _close_app(self) -> None:
-        with contextlib.suppress(Exception):  # the start's own error is the one to report
-            await self.app.aclose()
-
-    async def stop(self) -> None:
-        server, self.server = self.server, None
-        if self.thread is None:
-            await self.app.aclose()  # never started: nothing runs on a thread
-            return
-        await self._end_thread(self._stop_server(server))
-
-    async def _stop_server(self, server: ProxyServer | None) -> None:
-        await self._close_client()
-        await (server.stop() if server is not None else self.app.aclose())
+        server = await self._launch(sink, on_event)
+        return _info(self.app, server.url)
 
     def _proxy(self) -> tuple[ProxyApp, str] | None:
         server = self.server
@@ -458,7 +472,7 @@ class DemoRuntime(_Threaded):
         return self.handle.issuer_app.keyset() if self.handle is not None else None
 
 
-class AliasRuntime(_Threaded):
+class AliasRuntime(_Served):
     """``rrdev tui a.toml b.toml``: several profiles on one port, each at
     ``{alias}.localhost`` (``rrdev.servers.proxy.AliasDispatcher``), listening where the
     first profile's ``proxy.listen`` says unless ``host``/``port`` are given."""
@@ -490,33 +504,8 @@ class AliasRuntime(_Threaded):
         self.server: ProxyServer | None = None
 
     async def start(self, sink: RecordSink, on_event: EventCallback) -> RuntimeInfo:
-        self.app.sink = sink
-        self.app.on_event = on_event
-        thread = await self._start_thread()
-        try:
-            self.server = await thread.run(self._serve())
-        except BaseException:
-            await self._end_thread(self._close_app())
-            raise
-        return _alias_info(self.app, self.server.url, self.server.port)
-
-    async def _serve(self) -> ProxyServer:
-        from rrdev.servers.runner import ProxyServer
-
-        server = ProxyServer(self.app, self.host, self.port, graceful_timeout=2)
-        await server.start()
-        return server
-
-    async def _close_app(self) -> None:
-        with contextlib.suppress(Exception):  # the start's own error is the one to report
-            await self.app.aclose()
-
-    async def stop(self) -> None:
-        server, self.server = self.server, None
-        if self.thread is None:
-            await self.app.aclose()  # never started: nothing runs on a thread
-            return
-        await self._end_thread(server.stop() if server is not None else self.app.aclose())
+        server = await self._launch(sink, on_event)
+        return _alias_info(self.app, server.url, server.port)
 
     def info(self) -> RuntimeInfo | None:
         server = self.server
