@@ -227,7 +227,8 @@ async def test_a_second_ctrl_c_stops_the_workers_at_once(tmp_path: Path, backend
         await asyncio.sleep(0.3)
         up.process.send_signal(signal.SIGINT)  # waits for the slow request...
         await asyncio.sleep(0.3)
-        assert all(alive(pid) for pid in pids)
+        # The worker holding the slow request drains it; an idle one may already be gone.
+        assert any(alive(pid) for pid in pids)
         started = time.monotonic()
         up.process.send_signal(signal.SIGINT)  # ...until told again
         code, _rest, err = await up.finish()
