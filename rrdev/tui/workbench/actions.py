@@ -70,7 +70,7 @@ class FilterSuggester(Suggester):
             value,
             rules=self.owner.known_rule_names(),
             reasons=self.owner.seen_reasons(),
-            aliases=self.owner._workbench().runtime.aliases,
+            aliases=getattr(self.owner._workbench().runtime, "aliases", ()),
         )
 
 
