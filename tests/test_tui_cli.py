@@ -28,7 +28,7 @@ def test_tui_help_lists_the_keys() -> None:
     ("args", "message"),
     [
         (["tui", "--demo", "rrdev.toml"], "drop the PROFILE argument"),
-        (["tui", "--demo", "--target", "http://127.0.0.1:9"], "drop --target/--jwks/--offline"),
+        (["tui", "--demo", "--target", "http://127.0.0.1:9"], "--target does not apply to --demo"),
         (["up", "--tui", "--log-file", "x.jsonl"], "--log-file cannot be combined with --tui"),
     ],
 )

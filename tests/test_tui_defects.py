@@ -69,14 +69,14 @@ async def test_1_keys_typed_right_after_slash_land_in_the_filter() -> None:
     app = demo_app()
     async with app.run_test(size=SIZE) as pilot:
         await with_demo_traffic(pilot)
-        type_at_full_speed(app, "/rule:scope-gate")
-        await until(pilot, lambda: app.filter_bar.value == "rule:scope-gate")
+        type_at_full_speed(app, "/rule:scope-gate-delete")
+        await until(pilot, lambda: app.filter_bar.value == "rule:scope-gate-delete")
         await until(pilot, lambda: app.table.row_count == 1 and app.table.pending == 0)
         assert str(app.table.get_row_at(0)[5]) == "scope-gate-delete"
         await pilot.pause(0.3)
         assert len(app.store) == 4 and app.store.total == 4  # no `c` cleared, no `g` sent
         type_at_full_speed(app, " -q")  # a `q` in a query does not quit
-        await until(pilot, lambda: app.filter_bar.value == "rule:scope-gate -q")
+        await until(pilot, lambda: app.filter_bar.value == "rule:scope-gate-delete -q")
         assert app.is_running
 
 

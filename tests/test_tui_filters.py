@@ -68,7 +68,8 @@ ALL = {"allowed": ALLOWED, "missing": MISSING, "expired": EXPIRED, "denied": DEN
         ("reason:token_expired", {"expired"}),
         ("reason:token", {"missing", "expired"}),
         ("rule:scope-gate-delete", {"denied"}),
-        ("rule:read", {"allowed", "users"}),
+        ("rule:read", set()),  # a rule name is exact: no substring
+        ("rule:READ-CATALOG", {"allowed", "users"}),
         ("path:users", {"users"}),
         ("path:/1", {"denied"}),
         ("sub:reader", {"allowed", "denied", "users"}),

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
     from rrdev.core.keyset import Keyset
 
-__all__ = ["FALLBACK_AUDIENCE", "FALLBACK_ISSUER", "TokenSource", "mint_identity", "prepare"]
+__all__ = [
+    "FALLBACK_AUDIENCE",
+    "FALLBACK_ISSUER",
+    "TokenSource",
+    "mint_identity",
+    "prepare",
+    "provider_scope",
+]
 
 #: ``iss``/``aud`` of minted tokens when the profile verifies none (auth_type = "none").
 FALLBACK_ISSUER = "https://rrdev.local/"
@@ -80,7 +87,7 @@ class TokenSource:
         from rrdev.core.keyset import mint_token
 
         issuer, audience, extra = mint_identity(profile)
-        scope, scope_claims = _provider_scope(profile, spec.get("scope"))
+        scope, scope_claims = provider_scope(profile, spec.get("scope"))
         claims = {**extra, **scope_claims, **dict(spec.get("claims") or {})}
         audience = _cognito_id_token_shape(profile, claims) or audience
         options: dict[str, Any] = {}
@@ -161,9 +168,13 @@ def mint_identity(profile: Profile) -> tuple[str, str | None, dict[str, Any]]:
     return issuer, FALLBACK_AUDIENCE, extra
 
 
-def _provider_scope(profile: Profile, scope: Any) -> tuple[Any, dict[str, Any]]:
+def provider_scope(profile: Profile | None, scope: Any) -> tuple[Any, dict[str, Any]]:
     """Where the provider writes granted scopes: Okta an ``scp`` array, Entra ID an
-    ``scp`` string, everyone else (Auth0, Cognito, Keycloak) a ``scope`` string."""
+    ``scp`` string, everyone else (Auth0, Cognito, Keycloak) a ``scope`` string.
+    Returns ``(scope claim, extra claims)`` for ``mint_token``; every minting front end
+    (``token mint``, ``explain --auth --offline``, checks, the TUI) goes through it."""
+    if profile is None:
+        return scope, {}
     provider = profile.proxy_credential.provider
     if not isinstance(scope, str) or provider not in ("okta", "entra"):
         return scope, {}

@@ -31,6 +31,7 @@ __all__ = ["banner_text", "run_demo"]
 
 def run_demo(
     *,
+    host: str = "127.0.0.1",
     proxy_port: int = 8787,
     issuer_port: int = 8788,
     backend_port: int = 8789,
@@ -45,17 +46,19 @@ def run_demo(
     return run_foreground(
         out,
         err,
-        lambda output: _serve(output, proxy_port, issuer_port, backend_port),
+        lambda output: _serve(output, host, (proxy_port, issuer_port, backend_port)),
         log_file=log_file,
         quiet=quiet,
         ready=False,
     )
 
 
-async def _serve(output: Output, proxy_port: int, issuer_port: int, backend_port: int) -> int:
+async def _serve(output: Output, host: str, ports: tuple[int, int, int]) -> int:
     from rrdev.servers.demo import start_demo
 
+    proxy_port, issuer_port, backend_port = ports
     handle = await start_demo(
+        host=host,
         proxy_port=proxy_port,
         issuer_port=issuer_port,
         backend_port=backend_port,

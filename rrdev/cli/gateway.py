@@ -24,6 +24,9 @@ from rrdev.cli.options import (
 
 __all__ = ["tui", "up"]
 
+#: ``up --demo``'s issuer and backend ports (``tui --demo`` picks free ones).
+_UP_ISSUER_PORT, _UP_BACKEND_PORT = 8788, 8789
+
 
 @friendly
 def up(
@@ -46,11 +49,13 @@ def up(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per request.")] = False,
     issuer_port: Annotated[
-        int, typer.Option("--issuer-port", help="With --demo: the local issuer's port.")
-    ] = 8788,
+        int | None,
+        typer.Option("--issuer-port", help="With --demo: the local issuer's port (default 8788)."),
+    ] = None,
     backend_port: Annotated[
-        int, typer.Option("--backend-port", help="With --demo: the echo backend's port.")
-    ] = 8789,
+        int | None,
+        typer.Option("--backend-port", help="With --demo: the echo backend's port (default 8789)."),
+    ] = None,
     tui: Annotated[
         bool, typer.Option("--tui", help="Watch the traffic in the interactive inspector.")
     ] = False,
@@ -70,6 +75,14 @@ def up(
     Example: rrdev up profiles/auth0.toml --target http://127.0.0.1:9000 --offline
     """
     _check_workers(workers, demo=demo, tui=tui)
+    _check_demo_options(
+        demo,
+        host=host,
+        target=target,
+        jwks=jwks,
+        offline=offline,
+        ports=(issuer_port, backend_port),
+    )
     profiles = _up_profiles(profile_arg, profile)
     profile_path = profiles[0] if profiles else None
     if workers > 1 and len(profiles) > 1:
@@ -89,8 +102,8 @@ def up(
                 target=target,
                 jwks=jwks,
                 offline=offline,
-                issuer_port=issuer_port,
-                backend_port=backend_port,
+                issuer_port=_UP_ISSUER_PORT if issuer_port is None else issuer_port,
+                backend_port=_UP_BACKEND_PORT if backend_port is None else backend_port,
             )
         )
     if demo:
@@ -98,9 +111,10 @@ def up(
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
         raise typer.Exit(
             _run_demo(
+                host=host,
                 port=port,
-                issuer_port=issuer_port,
-                backend_port=backend_port,
+                issuer_port=_UP_ISSUER_PORT if issuer_port is None else issuer_port,
+                backend_port=_UP_BACKEND_PORT if backend_port is None else backend_port,
                 quiet=quiet,
                 log_file=log_file,
             )
@@ -168,12 +182,70 @@ def _check_workers(workers: int, *, demo: bool, tui: bool) -> None:
         )
 
 
+#: What each option a profile's proxy takes means to the demo: it brings its own.
+_NOT_FOR_DEMO = {
+    "--target": "the demo forwards to its own echo backend",
+    "--jwks": "the demo's proxy trusts the keys of its own local issuer",
+    "--offline": "the demo is offline already: its issuer signs with the local keyset",
+}
+
+
+def _check_demo_options(
+    demo: bool,
+    *,
+    host: str | None,
+    target: str | None,
+    jwks: str | None,
+    offline: bool,
+    ports: tuple[int | None, int | None],
+) -> None:
+    """An option that does nothing in this mode is refused, naming it: silently ignoring
+    it would let a user believe the demo forwards to their backend (or the reverse)."""
+    if demo:
+        _check_demo_host(host)
+        given = {"--target": target is not None, "--jwks": jwks is not None, "--offline": offline}
+        for option, used in given.items():
+            if used:
+                raise fail(
+                    f"{option} does not apply to --demo: {_NOT_FOR_DEMO[option]}",
+                    f"drop {option}, or run your own profile: rrdev up PROFILE {option} ...",
+                )
+        return
+    for option, port in zip(("--issuer-port", "--backend-port"), ports, strict=True):
+        if port is not None:
+            raise fail(
+                f"{option} only applies with --demo: a profile's proxy starts no "
+                f"{'issuer' if option == '--issuer-port' else 'backend'} of its own",
+                f"drop {option}, or add --demo",
+            )
+
+
+def _check_demo_host(host: str | None) -> None:
+    """--host is honoured by the demo on loopback only: its client secrets are public."""
+    from rrdev.core.netaddr import is_loopback
+
+    if host is not None and not is_loopback(host):
+        raise fail(
+            f"--host {host} does not apply to --demo: the demo listens on loopback only "
+            "(its client secrets are public, so its issuer must not be reachable from "
+            "other machines)",
+            "drop --host, or use a loopback address such as 127.0.0.1 or ::1",
+        )
+
+
 def _run_demo(
-    *, port: int | None, issuer_port: int, backend_port: int, quiet: bool, log_file: str | None
+    *,
+    host: str | None,
+    port: int | None,
+    issuer_port: int,
+    backend_port: int,
+    quiet: bool,
+    log_file: str | None,
 ) -> int:
     from rrdev.cli.demo import run_demo
 
     return run_demo(
+        host=host or "127.0.0.1",
         proxy_port=8787 if port is None else port,
         issuer_port=issuer_port,
         backend_port=backend_port,
@@ -201,11 +273,17 @@ def tui(
     jwks: JwksOpt = None,
     offline: OfflineOpt = False,
     issuer_port: Annotated[
-        int, typer.Option("--issuer-port", help="With --demo: the local issuer's port (0: any).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--issuer-port", help="With --demo: the local issuer's port (default 0: any)."
+        ),
+    ] = None,
     backend_port: Annotated[
-        int, typer.Option("--backend-port", help="With --demo: the echo backend's port (0: any).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--backend-port", help="With --demo: the echo backend's port (default 0: any)."
+        ),
+    ] = None,
     open_log: Annotated[
         str | None,
         typer.Option(
@@ -227,6 +305,14 @@ def tui(
     """
     if open_log is not None:
         raise typer.Exit(_open_log(open_log, _one_profile(profile_arg, profile), demo=demo))
+    _check_demo_options(
+        demo,
+        host=host,
+        target=target,
+        jwks=jwks,
+        offline=offline,
+        ports=(issuer_port, backend_port),
+    )
     profiles = _up_profiles(profile_arg, profile)
     raise typer.Exit(
         _run_tui(
@@ -237,8 +323,8 @@ def tui(
             target=target,
             jwks=jwks,
             offline=offline,
-            issuer_port=issuer_port,
-            backend_port=backend_port,
+            issuer_port=issuer_port or 0,
+            backend_port=backend_port or 0,
         )
     )
 
@@ -289,8 +375,6 @@ def _run_tui(
     elif demo:
         if profile_path:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
-        if target or jwks or offline:
-            raise fail("--demo brings its own issuer and backend: drop --target/--jwks/--offline")
         runtime = DemoRuntime(
             host=host or "127.0.0.1",
             proxy_port=8787 if port is None else port,

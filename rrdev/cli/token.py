@@ -186,18 +186,19 @@ def auth_token_for_explain(profile: Profile, *, offline: bool, now: float) -> st
     scope instead, as ``rrdev check --offline`` does for ``token = "auth"``."""
     if not offline:
         return fetch_for_profile(profile, use_cache=True, timeout=10.0).access_token
-    from rrdev.checks.tokens import mint_identity
+    from rrdev.checks.tokens import mint_identity, provider_scope
     from rrdev.core.keyset import Keyset, mint_token
 
     auth = require_auth(profile)
     issuer, audience, extra = mint_identity(profile)
+    scope, scope_claims = provider_scope(profile, auth.client.scope)
     return mint_token(
         Keyset.load_or_create(),
         issuer=issuer,
         audience=audience,
         subject="rrdev-auth@clients",
-        scope=auth.client.scope,
-        claims=extra,
+        scope=scope,
+        claims={**extra, **scope_claims},
         expires_in=3600,
         now=now,
     )

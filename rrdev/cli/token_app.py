@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rrdev.cli.common import fail, friendly, stdout_console
 from rrdev.cli.lean_params import LeanCommand, LeanGroup
 from rrdev.cli.options import JsonOpt, ProfileOpt, discover, load, parse_pairs, read_token_arg
+
+if TYPE_CHECKING:
+    from rrdev.core.model import Profile
 
 __all__ = ["token_app"]
 
@@ -71,7 +74,15 @@ def token_mint(
         ),
     ] = [],  # noqa: B006
     scope: Annotated[
-        str | None, typer.Option("--scope", metavar="SCOPE", help="The scope claim.")
+        str | None,
+        typer.Option(
+            "--scope",
+            metavar="SCOPES",
+            help=(
+                "Granted scopes, space-separated, where the profile's provider puts them: "
+                "okta an scp array, entra an scp string, others a scope string."
+            ),
+        ),
     ] = None,
     aud: Annotated[
         str | None, typer.Option("--aud", help="Audience (default: the profile's).")
@@ -91,12 +102,18 @@ def token_mint(
 ) -> None:
     """Sign a token with the local keyset (in $RRDEV_HOME); prints only the token.
 
-    iss/aud default to the profile's proxy credential, else the demo's. Verify it with
+    iss/aud default to the profile's proxy credential, else the demo's. --scope is
+    written as the profile's provider writes granted scopes (proxy_credential.provider):
+    okta `scp = ["a", "b"]`, entra `scp = "a b"`, others `scope = "a b"`. Verify it with
     `rrdev explain --offline`, which trusts the same keyset.
     """
+    from rrdev.checks.tokens import provider_scope
     from rrdev.core.keyset import Keyset, mint_token
 
-    default_iss, default_aud, extra = _mint_defaults(profile)
+    loaded = _mint_profile(profile)
+    default_iss, default_aud, extra = _mint_defaults(loaded)
+    scope_claim, scope_claims = provider_scope(loaded, scope)
+    extra.update(scope_claims)
     for name, value in parse_pairs(claim, "--claim"):
         try:
             extra[name] = json.loads(value)
@@ -107,7 +124,7 @@ def token_mint(
         issuer=iss or default_iss,
         audience=aud or default_aud,
         subject=sub,
-        scope=scope,
+        scope=scope_claim,
         claims=extra,
         expires_in=expires_in,
         not_before=not_before,
@@ -116,10 +133,8 @@ def token_mint(
     sys.stdout.write(token + "\n")
 
 
-def _mint_defaults(profile: str | None) -> tuple[str, str | None, dict[str, Any]]:
-    """The profile's issuer, first audience and the claims its provider mode needs
-    (``checks.tokens.mint_identity``: Cognito's client_id and no aud, Entra's tid); the
-    demo's when no profile is around."""
+def _mint_profile(profile: str | None) -> Profile | None:
+    """The profile named or discovered; None when none is around (the demo's identity)."""
     from rrdev.core.errors import ProfileError
     from rrdev.core.profile import load_profile
 
@@ -128,10 +143,19 @@ def _mint_defaults(profile: str | None) -> tuple[str, str | None, dict[str, Any]
     except ProfileError:
         if profile:
             raise
+        return None
+    return load_profile(path)
+
+
+def _mint_defaults(profile: Profile | None) -> tuple[str, str | None, dict[str, Any]]:
+    """The profile's issuer, first audience and the claims its provider mode needs
+    (``checks.tokens.mint_identity``: Cognito's client_id and no aud, Entra's tid); the
+    demo's when no profile is around."""
+    if profile is None:
         return DEMO_ISSUER, DEMO_AUDIENCE, {}
     from rrdev.checks.tokens import mint_identity
 
-    return mint_identity(load_profile(path))
+    return mint_identity(profile)
 
 
 @token_app.command("fetch", cls=LeanCommand)

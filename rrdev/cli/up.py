@@ -30,6 +30,7 @@ from rrdev.cli.console import (
 from rrdev.core.errors import RrdevError
 
 if TYPE_CHECKING:
+    from rrdev.core.model import Profile
     from rrdev.servers.proxy import Overrides
 
 __all__ = ["run_up"]
@@ -134,7 +135,7 @@ async def _serve(
     if banner is not None:
         banner(server)
     else:
-        _banner(output.out, app.info(), server, app.profile.proxy.allowed_hosts)
+        _banner(output.out, app.info(), server, app.profile)
     handled = install_stop_handlers(
         server.request_stop, lambda: server.stopping, lambda: output.note(STOP_NOTICE)
     )
@@ -155,7 +156,7 @@ async def _serve_workers(app: Any, config: Any, count: int, output: Output) -> i
     from rrdev.servers.runner import bind_socket
     from rrdev.servers.workers import WorkerDied, WorkerPool
 
-    info, allowed_hosts = app.info(), app.profile.proxy.allowed_hosts
+    info, profile = app.info(), app.profile
     try:
         sock = bind_socket(config.host, config.port)
     finally:
@@ -169,7 +170,7 @@ async def _serve_workers(app: Any, config: Any, count: int, output: Output) -> i
         except BaseException:
             relay.release()  # what workers said before failing is not lost
             raise
-        _banner(output.out, info, pool, allowed_hosts, workers=pool.pids)
+        _banner(output.out, info, pool, profile, workers=pool.pids)
         relay.release()
         handled = install_stop_handlers(
             pool.request_stop, lambda: pool.stopping, lambda: output.note(STOP_NOTICE)
@@ -194,7 +195,7 @@ def _banner(
     out: Console,
     info: Any,
     server: Any,
-    allowed_hosts: tuple[str, ...] = (),
+    profile: Profile,
     *,
     workers: list[int] | None = None,
 ) -> None:
@@ -207,8 +208,7 @@ def _banner(
     rows = [
         ("listening", server.url),
         ("target", info.target + ("  (--target)" if info.target_overridden else "")),
-        ("JWKS", info.jwks or "none (proxy_credential auth_type = 'none')"),
-        ("credential", info.credential),
+        *auth_rows(info, profile),
     ]
     if workers:
         pids = ", ".join(str(pid) for pid in workers)
@@ -217,10 +217,22 @@ def _banner(
         out.print(Text.assemble((f"  {label:<11}", "dim"), value))
     warnings = list(info.warnings)
     if not is_loopback(server.host):
-        warnings[:0] = _exposed_warnings(server.host, allowed_hosts)
+        warnings[:0] = _exposed_warnings(server.host, profile.proxy.allowed_hosts)
     for warning in warnings:
         out.print(Text.assemble(("  warning: ", "bold yellow"), warning))
     out.print(Text("  Ctrl+C to stop. Profile edits apply to the next request.", style="dim"))
+
+
+def auth_rows(info: Any, profile: Profile) -> list[tuple[str, str]]:
+    """The banner's rows on authentication, both sides: how callers authenticate (and
+    the JWKS their tokens verify against), and what the backend receives."""
+    from rrdev.core.auth_summary import backend_auth, caller_auth
+
+    rows = [("callers", caller_auth(profile.proxy_credential))]
+    if profile.proxy_credential.auth_type == "jwtVerify" and info.jwks:
+        rows.append(("JWKS", info.jwks))  # the other kinds verify no JWT
+    rows.append(("backend", backend_auth(profile)))
+    return rows
 
 
 def _exposed_warnings(host: str, allowed_hosts: tuple[str, ...]) -> list[str]:

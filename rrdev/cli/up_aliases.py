@@ -90,9 +90,10 @@ def _profile_rows(out: Console, entry: ServedAlias, info: Any, port: int, width:
     head = Text.assemble((f"  {entry.alias:<{width}}", "bold magenta"), url)
     head.append(f"  ({info.profile_path})", style="dim")
     out.print(head)
+    from rrdev.cli.up import auth_rows
+
     target = info.target + ("  (--target)" if info.target_overridden else "")
-    jwks = info.jwks or "none (proxy_credential auth_type = 'none')"
-    for label, value in (("target", target), ("JWKS", jwks), ("credential", info.credential)):
+    for label, value in (("target", target), *auth_rows(info, entry.profile)):
         out.print(Text.assemble((f"    {label:<11}", "dim"), value))
 
 

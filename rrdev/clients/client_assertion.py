@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rrdev.core.algorithms import ALGORITHM_KEY_TYPES
 from rrdev.core.errors import ProfileError
 from rrdev.core.model import OAuth2Client
 
@@ -29,8 +30,6 @@ __all__ = [
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: Short: an assertion is used once, right away; a stolen one is soon worthless.
 ASSERTION_LIFETIME_SECONDS = 60
-#: assertion_algorithm -> the key type it needs.
-_KEY_TYPES = {"RS256": "RSA", "RS384": "RSA", "RS512": "RSA", "PS256": "RSA", "ES256": "EC P-256"}
 _KEY_HINT = (
     "private_key holds PEM text (-----BEGIN PRIVATE KEY----- ...), usually from an "
     "environment variable: private_key = '${CLIENT_PRIVATE_KEY}'; or point "
@@ -118,7 +117,7 @@ def _load_key(pem: bytes, where: _Origin) -> Any:
 def _check_key_type(key: Any, algorithm: str, where: _Origin) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    wanted = _KEY_TYPES[algorithm]
+    wanted = _key_type(algorithm)
     fits = (
         isinstance(key, rsa.RSAPrivateKey)
         if wanted == "RSA"
@@ -130,6 +129,12 @@ def _check_key_type(key: Any, algorithm: str, where: _Origin) -> None:
             f"assertion_algorithm = {algorithm!r} needs an {wanted} private key",
             "RS256/RS384/RS512/PS256 sign with an RSA key, ES256 with an EC P-256 key",
         )
+
+
+def _key_type(algorithm: str) -> str:
+    """The key an assertion_algorithm needs, as a message names it: "RSA", "EC P-256"."""
+    key_type, curves = ALGORITHM_KEY_TYPES[algorithm]
+    return " ".join((key_type, *sorted(curves or ())))
 
 
 def _error(where: _Origin, message: str, hint: str = "") -> ProfileError:

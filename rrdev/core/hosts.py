@@ -14,6 +14,8 @@ import ipaddress
 import re
 from functools import lru_cache
 
+from rrdev.core.netaddr import is_loopback_host
+
 __all__ = [
     "ANY_HOST",
     "ANY_HOST_WARNING",
@@ -69,19 +71,6 @@ def _name(text: str) -> str | None:
         except ValueError:
             return None
     return name
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a normalised host only ever means this machine: ``localhost`` and its
-    subdomains (RFC 6761), 127.0.0.0/8, ``[::1]`` and ``[::ffff:127.x.x.x]``."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:

@@ -21,13 +21,14 @@ is served.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
+from rrdev.core.algorithms import ALGORITHM_KEY_TYPES
 from rrdev.core.errors import JwksUnavailable, KeyNotFound, KeyUnusable
 from rrdev.core.key_checks import IgnoredKey, unusable_reason
 from rrdev.core.tokens import clip, humanize_delta
@@ -45,22 +46,6 @@ __all__ = [
     "staleness",
     "usable_keys",
 ]
-
-#: The algorithms rrdev can verify, with the key type (and curves) each needs.
-#: No HS* here: rrdev verifies with public keys only.
-ALGORITHM_KEY_TYPES: Mapping[str, tuple[str, frozenset[str] | None]] = {
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "PS256": ("RSA", None),
-    "PS384": ("RSA", None),
-    "PS512": ("RSA", None),
-    "ES256": ("EC", frozenset({"P-256"})),
-    "ES384": ("EC", frozenset({"P-384"})),
-    "ES512": ("EC", frozenset({"P-521"})),
-    "ES256K": ("EC", frozenset({"secp256k1"})),
-    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
-}
 
 _SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 

@@ -28,18 +28,13 @@ from typing import Any
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
+from rrdev.core.algorithms import SIGNING_CURVES
 from rrdev.core.tokens import clip
 
 __all__ = ["MIN_RSA_BITS", "IgnoredKey", "unusable_reason"]
 
 #: RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used with these algorithms."
 MIN_RSA_BITS = 2048
-
-#: The curves each key type may be on for a signature rrdev verifies.
-SIGNING_CURVES: Mapping[str, tuple[str, ...]] = {
-    "EC": ("P-256", "P-384", "P-521", "secp256k1"),
-    "OKP": ("Ed25519", "Ed448"),
-}
 
 
 @dataclass(frozen=True)

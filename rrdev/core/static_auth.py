@@ -161,7 +161,13 @@ def _query_values(raw_query: str, name: str) -> list[str]:
 
 
 def _expected(check: StaticCheck) -> str:
-    return _EXPECTED[check.auth_type].format(param=check.query_param)
+    return presented_as(check.auth_type, check.query_param)
+
+
+def presented_as(auth_type: str, query_param: str) -> str:
+    """How a caller presents a static credential of ``auth_type``, e.g.
+    ``Authorization: Bearer <token>`` (placeholders only, never the secret)."""
+    return _EXPECTED[auth_type].format(param=query_param)
 
 
 def _hint(check: StaticCheck) -> str:

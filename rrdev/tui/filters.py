@@ -5,7 +5,10 @@ separated by spaces; every term must hold (AND)::
 
     status:403        status:4xx     status:401,403    (x is any digit; commas: any of)
     method:DELETE     (exact, any case)
-    reason:expired    rule:scope-gate    path:users    sub:reader    (contains, any case)
+    rule:scope-gate-delete   (exact rule name, any case: a rule that decided, in any
+                      scope, or that matched, as the explanation's trace shows it)
+    alias:orders      (exact, any case: the profile that answered, with several)
+    reason:expired    path:users    sub:reader    (contains, any case)
     admin             (free text: method, path, query, status, reason, rule, subject,
                        message)
     -status:200       !method:GET    (a leading - or ! negates a term)
@@ -27,7 +30,7 @@ from rrdev.core.records import RequestRecord
 
 __all__ = ["FIELDS", "FilterError", "RecordFilter", "Term", "parse_filter"]
 
-Field = Literal["status", "method", "reason", "rule", "path", "sub", "text"]
+Field = Literal["status", "method", "reason", "rule", "alias", "path", "sub", "text"]
 #: The field names a term may use, with their aliases.
 FIELDS: dict[str, Field] = {
     "status": "status",
@@ -35,6 +38,7 @@ FIELDS: dict[str, Field] = {
     "method": "method",
     "reason": "reason",
     "rule": "rule",
+    "alias": "alias",
     "path": "path",
     "sub": "sub",
     "subject": "sub",
@@ -65,6 +69,10 @@ class Term:
             return any(_status_matches(pattern, status) for pattern in self.values)
         if self.field == "method":
             return record.method.lower() in self.values
+        if self.field == "alias":
+            return (record.alias or "").lower() in self.values
+        if self.field == "rule":
+            return not _rule_names(record).isdisjoint(self.values)
         seen = _field_text(record, self.field).lower()
         return any(value in seen for value in self.values)
 
@@ -118,6 +126,7 @@ _EXAMPLES: dict[Field, str] = {
     "method": "DELETE",
     "reason": "token_expired",
     "rule": "scope-gate-delete",
+    "alias": "orders",
     "path": "users",
     "sub": "reader",
     "text": "",
@@ -129,7 +138,8 @@ def _unknown_field(name: str) -> str:
     close = difflib.get_close_matches(name.lower(), list(FIELDS), n=1)
     if close:
         message += f" (did you mean '{close[0]}:'?)"
-    fields = ", ".join(f"{f}:" for f in ("status", "method", "reason", "rule", "path", "sub"))
+    names = ("status", "method", "reason", "rule", "alias", "path", "sub")
+    fields = ", ".join(f"{f}:" for f in names)
     return f"{message}; fields: {fields}"
 
 
@@ -137,11 +147,23 @@ def _status_matches(pattern: str, status: str) -> bool:
     return len(status) == 3 and all(p in ("x", s) for p, s in zip(pattern, status, strict=True))
 
 
+def _rule_names(record: RequestRecord) -> set[str]:
+    """Lower-cased names of the rules a ``rule:`` term may name: every deciding rule
+    (``default`` too, when a scope's default decided) and every rule that matched, in
+    any scope, as the explanation's trace lists them."""
+    names = {record.deciding_rule.lower()} if record.deciding_rule else set()
+    decision = record.explanation.decision
+    if decision is None:
+        return names
+    names.update(name.lower() for _scope, name in decision.deciding)
+    for scope in decision.scopes:
+        names.update(rule.name.lower() for rule in scope.rules if rule.matched)
+    return names
+
+
 def _field_text(record: RequestRecord, field: Field) -> str:
     if field == "reason":
         return record.reason
-    if field == "rule":
-        return record.deciding_rule or ""
     if field == "path":
         return record.path
     if field == "sub":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +45,7 @@ __all__ = [
     "Runtime",
     "RuntimeInfo",
     "Sent",
+    "with_alias_host",
 ]
 
 
@@ -512,10 +513,18 @@ class AliasRuntime(_Served):
         return _alias_info(self.app, server.url, server.port) if server is not None else None
 
     def _proxy(self) -> tuple[ProxyApp, str] | None:
-        """The first profile's proxy: the rules view, the dry-run and the workbench's
-        sends use it (a send goes to the bare host: a 421 naming the aliases)."""
+        """The first profile's proxy: the rules view and the dry-run use it."""
         server, app = self.server, next(iter(self.app.apps.values()), None)
         return (app, server.url) if server is not None and app is not None else None
+
+    async def send(self, request: WorkbenchRequest) -> Sent:
+        """Send to the profile the request names (``request.alias``; none: the first),
+        with the Host that picks it: the bare host would answer 421 ``alias_unknown``."""
+        server = self.server
+        if server is None:
+            return Sent(None, "the proxy is not running")
+        alias = request.alias or self.aliases[0]
+        return await super().send(with_alias_host(request, alias, server.port))
 
     def signing_keyset(self) -> Keyset | None:
         return None
@@ -531,6 +540,18 @@ class AliasRuntime(_Served):
 
     async def send_demo_requests(self) -> DemoSent:
         return DemoSent(0)
+
+
+def with_alias_host(request: WorkbenchRequest, alias: str, port: int) -> WorkbenchRequest:
+    """``request`` with ``Host: {alias}.localhost:PORT``, which the alias dispatcher reads
+    to pick the profile (the connection still goes to the listener's own address); a
+    Host typed in the compose form is kept."""
+    from rrdev.core.aliases import LOCAL_SUFFIX
+
+    if any(name.lower() == "host" for name, _ in request.headers):
+        return request
+    host = ("Host", f"{alias}{LOCAL_SUFFIX}:{port}")
+    return replace(request, headers=(*request.headers, host))
 
 
 def _alias_info(app: AliasDispatcher, url: str, port: int) -> RuntimeInfo:

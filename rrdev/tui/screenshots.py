@@ -63,7 +63,7 @@ async def take_screenshots(out: Path, home: Path) -> list[Path]:
         await pilot.pause(0.3)
         save(SHOTS[0])
 
-        await _explain(pilot, "status:403 rule:scope-gate")
+        await _explain(pilot, "status:403 rule:scope-gate-delete")
         save(SHOTS[1])
         await pilot.press("escape", "escape")
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rrdev.core.algorithms import ASSERTION_ALGORITHMS
 from rrdev.core.model import Secret
 from rrdev.core.profile.reading import _kind, _Table
 
 #: What ``client_auth`` may be; the first is the default.
 CLIENT_AUTH = ("client_secret_post", "client_secret_basic", "private_key_jwt")
-#: What a private_key_jwt assertion may be signed with (what Okta and Entra accept).
-ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256")
 #: The keys only private_key_jwt reads: set with another client_auth they would be ignored.
 PRIVATE_KEY_JWT_KEYS = ("private_key", "private_key_file", "key_id", "assertion_algorithm")
 CLIENT_AUTH_KEYS = ("extra", *PRIVATE_KEY_JWT_KEYS)

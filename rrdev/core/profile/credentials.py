@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
+from rrdev.core.algorithms import ALGORITHM_KEY_TYPES
 from rrdev.core.model import (
     STATIC_PROXY_AUTH_TYPES,
     AuthConfig,
@@ -36,10 +37,7 @@ TARGET_AUTH_TYPES = ("none", "bearer", "basic", "api_key", "oauth2")
 AUTH_KINDS = ("auth0", "oauth2", "local", "static")
 #: Asymmetric JWS algorithms only: a JWKS publishes public keys, so these are the only
 #: algorithms a proxy credential can verify without sharing a secret with the issuer.
-ALLOWED_ALGORITHMS = (
-    *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
-    *("ES256", "ES384", "ES512", "ES256K", "EdDSA"),
-)
+ALLOWED_ALGORITHMS = tuple(ALGORITHM_KEY_TYPES)
 OAUTH2_KEYS = (
     *("domain", "token_url", "client_id", "client_secret", "audience", "resource"),
     *("scope", "client_auth"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rrdev.core.algorithms import ASSERTION_ALGORITHMS  # asymmetric only, never none/HS*
 from rrdev.core.tokens import clip
 from rrdev.servers.issuer.config import LocalClient
 from rrdev.servers.issuer.request import OAuthError, invalid
@@ -25,8 +26,6 @@ from rrdev.servers.issuer.request import OAuthError, invalid
 __all__ = ["ASSERTION_ALGORITHMS", "ASSERTION_TYPE", "MAX_LIFETIME_SECONDS", "ClientAssertions"]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#: What an assertion may be signed with: asymmetric only, never "none" or HS*.
-ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256")
 #: An assertion is for one request, right away: a longer-lived one is refused (and the
 #: replay cache never has to remember a jti for long).
 MAX_LIFETIME_SECONDS = 300

@@ -67,7 +67,10 @@ class FilterSuggester(Suggester):
 
     async def get_suggestion(self, value: str) -> str | None:
         return complete_filter(
-            value, rules=self.owner.known_rule_names(), reasons=self.owner.seen_reasons()
+            value,
+            rules=self.owner.known_rule_names(),
+            reasons=self.owner.seen_reasons(),
+            aliases=getattr(self.owner._workbench().runtime, "aliases", ()),
         )
 
 

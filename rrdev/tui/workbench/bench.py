@@ -107,17 +107,18 @@ def parse_claims(text: str) -> dict[str, Any]:
 def mint(keyset: Keyset, profile: Profile, form: MintForm, now: float | None = None) -> str:
     """A token signed by ``keyset`` that the profile's proxy credential accepts (unless
     the form says otherwise: expired, not yet valid, another audience)."""
-    from rrdev.checks.tokens import mint_identity
+    from rrdev.checks.tokens import mint_identity, provider_scope
     from rrdev.core.keyset import mint_token
 
     issuer, audience, extra = mint_identity(profile)
+    scope, scope_claims = provider_scope(profile, form.scope.strip() or None)
     return mint_token(
         keyset,
         issuer=issuer,
         audience=form.audience.strip() or audience,
         subject="rrdev-tui@clients",
-        scope=form.scope.strip() or None,
-        claims={**extra, **parse_claims(form.claims)},
+        scope=scope,
+        claims={**extra, **scope_claims, **parse_claims(form.claims)},
         expires_in=form.expires_in,
         not_before=form.not_before,
         now=time.time() if now is None else now,

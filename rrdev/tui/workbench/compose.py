@@ -69,6 +69,7 @@ class ComposeScreen(ModalScreen[WorkbenchRequest | None]):
             query="&".join(q for q in (inline_query, query) if q),
             headers=parse_headers(self.query_one("#compose-headers", TextArea).text),
             body=self.query_one("#compose-body", TextArea).text,
+            alias=self.request.alias,  # an edit goes to the profile the original did
         )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -132,16 +132,21 @@ class FilterHistory:
 
 # --------------------------------------------------------------- completion
 
-_FIELD_NAMES = ("status", "method", "reason", "rule", "path", "sub")
+_FIELD_NAMES = ("status", "method", "reason", "rule", "alias", "path", "sub")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 def complete_filter(
-    value: str, *, rules: Iterable[str] = (), reasons: Iterable[str] = ()
+    value: str,
+    *,
+    rules: Iterable[str] = (),
+    reasons: Iterable[str] = (),
+    aliases: Iterable[str] = (),
 ) -> str | None:
     """``value`` with its last term completed: a field name (``sta`` -> ``status:``),
     a rule name after ``rule:``, a reason code after ``reason:``, a method after
-    ``method:``. ``None`` when there is nothing (or nothing more) to add."""
+    ``method:``, a served alias after ``alias:``. ``None`` when there is nothing (or
+    nothing more) to add."""
     head, _, word = value.rpartition(" ")
     prefix = head + " " if head else ""
     sign = word[:1] if word[:1] in "-!" else ""
@@ -155,6 +160,7 @@ def complete_filter(
         "rule": list(rules),
         "reason": list(reasons),
         "method": list(_METHODS),
+        "alias": list(aliases),
     }.get(field_name or "", [])
     last = typed.rpartition(",")
     return _complete(f"{prefix}{sign}{name}:{last[0]}{last[1]}", last[2], sorted(choices))

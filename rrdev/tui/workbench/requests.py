@@ -45,13 +45,16 @@ _NOT_COPIED = frozenset(
 
 @dataclass(frozen=True)
 class WorkbenchRequest:
-    """One request to send: ``path`` raw (as on the wire), ``query`` without ``?``."""
+    """One request to send: ``path`` raw (as on the wire), ``query`` without ``?``.
+    ``alias``: which profile it goes to when several are served (the one that answered
+    the record it was rebuilt from; None: the first profile)."""
 
     method: str = "GET"
     path: str = "/"
     query: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     body: str = ""
+    alias: str | None = None
 
     @property
     def target(self) -> str:
@@ -87,6 +90,7 @@ def from_record(record: RequestRecord, body: str | None = None) -> WorkbenchRequ
         query=urlencode(query) if query else "",
         headers=headers,
         body=body,
+        alias=record.alias,
     )
 
 
