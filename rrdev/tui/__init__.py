@@ -19,9 +19,9 @@ __all__ = ["run_tui"]
 def run_tui(runtime: Runtime, *, demo_traffic: bool = True) -> int:
     """Run the inspector around ``runtime`` until the user quits; returns the exit code.
 
-    The proxy starts (on its own thread) before the app takes the terminal, so a
-    port in use (``PortInUse``, exit code 3) or any other ``RrdevError`` is raised
-    here with the terminal untouched.
+    The proxy starts (in its own process, or on its own thread) before the app takes
+    the terminal, so a port in use (``PortInUse``, exit code 3) or any other
+    ``RrdevError`` is raised here with the terminal untouched.
     """
     import asyncio
 
