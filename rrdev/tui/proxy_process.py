@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from rrdev.core.errors import RrdevError
-from rrdev.tui.proxy_wire import RuntimeSpec, Snapshot, decode_error, read_frame, write_frame
+from rrdev.tui.proxy_wire import FrameDecoder, RuntimeSpec, Snapshot, decode_error, write_frame
 from rrdev.tui.runtime import DemoSent, RuntimeInfo, Sent, local_signing_keyset
 
 if TYPE_CHECKING:
@@ -100,17 +100,18 @@ class ProcessRuntime:
             raise RuntimeError("the proxy process was already started")
         self._sink, self._on_event = sink, on_event
         reader = await self._spawn()
+        decoder = FrameDecoder()  # every frame from the child, in order
         kind, payload = "batch", []
         while kind == "batch":  # notices of the start itself (the demo's new keyset)
             self._take(payload)
             try:
-                kind, payload = await read_frame(reader)
+                kind, payload = await decoder.read(reader)
             except EOFError:
                 raise await self._start_failure(None) from None
         if kind != "ready":
             raise await self._start_failure(decode_error(payload))
         self._snapshot = payload
-        self._pump = asyncio.create_task(self._read(reader))
+        self._pump = asyncio.create_task(self._read(reader, decoder))
         info = payload.info
         assert info is not None
         return info
@@ -203,11 +204,11 @@ class ProcessRuntime:
 
     # -------------------------------------------------------------- what arrives
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    async def _read(self, reader: asyncio.StreamReader, decoder: FrameDecoder) -> None:
         """Hand on batches and answers until the child's end closes."""
         try:
             while True:
-                kind, payload = await read_frame(reader)
+                kind, payload = await decoder.read(reader)
                 if kind == "batch":
                     self._take(payload)
                 elif kind == "reply":

@@ -21,13 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrdev.core.errors import RrdevError
 from rrdev.tui.proxy_thread import InlineLoop
-from rrdev.tui.proxy_wire import (
-    RuntimeSpec,
-    Snapshot,
-    encode_error,
-    read_frame,
-    write_frame,
-)
+from rrdev.tui.proxy_wire import FrameEncoder, RuntimeSpec, Snapshot, encode_error, read_frame
 
 if TYPE_CHECKING:
     from rrdev.core.records import RequestRecord
@@ -50,6 +44,21 @@ BACKLOG_BYTES = 32 * 1024 * 1024
 CALLS = frozenset({"dry_run", "send", "explain", "send_demo_requests"})
 
 
+class Upstream:
+    """What goes to the UI: every frame through one ``FrameEncoder``, in order."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.encoder = FrameEncoder()
+
+    def send(self, value: object) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(self.encoder.encode(value))
+
+    def backlog(self) -> int:
+        return self.writer.transport.get_write_buffer_size()
+
+
 class Outbox:
     """Records, notices and snapshots for the UI, in order, sent in batches.
 
@@ -57,8 +66,8 @@ class Outbox:
     ``("j", JwksStatus)`` and ``("d", count)`` (records dropped on a full backlog).
     """
 
-    def __init__(self, writer: asyncio.StreamWriter, snapshot: Callable[[], Snapshot]) -> None:
-        self.writer = writer
+    def __init__(self, upstream: Upstream, snapshot: Callable[[], Snapshot]) -> None:
+        self.upstream = upstream
         self.snapshot = snapshot
         self.items: list[tuple[str, Any]] = []
         self.dropped = 0
@@ -66,7 +75,7 @@ class Outbox:
 
     def record(self, record: RequestRecord) -> None:
         """The runtime's sink."""
-        if self.writer.transport.get_write_buffer_size() > BACKLOG_BYTES:
+        if self.upstream.backlog() > BACKLOG_BYTES:
             self.dropped += 1
             return
         self.items.append(("r", record))
@@ -98,8 +107,8 @@ class Outbox:
             self.items.append(("d", self.dropped))
             self.dropped = 0
         items, self.items = self.items, []
-        if items and not self.writer.is_closing():
-            write_frame(self.writer, ("batch", items))
+        if items:
+            self.upstream.send(("batch", items))
 
 
 def _build(spec: RuntimeSpec) -> Served:
@@ -150,7 +159,7 @@ def snapshot_of(runtime: Served) -> Snapshot:
 
 
 async def _answer(
-    runtime: Served, writer: asyncio.StreamWriter, call_id: int, name: str, args: tuple[Any, ...]
+    runtime: Served, upstream: Upstream, call_id: int, name: str, args: tuple[Any, ...]
 ) -> None:
     try:
         if name not in CALLS:
@@ -160,8 +169,7 @@ async def _answer(
         reply: tuple[Any, ...] = (call_id, False, encode_error(exc))
     else:
         reply = (call_id, True, value)
-    if not writer.is_closing():
-        write_frame(writer, ("reply", reply))
+    upstream.send(("reply", reply))
 
 
 async def _report_status(runtime: Served, outbox: Outbox) -> None:
@@ -170,9 +178,7 @@ async def _report_status(runtime: Served, outbox: Outbox) -> None:
         outbox.put("j", runtime.jwks_status())
 
 
-async def _serve_calls(
-    runtime: Served, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
+async def _serve_calls(runtime: Served, reader: asyncio.StreamReader, upstream: Upstream) -> None:
     """Answer the UI's calls until it says "stop" or goes away (end of file)."""
     tasks: set[asyncio.Task[None]] = set()
     while True:
@@ -183,26 +189,26 @@ async def _serve_calls(
         if kind == "stop":
             return
         if kind == "call":
-            task = asyncio.create_task(_answer(runtime, writer, *payload))
+            task = asyncio.create_task(_answer(runtime, upstream, *payload))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
 
-async def _start(spec: RuntimeSpec, writer: asyncio.StreamWriter) -> tuple[Served, Outbox] | int:
+async def _start(spec: RuntimeSpec, upstream: Upstream) -> tuple[Served, Outbox] | int:
     """The runtime, listening, with "ready" sent; or the exit code after "failed"."""
     runtime: Served | None = None
     try:
         runtime = _build(spec)
-        outbox = Outbox(writer, lambda: snapshot_of(runtime))  # type: ignore[arg-type]
+        outbox = Outbox(upstream, lambda: snapshot_of(runtime))  # type: ignore[arg-type]
         await runtime.start(outbox.record, outbox.event)
     except Exception as exc:
         if runtime is not None:
             with contextlib.suppress(Exception):
                 await runtime.stop()
-        write_frame(writer, ("failed", encode_error(exc)))
-        await writer.drain()
+        upstream.send(("failed", encode_error(exc)))
+        await upstream.writer.drain()
         return exc.exit_code if isinstance(exc, RrdevError) else 1
-    write_frame(writer, ("ready", snapshot_of(runtime)))
+    upstream.send(("ready", snapshot_of(runtime)))
     return runtime, outbox
 
 
@@ -213,14 +219,15 @@ async def _child(fd: int) -> int:
         _kind, spec = await read_frame(reader)
     except EOFError:
         return 0
-    started = await _start(spec, writer)
+    upstream = Upstream(writer)
+    started = await _start(spec, upstream)
     if isinstance(started, int):
         writer.close()
         return started
     runtime, outbox = started
     status = asyncio.create_task(_report_status(runtime, outbox))
     try:
-        await _serve_calls(runtime, reader, writer)
+        await _serve_calls(runtime, reader, upstream)
     finally:
         status.cancel()
         await runtime.stop()

@@ -1,6 +1,6 @@
 """The pipe between the TUI and its proxy process: frames, what they hold, errors.
 
-No Textual here. One frame is a 4-byte big-endian length and a pickle (protocol 5).
+No Textual here. One frame is a header (the length, and a flag) and a pickle (protocol 5).
 Pickle, not JSON: a record, a ``Profile`` or an ``Explanation`` is a tree of frozen
 dataclasses that the other side needs back as the same objects, and rebuilding them
 from JSON would cost the UI more than the pickle does. Both ends are this same
@@ -26,6 +26,7 @@ import pickle
 import struct
 import types
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from rrdev.core.errors import RrdevError
@@ -33,12 +34,15 @@ from rrdev.core.errors import RrdevError
 if TYPE_CHECKING:
     from rrdev.core.jwk import JwksStatus
     from rrdev.core.model import Profile
+    from rrdev.core.records import Decision, Scope
     from rrdev.servers.demo import DemoRequest
     from rrdev.servers.proxy import Overrides
     from rrdev.tui.runtime import RuntimeInfo
 
 __all__ = [
     "FRAME_LIMIT",
+    "FrameDecoder",
+    "FrameEncoder",
     "RuntimeSpec",
     "Snapshot",
     "decode_error",
@@ -50,7 +54,8 @@ __all__ = [
 
 #: A frame longer than this is a broken peer, not a batch (a batch is ~1 MB at most).
 FRAME_LIMIT = 256 * 1024 * 1024
-_HEADER = struct.Struct(">I")
+#: A frame's header: the pickle's length, and 1 when the memo starts over.
+_HEADER = struct.Struct(">IB")
 
 
 @dataclass(frozen=True)
@@ -88,20 +93,96 @@ def _reduce_mapping_proxy(value: types.MappingProxyType[Any, Any]) -> tuple[Any,
     return (_mapping_proxy, (dict(value),))
 
 
-# A profile's line index is a read-only mapping, which pickle cannot take on its own.
-_DISPATCH = {**copyreg.dispatch_table, types.MappingProxyType: _reduce_mapping_proxy}
+def _lazy_decision(
+    allowed: bool,
+    deciding: tuple[tuple[Scope, str], ...],
+    token_condition_decided: bool,
+    trace: bytes,
+) -> Decision:
+    from rrdev.core.records import Decision
+
+    return Decision.lazy(allowed, deciding, token_condition_decided, partial(pickle.loads, trace))
+
+
+def _reduce_decision(decision: Decision) -> tuple[Any, ...]:
+    # The trace (most of a record's objects) travels as one pickled blob that the UI
+    # opens only when something reads it (the detail pane, the rule hits): the UI's
+    # cost per record stays small whether or not anyone looks.
+    trace = pickle.dumps(decision.scopes, protocol=5)
+    return (
+        _lazy_decision,
+        (decision.allowed, decision.deciding, decision.token_condition_decided, trace),
+    )
+
+
+def _dispatch() -> dict[type, Any]:
+    from rrdev.core.records import Decision
+
+    # A profile's line index is a read-only mapping, which pickle cannot take alone.
+    return {
+        **copyreg.dispatch_table,
+        types.MappingProxyType: _reduce_mapping_proxy,
+        Decision: _reduce_decision,
+    }
 
 
 def dumps(value: object) -> bytes:
-    """``value`` as one frame (length prefix included)."""
-    buffer = io.BytesIO()
-    buffer.write(b"\0\0\0\0")
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump(value)
-    frame = buffer.getbuffer()
-    frame[:4] = _HEADER.pack(len(frame) - 4)
-    return bytes(frame)
+    """``value`` as one stand-alone frame (length prefix and flag included)."""
+    return FrameEncoder(reset_every=1).encode(value)
+
+
+class FrameEncoder:
+    """Pickles the frames of one stream with one memo kept across frames: an object
+    already sent (a verified token's ``Verification``, shared by every request with
+    that token) goes again as a reference of a few bytes. Every ``reset_every`` frames
+    the memo starts over (it keeps what it saw alive); the frame's flag tells the
+    ``FrameDecoder`` to start over too."""
+
+    def __init__(self, reset_every: int = 32) -> None:
+        self.reset_every = reset_every
+        self._buffer = io.BytesIO()
+        self._pickler: pickle.Pickler | None = None
+        self._frames = 0
+        self._dispatch = _dispatch()
+
+    def encode(self, value: object) -> bytes:
+        pickler = self._pickler
+        fresh = pickler is None or self._frames >= self.reset_every
+        if pickler is None or fresh:
+            pickler = self._pickler = pickle.Pickler(self._buffer, protocol=5)
+            pickler.dispatch_table = self._dispatch
+            self._frames = 0
+        self._frames += 1
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        buffer.write(bytes(_HEADER.size))
+        pickler.dump(value)
+        data = bytearray(buffer.getvalue())
+        data[: _HEADER.size] = _HEADER.pack(len(data) - _HEADER.size, int(fresh))
+        return bytes(data)
+
+
+class FrameDecoder:
+    """Reads what a ``FrameEncoder`` wrote, one frame at a time, in order."""
+
+    def __init__(self) -> None:
+        self._source = io.BytesIO()
+        self._unpickler: pickle.Unpickler | None = None
+
+    async def read(self, reader: asyncio.StreamReader) -> Any:
+        """The next value; ``EOFError`` when the other side is gone (or cut a frame
+        short)."""
+        size, fresh = await _read_header(reader)
+        payload = await _read_exactly(reader, size)
+        source = self._source
+        if fresh or self._unpickler is None:
+            self._unpickler = pickle.Unpickler(source)
+        source.seek(0)
+        source.truncate()
+        source.write(payload)
+        source.seek(0)
+        return self._unpickler.load()
 
 
 def write_frame(writer: asyncio.StreamWriter, value: object) -> None:
@@ -109,12 +190,21 @@ def write_frame(writer: asyncio.StreamWriter, value: object) -> None:
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Any:
-    """The next value; ``EOFError`` when the other side is gone (or cut a frame short)."""
+    """The next stand-alone frame's value (``FrameDecoder`` for a stream of them)."""
+    size, _fresh = await _read_header(reader)
+    return pickle.loads(await _read_exactly(reader, size))
+
+
+async def _read_header(reader: asyncio.StreamReader) -> tuple[int, int]:
+    size, fresh = _HEADER.unpack(await _read_exactly(reader, _HEADER.size))
+    if size > FRAME_LIMIT:
+        raise EOFError(f"a frame of {size} bytes: the peer is broken")
+    return size, fresh
+
+
+async def _read_exactly(reader: asyncio.StreamReader, size: int) -> bytes:
     try:
-        (size,) = _HEADER.unpack(await reader.readexactly(4))
-        if size > FRAME_LIMIT:
-            raise EOFError(f"a frame of {size} bytes: the peer is broken")
-        return pickle.loads(await reader.readexactly(size))
+        return await reader.readexactly(size)
     except (asyncio.IncompleteReadError, ConnectionError) as exc:
         raise EOFError(str(exc)) from None
 
