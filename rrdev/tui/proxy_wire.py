@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import copyreg
+import dataclasses
 import importlib
 import io
 import pickle
 import struct
 import types
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from rrdev.core.errors import RrdevError
@@ -34,7 +35,7 @@ from rrdev.core.errors import RrdevError
 if TYPE_CHECKING:
     from rrdev.core.jwk import JwksStatus
     from rrdev.core.model import Profile
-    from rrdev.core.records import Decision, Scope
+    from rrdev.core.records import Decision, RequestFacts, RequestRecord, Scope
     from rrdev.servers.demo import DemoRequest
     from rrdev.servers.proxy import Overrides
     from rrdev.tui.runtime import RuntimeInfo
@@ -104,26 +105,101 @@ def _lazy_decision(
     return Decision.lazy(allowed, deciding, token_condition_decided, partial(pickle.loads, trace))
 
 
-def _reduce_decision(decision: Decision) -> tuple[Any, ...]:
-    # The trace (most of a record's objects) travels as one pickled blob that the UI
-    # opens only when something reads it (the detail pane, the rule hits): the UI's
-    # cost per record stays small whether or not anyone looks.
-    trace = pickle.dumps(decision.scopes, protocol=5)
-    return (
-        _lazy_decision,
-        (decision.allowed, decision.deciding, decision.token_condition_decided, trace),
-    )
+def _record_from(values: tuple[Any, ...]) -> RequestRecord:
+    from rrdev.core.records import RequestRecord
+
+    record = RequestRecord.__new__(RequestRecord)
+    record.__dict__.update(zip(_record_fields(), values, strict=True))
+    return record
 
 
-def _dispatch() -> dict[type, Any]:
-    from rrdev.core.records import Decision
+def _facts_from(values: tuple[Any, ...]) -> RequestFacts:
+    from rrdev.core.records import RequestFacts
 
-    # A profile's line index is a read-only mapping, which pickle cannot take alone.
-    return {
-        **copyreg.dispatch_table,
-        types.MappingProxyType: _reduce_mapping_proxy,
-        Decision: _reduce_decision,
-    }
+    facts = RequestFacts.__new__(RequestFacts)
+    facts.__dict__.update(zip(_FACTS_FIELDS, values, strict=True))
+    return facts
+
+
+_FACTS_FIELDS = ("method", "path", "raw_path", "query", "headers")
+#: A record's fields whose values repeat from one request to the next.
+_REPEATING = frozenset({"path", "query", "request_headers", "response_headers", "notes"})
+
+
+@cache
+def _record_fields() -> tuple[str, ...]:
+    from rrdev.core.records import RequestRecord
+
+    return tuple(f.name for f in dataclasses.fields(RequestRecord))
+
+
+class _Interner:
+    """Equal values as one object, so that the memo sends a repeated header list
+    (or path) once, and the UI keeps one copy of it. Bounded: it starts over."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._seen: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        seen = self._seen
+        found = seen.get(value)
+        if found is not None:
+            return found
+        if len(seen) >= self.limit:
+            seen.clear()
+        seen[value] = value
+        return value
+
+
+class _Reducers:
+    """How records and their parts are pickled for the UI (``FrameEncoder``)."""
+
+    def __init__(self) -> None:
+        self.intern = _Interner()
+        self.repeating = tuple(name in _REPEATING for name in _record_fields())
+
+    def table(self) -> dict[type, Any]:
+        from rrdev.core.records import Decision, RequestFacts, RequestRecord
+
+        # A profile's line index is a read-only mapping, which pickle cannot take alone.
+        return {
+            **copyreg.dispatch_table,
+            types.MappingProxyType: _reduce_mapping_proxy,
+            Decision: self.decision,
+            RequestRecord: self.record,
+            RequestFacts: self.facts,
+        }
+
+    def record(self, record: RequestRecord) -> tuple[Any, ...]:
+        state, intern = record.__dict__, self.intern
+        values = tuple(
+            intern(state[name]) if repeats else state[name]
+            for name, repeats in zip(_record_fields(), self.repeating, strict=True)
+        )
+        return (_record_from, (values,))
+
+    def decision(self, decision: Decision) -> tuple[Any, ...]:
+        # The trace (most of a record's objects) travels as one pickled blob that the
+        # UI opens only when something reads it (the detail pane, the rule hits): the
+        # UI's cost per record stays small whether or not anyone looks. Equal traces
+        # (the same request again) are one blob, sent once.
+        trace = self.intern(pickle.dumps(decision.scopes, protocol=5))
+        return (
+            _lazy_decision,
+            (decision.allowed, decision.deciding, decision.token_condition_decided, trace),
+        )
+
+    def facts(self, facts: RequestFacts) -> tuple[Any, ...]:
+        intern = self.intern
+        values = (
+            facts.method,
+            intern(facts.path),
+            intern(facts.raw_path),
+            intern(facts.query),
+            intern(facts.headers),
+        )
+        return (_facts_from, (values,))
 
 
 def dumps(value: object) -> bytes:
@@ -143,7 +219,7 @@ class FrameEncoder:
         self._buffer = io.BytesIO()
         self._pickler: pickle.Pickler | None = None
         self._frames = 0
-        self._dispatch = _dispatch()
+        self._dispatch = _Reducers().table()
 
     def encode(self, value: object) -> bytes:
         pickler = self._pickler
