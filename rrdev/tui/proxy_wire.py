@@ -50,6 +50,7 @@ __all__ = [
     "dumps",
     "encode_error",
     "read_frame",
+    "split_frames",
     "write_frame",
 ]
 
@@ -250,7 +251,10 @@ class FrameDecoder:
         """The next value; ``EOFError`` when the other side is gone (or cut a frame
         short)."""
         size, fresh = await _read_header(reader)
-        payload = await _read_exactly(reader, size)
+        return self.load(await _read_exactly(reader, size), fresh=bool(fresh))
+
+    def load(self, payload: bytes, *, fresh: bool) -> Any:
+        """One frame's pickle (its header read apart: ``fresh`` is its flag)."""
         source = self._source
         if fresh or self._unpickler is None:
             self._unpickler = pickle.Unpickler(source)
@@ -259,6 +263,17 @@ class FrameDecoder:
         source.write(payload)
         source.seek(0)
         return self._unpickler.load()
+
+
+def split_frames(data: bytes) -> list[tuple[bytes, bool]]:
+    """Whole frames back to (pickle, fresh) pairs, for ``FrameDecoder.load``."""
+    frames, at = [], 0
+    while at < len(data):
+        size, fresh = _HEADER.unpack_from(data, at)
+        at += _HEADER.size
+        frames.append((data[at : at + size], bool(fresh)))
+        at += size
+    return frames
 
 
 def write_frame(writer: asyncio.StreamWriter, value: object) -> None:
