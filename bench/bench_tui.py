@@ -249,6 +249,7 @@ async def measure_tui(
     ``proxy_cpu_share`` (the child's). The environment must be ready for the profile
     (``RRDEV_HOME`` for ``offline``, its ``${VARS}``)."""
     from rrdev.servers.proxy import Overrides
+    from rrdev.tui import settle_heap
     from rrdev.tui.app import RrdevApp
     from rrdev.tui.proxy_process import profile_process
 
@@ -263,6 +264,8 @@ async def measure_tui(
             await pilot.pause(0.05)
         assert runtime.process is not None
         pid = runtime.process.pid
+        await pilot.pause(0.5)
+        settle_heap()  # as run_tui does once the screen is up
         stop = asyncio.Event()
         probes = [asyncio.create_task(_loop_lag(stop, lags))]
         if press_keys:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rrdev.core.errors import RrdevError
+from rrdev.tui import settle_heap
 from rrdev.tui.proxy_thread import InlineLoop
 from rrdev.tui.proxy_wire import FrameEncoder, RuntimeSpec, Snapshot, encode_error, read_frame
 
@@ -208,6 +209,7 @@ async def _start(spec: RuntimeSpec, upstream: Upstream) -> tuple[Served, Outbox]
         upstream.send(("failed", encode_error(exc)))
         await upstream.writer.drain()
         return exc.exit_code if isinstance(exc, RrdevError) else 1
+    settle_heap()  # the proxy's long-lived state stays out of the collector's scans
     upstream.send(("ready", snapshot_of(runtime)))
     return runtime, outbox
 
