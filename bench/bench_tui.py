@@ -435,7 +435,7 @@ def report(
     print(f"rrdev up --quiet : {up_rps:7.0f} req/s (median)")
     print(
         f"proxy thread only: {thread_rps:7.0f} req/s (median)  ratio {thread_rps / up_rps:.2f}"
-        "  (the TUI's proxy without a UI: its ceiling)"
+        "  (the old in-process proxy thread, no UI: for comparison)"
     )
     print(f"rrdev tui        : {tui_rps:7.0f} req/s (median)  ratio {ratio:.2f}  (target >= 0.80)")
     print(

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alias_support import OPEN, open_rules, send
 from proxy_support import Backend, bearer, mint, profile_text
 from textual.pilot import Pilot
 
@@ -28,7 +29,7 @@ from rrdev.core.explain import IncomingRequest
 from rrdev.servers.proxy import Overrides
 from rrdev.servers.runner import PortInUse
 from rrdev.tui.app import RrdevApp
-from rrdev.tui.proxy_process import ProcessRuntime, demo_process, profile_process
+from rrdev.tui.proxy_process import ProcessRuntime, alias_process, demo_process, profile_process
 from rrdev.tui.widgets.help import HelpScreen
 
 pytestmark = pytest.mark.usefixtures("keyset")
@@ -240,3 +241,32 @@ async def test_the_demo_runs_in_the_child(tmp_path: Path) -> None:
         await until(pilot, lambda: app.table.row_count == 4)
         statuses = [str(app.table.get_row_at(i)[3]) for i in range(4)]
         assert statuses == ["200", "401", "401", "403"]
+
+
+async def test_several_profiles_run_in_the_child(tmp_path: Path, backend: Backend) -> None:
+    paths = []
+    for alias, prefix in (("alpha", "a"), ("beta", "b")):
+        path = tmp_path / f"{alias}.toml"
+        path.write_text(
+            profile_text(
+                backend.url,
+                proxy=f'alias = "{alias}"',
+                proxy_credential=OPEN,
+                rules=open_rules(prefix),
+            )
+        )
+        paths.append(str(path))
+    runtime = alias_process(paths, port=0)
+    assert runtime.aliases == ("alpha", "beta")  # known before the child starts
+    app = RrdevApp(runtime)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.info is not None)
+        assert app.info is not None and app.title == "rrdev · 2 proxies (alpha, beta)"
+        port = port_of(app.info.proxy_url)
+        await send(port, ["alpha.localhost"], "/a/1")
+        await send(port, ["beta.localhost"], "/a/1")  # beta allows /b/ only
+        await until(pilot, lambda: app.table.row_count == 2)
+        rows = [[str(c) for c in app.table.get_row_at(i)] for i in range(2)]
+        assert [(row[1], row[4]) for row in rows] == [("alpha", "200"), ("beta", "403")]
+        assert runtime.signing_keyset() is None
+    assert [e["raw_path"] for e in backend.seen] == ["/a/1"]
