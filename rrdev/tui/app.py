@@ -29,7 +29,7 @@ from textual.containers import Container
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from rrdev.core.errors import RrdevError
 from rrdev.core.records import RequestRecord
@@ -54,6 +54,7 @@ from rrdev.tui.store import DEFAULT_MAX_RECORDS, Inbox, TrafficStore
 from rrdev.tui.views import bad_filter_view, explain_view, waiting_view, why_view
 from rrdev.tui.widgets.detail import ICON, RequestScreen
 from rrdev.tui.widgets.filter_bar import FilterBar
+from rrdev.tui.widgets.footer import SteadyFooter
 from rrdev.tui.widgets.help import HelpScreen
 from rrdev.tui.widgets.notices import MAX_NOTICES, Notice, NoticesScreen
 from rrdev.tui.widgets.status import StatusLine
@@ -183,7 +184,7 @@ class RrdevApp(WorkbenchActions, App[None]):
             yield self.table
             yield self.why
         yield self.status_line
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._restore_theme()
