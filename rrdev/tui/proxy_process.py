@@ -66,7 +66,53 @@ STOP_SECONDS = 8.0
 STDERR_TAIL = 600
 
 
-class ProcessRuntime:
+class _SnapshotReader:
+    """What the UI reads without waiting: the child's last ``Snapshot``, and the local
+    keyset read here (private keys never cross the pipe)."""
+
+    spec: RuntimeSpec
+    running: bool
+
+    def __init__(self, profile: Profile | None) -> None:
+        self._snapshot = Snapshot(None, None, profile)
+        self._keys: KeysetWatcher | None = None
+
+    def info(self) -> RuntimeInfo | None:
+        return self._snapshot.info if self.running else None
+
+    def jwks_status(self) -> JwksStatus | None:
+        return self._snapshot.jwks
+
+    def profile(self) -> Profile | None:
+        return self._snapshot.profile
+
+    def demo_requests(self) -> list[DemoRequest]:
+        return list(self._snapshot.demo_requests)
+
+    def signing_keyset(self) -> Keyset | None:
+        if self.spec.kind == "aliases":
+            return None
+        if self.spec.kind == "demo":
+            return self._demo_keys()
+        profile = self.profile()
+        if profile is None:
+            return None
+        overrides = self.spec.overrides
+        return local_signing_keyset(profile, offline=bool(overrides and overrides.offline))
+
+    def _demo_keys(self) -> Keyset | None:
+        """The demo issuer's keyset, read from the same file the child's issuer reads."""
+        if self._snapshot.info is None:
+            return None
+        if self._keys is None:
+            from rrdev.servers.issuer.keys import KeysetWatcher
+
+            home = None if self.spec.home is None else Path(self.spec.home)
+            self._keys = KeysetWatcher(home)
+        return self._keys.current()
+
+
+class ProcessRuntime(_SnapshotReader):
     """The ``Runtime`` of ``rrdev.tui.runtime``, served from a child process."""
 
     read_only = False
@@ -74,20 +120,19 @@ class ProcessRuntime:
     def __init__(
         self, spec: RuntimeSpec, *, aliases: tuple[str, ...] = (), profile: Profile | None = None
     ) -> None:
+        super().__init__(profile)
         self.spec = spec
         self.demo = spec.kind == "demo"
         self.aliases = aliases
         self.process: subprocess.Popen[bytes] | None = None
         #: How the child ended when it died on its own (None while it runs).
         self.died: str | None = None
-        self._snapshot = Snapshot(None, None, profile)
         self._writer: asyncio.StreamWriter | None = None
         self._pump: asyncio.Task[None] | None = None
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._stderr: IO[bytes] | None = None
         self._stopping = False
-        self._keys: KeysetWatcher | None = None
         self._sink: RecordSink | None = None
         self._on_event: EventCallback | None = None
 
@@ -215,6 +260,10 @@ class ProcessRuntime:
                     self._answer(*payload)
         except EOFError:
             pass
+        except Exception as exc:  # a frame that does not decode: the stream is lost
+            self._notify("record_failed", f"the proxy's pipe broke: {type(exc).__name__}")
+            if self.process is not None:
+                self.process.kill()  # it would go on serving what nobody sees
         finally:
             self._fail_calls()
         if not self._stopping:
@@ -252,12 +301,15 @@ class ProcessRuntime:
             if not future.done():
                 future.set_exception(RuntimeError("the proxy is not running"))
 
+    def _notify(self, kind: str, message: str) -> None:
+        if self._on_event is not None:
+            self._on_event(kind, message)
+
     async def _report_death(self) -> None:
         ended = await self._end_process(grace=STOP_SECONDS)
         tail = self._stderr_tail().splitlines()[-1:]
         self.died = f"the proxy process {ended}" + (f": {tail[0]}" if tail else "")
-        if self._on_event is not None:
-            self._on_event("proxy_died", f"{self.died}; quit and start rrdev tui again")
+        self._notify("proxy_died", f"{self.died}; quit and start rrdev tui again")
         self._close_channel()
 
     # -------------------------------------------------------------- calls
@@ -302,42 +354,6 @@ class ProcessRuntime:
         except RuntimeError:
             return DemoSent(0)
         return sent
-
-    # -------------------------------------------------------------- read here
-
-    def info(self) -> RuntimeInfo | None:
-        return self._snapshot.info if self.running else None
-
-    def jwks_status(self) -> JwksStatus | None:
-        return self._snapshot.jwks
-
-    def profile(self) -> Profile | None:
-        return self._snapshot.profile
-
-    def demo_requests(self) -> list[DemoRequest]:
-        return list(self._snapshot.demo_requests)
-
-    def signing_keyset(self) -> Keyset | None:
-        if self.spec.kind == "aliases":
-            return None
-        if self.spec.kind == "demo":
-            return self._demo_keys()
-        profile = self.profile()
-        if profile is None:
-            return None
-        overrides = self.spec.overrides
-        return local_signing_keyset(profile, offline=bool(overrides and overrides.offline))
-
-    def _demo_keys(self) -> Keyset | None:
-        """The demo issuer's keyset, read from the same file the child's issuer reads."""
-        if self._snapshot.info is None:
-            return None
-        if self._keys is None:
-            from rrdev.servers.issuer.keys import KeysetWatcher
-
-            home = None if self.spec.home is None else Path(self.spec.home)
-            self._keys = KeysetWatcher(home)
-        return self._keys.current()
 
 
 def _ended(code: int | None) -> str:
