@@ -6,9 +6,10 @@ the proxy's throughput with the TUI attached vs `rrdev up --quiet`, in one run.
 
 A backend answers a small JSON (nginx when installed, else a one-process uvicorn app).
 Each round runs, interleaved, (1) `rrdev up --quiet` in its own process, (2) the
-TUI's proxy thread alone, with no UI (``measure_thread``: the ceiling the TUI can
-reach) and (3) the TUI headless in this process (Textual's ``App.run_test()``, the
-real ``RrdevApp`` and ``ProfileRuntime``), all with the profile given (``--offline``:
+in-process proxy thread alone, with no UI (``measure_thread``: the old runtime, for
+comparison) and (3) the TUI headless in this process (Textual's ``App.run_test()``, the
+real ``RrdevApp``) with its proxy in a child process (``profile_process``, as
+``rrdev tui``), all with the profile given (``--offline``:
 the local keyset; ``--target``: the backend), each under ``wrk -t1 -cN -dS`` with the
 same valid RS256 token (an aiohttp load generator on its own thread when wrk is absent).
 
@@ -154,6 +155,15 @@ def _aiohttp_load(url: str, token: str, seconds: float, connections: int) -> dic
     return asyncio.run(main())
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -234,15 +244,16 @@ async def measure_tui(
 
     Returns ``ui_latency_ms`` and ``loop_lag_ms`` (``n``, ``p50``, ``p95``, ``max``),
     the load's ``rps``/``p50_ms``/``p99_ms``/``errors``, what the UI took in
-    (``records``, ``batches``) and ``ui_cpu_share`` (the UI thread's CPU time over the
-    load's wall time: what it takes from the proxy's share of the GIL). The environment
-    must be ready for the profile
+    (``records``, ``batches``), ``ui_cpu_share`` (the UI process's CPU time over the
+    load's wall time; the proxy runs in a child, ``rrdev.tui.proxy_process``) and
+    ``proxy_cpu_share`` (the child's). The environment must be ready for the profile
     (``RRDEV_HOME`` for ``offline``, its ``${VARS}``)."""
     from rrdev.servers.proxy import Overrides
+    from rrdev.tui import settle_heap
     from rrdev.tui.app import RrdevApp
-    from rrdev.tui.runtime import ProfileRuntime
+    from rrdev.tui.proxy_process import profile_process
 
-    runtime = ProfileRuntime.from_path(
+    runtime = profile_process(
         profile_path, port=0, overrides=Overrides(target=target, offline=offline)
     )
     app = RrdevApp(runtime, flush_interval=flush_interval)
@@ -251,14 +262,20 @@ async def measure_tui(
     async with app.run_test(size=(140, 40)) as pilot:
         while app.info is None:
             await pilot.pause(0.05)
+        assert runtime.process is not None
+        pid = runtime.process.pid
+        await pilot.pause(0.5)
+        settle_heap()  # as run_tui does once the screen is up
         stop = asyncio.Event()
         probes = [asyncio.create_task(_loop_lag(stop, lags))]
         if press_keys:
             probes.append(asyncio.create_task(_probe_keys(app, stop, keys)))
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        cpu0, child0, wall0 = time.process_time(), process_cpu(pid), time.perf_counter()
         try:
             load = await run_load(app.info.proxy_url + PATH, token, seconds, connections)
-            load["ui_cpu_share"] = (time.thread_time() - cpu0) / (time.perf_counter() - wall0)
+            wall = time.perf_counter() - wall0
+            load["ui_cpu_share"] = (time.process_time() - cpu0) / wall
+            load["proxy_cpu_share"] = (process_cpu(pid) - child0) / wall
         finally:
             stop.set()
             await asyncio.gather(*probes)
@@ -400,7 +417,7 @@ def _line(result: dict[str, Any]) -> str:
             f"  | keys n={ui['n']} p50 {ui['p50']:.1f} p95 {ui['p95']:.1f} max {ui['max']:.1f} ms"
             f"  loop lag p95 {lag['p95']:.1f} max {lag['max']:.1f} ms"
             f"  records {result['records']} in {result['batches']} batches"
-            f"  UI thread CPU {result['ui_cpu_share']:.0%}"
+            f"  UI CPU {result['ui_cpu_share']:.0%}  proxy CPU {result['proxy_cpu_share']:.0%}"
         )
     return line
 
@@ -418,7 +435,7 @@ def report(
     print(f"rrdev up --quiet : {up_rps:7.0f} req/s (median)")
     print(
         f"proxy thread only: {thread_rps:7.0f} req/s (median)  ratio {thread_rps / up_rps:.2f}"
-        "  (the TUI's proxy without a UI: its ceiling)"
+        "  (the old in-process proxy thread, no UI: for comparison)"
     )
     print(f"rrdev tui        : {tui_rps:7.0f} req/s (median)  ratio {ratio:.2f}  (target >= 0.80)")
     print(

@@ -1,5 +1,6 @@
 """The TUI's own cost of showing traffic, without a proxy: UI-thread CPU per 1,000
-records fed through the app's record sink, as the proxy's thread would.
+records, decoded from the proxy process's frames (``rrdev.tui.proxy_wire``, encoded
+beforehand) and fed through the app's record sink, as ``ProcessRuntime`` does.
 
     python bench/bench_tui_ingest.py [--records 3000] [--rate 1300] [--size 140x40]
 
@@ -70,6 +71,7 @@ def synthetic(i: int) -> Any:
 async def measure(records: int, rate: float, size: tuple[int, int], follow: bool) -> float:
     """UI-thread CPU milliseconds per 1,000 records (idle cost subtracted)."""
     from rrdev.tui.app import RrdevApp
+    from rrdev.tui.proxy_wire import FrameDecoder
 
     app = RrdevApp(Idle())  # type: ignore[arg-type]
     tick = 0.01
@@ -85,13 +87,17 @@ async def measure(records: int, rate: float, size: tuple[int, int], follow: bool
         await pilot.pause(0.3)
         idle_cpu, idle_wall = await _cpu_over(lambda _elapsed: True, tick)
         fed = 60
+        frames = _frames(60, records)
+        decoder = FrameDecoder()
 
         def feed(elapsed: float) -> bool:
             nonlocal fed
             due = min(60 + records, 60 + int(rate * elapsed))
-            while fed < due:
-                app.record_sink(synthetic(fed))
-                fed += 1
+            while fed < due and frames:  # whole frames, as they come from the child
+                payload, fresh = frames.pop(0)
+                for record in decoder.load(payload, fresh=fresh):
+                    app.record_sink(record)
+                    fed += 1
             # Done once everything fed is on the table (a slow UI takes longer: counted).
             shown = app.store.total == fed and app.table.pending == 0
             return fed == 60 + records and shown and elapsed > span + 0.3
@@ -101,6 +107,20 @@ async def measure(records: int, rate: float, size: tuple[int, int], follow: bool
         assert app.table.follow == follow
     idle_per_second = idle_cpu / idle_wall
     return (busy_cpu - idle_per_second * busy_wall) / records * 1000 * 1000
+
+
+def _frames(first: int, count: int, per_frame: int = 32) -> list[tuple[bytes, bool]]:
+    """``count`` synthetic records as the proxy process sends them (~50 ms batches at
+    the default rate are a few dozen records each)."""
+    from rrdev.tui.proxy_wire import FrameEncoder, split_frames
+
+    encoder = FrameEncoder()
+    numbers = range(first, first + count)
+    data = b"".join(
+        encoder.encode([synthetic(i) for i in numbers[at : at + per_frame]])
+        for at in range(0, count, per_frame)
+    )
+    return split_frames(data)
 
 
 async def _cpu_over(step: Any, tick: float, idle_seconds: float = 1.0) -> tuple[float, float]:

@@ -356,17 +356,17 @@ def _run_tui(
     issuer_port: int = 0,
     backend_port: int = 0,
 ) -> int:
-    # rrdev.tui and its runtime import no Textual: the app loads inside run_tui.
+    # rrdev.tui and its runtime import no Textual: the app loads inside run_tui. The
+    # proxy runs in a child process (rrdev.tui.proxy_process): the UI never serves.
     from rrdev.tui import run_tui
-    from rrdev.tui.runtime import AliasRuntime, DemoRuntime, ProfileRuntime
+    from rrdev.tui.proxy_process import alias_process, demo_process, profile_process
 
-    runtime: DemoRuntime | ProfileRuntime | AliasRuntime
     if isinstance(profile_path, list):
         if demo:
             raise fail("--demo runs its own embedded profile: drop the PROFILE arguments")
         from rrdev.servers.proxy import Overrides
 
-        runtime = AliasRuntime(
+        runtime = alias_process(
             profile_path,
             overrides=Overrides(target=target, jwks=jwks, offline=offline),
             host=host,
@@ -375,7 +375,7 @@ def _run_tui(
     elif demo:
         if profile_path:
             raise fail("--demo runs its own embedded profile: drop the PROFILE argument")
-        runtime = DemoRuntime(
+        runtime = demo_process(
             host=host or "127.0.0.1",
             proxy_port=8787 if port is None else port,
             issuer_port=issuer_port,
@@ -385,7 +385,7 @@ def _run_tui(
         from rrdev.cli.options import discover
         from rrdev.servers.proxy import Overrides
 
-        runtime = ProfileRuntime.from_path(
+        runtime = profile_process(
             discover(profile_path, positional=True),
             overrides=Overrides(target=target, jwks=jwks, offline=offline),
             host=host,

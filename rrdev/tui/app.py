@@ -1,7 +1,8 @@
 """``rrdev tui``: the proxy and a live inspector of its traffic, in one Textual app.
 
-The proxy runs on its own thread and event loop (``rrdev.tui.proxy_thread``, started
-by the runtime), never on the app's: requests keep being served whatever the UI is
+The proxy runs in a process of its own (``rrdev tui``: ``rrdev.tui.proxy_process``) or
+on its own thread and event loop (``rrdev.tui.proxy_thread``, the in-process runtimes
+tests use), never on the app's loop: requests keep being served whatever the UI is
 doing, and a burst of traffic never delays a key press. Its record sink and event
 callback only drop what they get into an ``Inbox``; a timer (``flush_interval``)
 takes everything there at once, so a flood costs one table update per tick, not one
@@ -28,7 +29,7 @@ from textual.containers import Container
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from rrdev.core.errors import RrdevError
 from rrdev.core.records import RequestRecord
@@ -53,6 +54,7 @@ from rrdev.tui.store import DEFAULT_MAX_RECORDS, Inbox, TrafficStore
 from rrdev.tui.views import bad_filter_view, explain_view, waiting_view, why_view
 from rrdev.tui.widgets.detail import ICON, RequestScreen
 from rrdev.tui.widgets.filter_bar import FilterBar
+from rrdev.tui.widgets.footer import SteadyFooter
 from rrdev.tui.widgets.help import HelpScreen
 from rrdev.tui.widgets.notices import MAX_NOTICES, Notice, NoticesScreen
 from rrdev.tui.widgets.status import StatusLine
@@ -76,6 +78,7 @@ _NOTICES: dict[str, tuple[str, SeverityLevel]] = {
     "jwks_unavailable": ("JWKS unavailable", "error"),
     "jwks_recovered": ("JWKS recovered", "information"),
     "jwks_changed": ("JWKS keys changed", "information"),
+    "proxy_died": ("The proxy stopped", "error"),
 }
 #: Notices waiting for the UI past this many are dropped (a reload loop cannot flood it).
 _MAX_PENDING_EVENTS = 100
@@ -151,6 +154,8 @@ class RrdevApp(WorkbenchActions, App[None]):
         self.notice_log: deque[Notice] = deque(maxlen=MAX_NOTICES)
         #: The last hot reload's error while the proxy serves the last good profile.
         self.reload_error: str | None = None
+        #: How the proxy process ended, when it died on its own (the status line says it).
+        self.proxy_error: str | None = None
         #: Why the filter bar's query does not parse (no rows are shown meanwhile).
         self.filter_error: str | None = None
         self.settings_file = settings_file or settings_path()
@@ -179,7 +184,7 @@ class RrdevApp(WorkbenchActions, App[None]):
             yield self.table
             yield self.why
         yield self.status_line
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._restore_theme()
@@ -275,6 +280,9 @@ class RrdevApp(WorkbenchActions, App[None]):
         title, severity = notice
         timeout = 12 if severity == "error" else 5
         self.notify(event.message, title=title, severity=severity, timeout=timeout, markup=False)
+        if event.kind == "proxy_died":
+            self.proxy_error = event.message
+            self.refresh_status()
         if event.kind in ("reloaded", "reload_failed"):
             # Until fixed, the status line says the proxy still serves the last good profile.
             self.reload_error = event.message if event.kind == "reload_failed" else None
@@ -499,5 +507,6 @@ class RrdevApp(WorkbenchActions, App[None]):
             filter_text=self.filter.text,
             filter_error=self.filter_error,
             reload_error=self.reload_error,
+            proxy_error=self.proxy_error,
         )
         self.status_line.show_token(expiry_label(self.workbench.token, self.clock()))

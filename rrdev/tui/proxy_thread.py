@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["ProxyThread"]
+__all__ = ["InlineLoop", "ProxyThread"]
 
 T = TypeVar("T")
 
@@ -103,3 +103,23 @@ class ProxyThread:
         self._stop_event = asyncio.Event()
         self._ready.set_result(None)
         await self._stop_event.wait()
+
+
+class InlineLoop:
+    """``ProxyThread``'s surface over the caller's own loop: ``run(coro)`` just awaits.
+
+    For a process that does nothing but serve (``rrdev.tui.proxy_process_child``): the
+    proxy there has the interpreter to itself, so a second thread would only add GIL
+    hand-offs between the loop that serves and the one that reports.
+    """
+
+    running = True
+
+    async def start(self) -> None:
+        return None
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await coro
+
+    async def stop(self) -> None:
+        return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rrdev.tui.proxy_thread import ProxyThread
+from rrdev.tui.proxy_thread import InlineLoop, ProxyThread
 
 if TYPE_CHECKING:
     import httpx
@@ -151,9 +151,12 @@ class _Threaded:
 
     #: Whether nothing can be sent (``rrdev tui --open``: a log file, no proxy).
     read_only = False
+    #: What the servers run on: their own thread (in the UI's process), or the
+    #: caller's loop (``InlineLoop``, in the proxy process of ``rrdev.tui.proxy_process``).
+    thread_factory: Callable[[], ProxyThread | InlineLoop] = ProxyThread
 
     def __init__(self) -> None:
-        self.thread: ProxyThread | None = None
+        self.thread: ProxyThread | InlineLoop | None = None
         self.client: httpx.AsyncClient | None = None
         self.clients_made = 0
 
@@ -220,8 +223,8 @@ class _Threaded:
             return None
         return await thread.run(app.dry_run(request, now=time.time()))
 
-    async def _start_thread(self) -> ProxyThread:
-        thread = ProxyThread()
+    async def _start_thread(self) -> ProxyThread | InlineLoop:
+        thread = self.thread_factory()
         await thread.start()
         self.thread = thread
         return thread
@@ -339,16 +342,7 @@ class ProfileRuntime(_Served):
         return (self.app, server.url) if server is not None else None
 
     def signing_keyset(self) -> Keyset | None:
-        from rrdev.core.keyset import Keyset
-        from rrdev.core.netaddr import is_loopback_url
-
-        cred = self.app.profile.proxy_credential
-        local = self.app.overrides.offline or (
-            cred.jwks_uri is not None and is_loopback_url(cred.jwks_uri)
-        )
-        if not local:
-            return None  # a remote issuer: rrdev cannot sign what it trusts
-        return Keyset.load_or_create()
+        return local_signing_keyset(self.app.profile, offline=self.app.overrides.offline)
 
     def info(self) -> RuntimeInfo | None:
         server = self.server
@@ -552,6 +546,18 @@ def with_alias_host(request: WorkbenchRequest, alias: str, port: int) -> Workben
         return request
     host = ("Host", f"{alias}{LOCAL_SUFFIX}:{port}")
     return replace(request, headers=(*request.headers, host))
+
+
+def local_signing_keyset(profile: Profile, *, offline: bool) -> Keyset | None:
+    """The local keyset when ``profile``'s issuer is rrdev's own (``--offline``, or a
+    JWKS on loopback); None for a remote issuer: rrdev cannot sign what it trusts."""
+    from rrdev.core.keyset import Keyset
+    from rrdev.core.netaddr import is_loopback_url
+
+    cred = profile.proxy_credential
+    if not (offline or (cred.jwks_uri is not None and is_loopback_url(cred.jwks_uri))):
+        return None
+    return Keyset.load_or_create()
 
 
 def _alias_info(app: AliasDispatcher, url: str, port: int) -> RuntimeInfo:

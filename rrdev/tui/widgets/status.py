@@ -1,5 +1,6 @@
 """The status line under the table: JWKS state, counts, follow mode and the filter;
-a failed hot reload or a filter that does not parse first, until fixed."""
+a proxy process that died, a failed hot reload or a filter that does not parse
+first, until fixed."""
 
 from __future__ import annotations
 
@@ -29,8 +30,13 @@ class StatusLine(Static):
         filter_text: str,
         filter_error: str | None = None,
         reload_error: str | None = None,
+        proxy_error: str | None = None,
     ) -> None:
         text = Text()
+        if proxy_error:  # nothing is served any more: say so before anything else
+            text.append("proxy stopped: ", "rrdev.error")
+            text.append(proxy_error)
+            text.append(*_BAR)
         if reload_error:
             text.append("profile reload failed, serving the last good profile: ", "rrdev.error")
             text.append(reload_error)
