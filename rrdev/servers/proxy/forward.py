@@ -21,6 +21,7 @@ from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, REQUEST_BODY_BYTES, Explanation
 from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
+from rrdev.servers.proxy.fastlane import FastPlan
 from rrdev.servers.proxy.filtered import filters_apply, relay_filtered
 from rrdev.servers.proxy.headers import _downstream_headers, _upstream_headers, _upstream_query
 from rrdev.servers.proxy.records import _Progress, _start_preview
@@ -100,10 +101,43 @@ class Forwarder:
                 state, response.status, progress.method
             ):
                 return await relay_filtered(state, response, send, expl, progress)
-            await self._relay(response, send, receive, body, expl, progress)
+            message = _header_text(expl.message)
+            await self._relay(response, send, receive, body, message, progress)
         finally:
             progress.bytes_in = body.received
         return expl
+
+    async def fast(
+        self, state: _State, planned: FastPlan, receive: Receive, send: Send
+    ) -> BaseException | None:
+        """Forward a request the fast lane planned (no body, nothing to record) and
+        relay the answer; returns the exception when the backend could not be asked
+        (the caller answers it as the full path would: 502/504)."""
+        assert self.session is not None
+        method, url, headers, message = planned
+        try:
+            response = await self.session.request(
+                method, url, headers=headers, allow_redirects=False, timeout=state.timeout,
+                ssl=state.ssl,
+            )  # fmt: skip
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            return exc
+        content = response.content
+        if not content.is_eof():  # a body still arriving: the full path's streaming relay
+            progress = _Progress(0.0, 0.0, method)
+            await self._relay(response, send, receive, _RequestBody(receive, ()), message, progress)
+            return None
+        # The whole (small) body came with the head: head and body in one write.
+        out = _downstream_headers(response.raw_headers)
+        out.append((b"requestrocket-proxy-code", CODE_GRANTED))
+        out.append((b"requestrocket-proxy-message", message))
+        try:
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
+            body = content.read_nowait()
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        finally:
+            response.release()
+        return None
 
     async def _relay(
         self,
@@ -111,13 +145,14 @@ class Forwarder:
         send: Send,
         receive: Receive,
         body: _RequestBody,
-        expl: Explanation,
+        message: bytes,
         progress: _Progress,
     ) -> None:
-        """Stream the backend's response to the caller, with back-pressure both ways."""
+        """Stream the backend's response to the caller, with back-pressure both ways.
+        ``message`` is the ``requestrocket-proxy-message`` value."""
         headers = _downstream_headers(response.raw_headers)
         headers.append((b"requestrocket-proxy-code", CODE_GRANTED))
-        headers.append((b"requestrocket-proxy-message", _header_text(expl.message)))
+        headers.append((b"requestrocket-proxy-message", message))
         preview = _start_preview(progress, headers) if progress.exchange else None
         watcher: asyncio.Task[None] | None = None
         complete = ended = False
@@ -217,7 +252,7 @@ class _RequestBody:
 
     __slots__ = ("client_gone", "done", "expected", "kept", "receive", "received")
 
-    def __init__(self, receive: Receive, headers: list[tuple[str, str]]) -> None:
+    def __init__(self, receive: Receive, headers: Iterable[tuple[str, str]]) -> None:
         self.receive = receive
         self.received = 0
         self.client_gone = False
