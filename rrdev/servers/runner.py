@@ -110,13 +110,11 @@ def _http_protocol(app: Any = None) -> Any:
             ):
                 self._refuse("headers_too_large", "the request head is too large")
 
-        def on_url(self, url: bytes) -> None:
-            super().on_url(url)
-            self.scope.setdefault("extensions", {})[REQUEST_TARGET] = self.url
-
         def on_headers_complete(self) -> None:
             self._head_open = False
             self._head_seen = 0
+            # The target is whole by now (httptools may hand it over in pieces).
+            self.scope.setdefault("extensions", {})[REQUEST_TARGET] = self.url
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:

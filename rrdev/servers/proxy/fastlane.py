@@ -104,7 +104,7 @@ def fast_lane(state: _State) -> FastLane | None:
 class FastLane:
     """One profile's fast lane (see the module docstring)."""
 
-    __slots__ = ("_auth_tail", "_drop", "_hosts", "_jwt", "_memo", "_state")
+    __slots__ = ("_auth_tail", "_bearers", "_drop", "_hosts", "_jwt", "_memo", "_state")
 
     def __init__(self, state: _State) -> None:
         self._state = state
@@ -112,6 +112,7 @@ class FastLane:
         self._drop = frozenset(name.encode("latin-1") for name in state.drop)
         self._memo: dict[tuple[str, bytes, str], tuple[URL, bytes]] = {}
         self._hosts: dict[bytes, str] = {}
+        self._bearers: dict[bytes, str] = {}
         # The upstream Authorization headers when the caller's is not forwarded.
         self._auth_tail = _authorization_tail(state, None)
 
@@ -168,10 +169,9 @@ class FastLane:
         token = ""
         claims = None
         if self._jwt:
-            found = _BEARER.match(authorization) if authorization is not None else None
-            if found is None:
+            token = self._token(authorization)
+            if token is None:
                 return None
-            token = found.group(1).decode("ascii")
             verification = self._state.verifier.cached(token, now)  # type: ignore[union-attr]
             if verification is None:
                 return None
@@ -187,6 +187,23 @@ class FastLane:
             caller_auth = authorization.decode("latin-1")
         self._tail(out, caller_auth, claims, scope, host_text)
         return method, url, out, message
+
+    def _token(self, authorization: bytes | None) -> str | None:
+        """The bearer token of an Authorization value, or None (the full path's to
+        judge). Remembered per value, so the same str (its hash computed once) keys
+        the verifier's cache and the verdicts on every request."""
+        if authorization is None:
+            return None
+        token = self._bearers.get(authorization)
+        if token is None:
+            found = _BEARER.match(authorization)
+            if found is None:
+                return None
+            token = found.group(1).decode("ascii")
+            if len(self._bearers) >= _MEMO_ENTRIES:
+                self._bearers.clear()
+            self._bearers[authorization] = token
+        return token
 
     def _connection_ok(self, value: bytes) -> bool:
         # Only hop-by-hop names (dropped anyway) and "close": a Connection header that

@@ -13,8 +13,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from rrdev.clients.oauth2 import TokenFetchError
@@ -304,6 +306,17 @@ class _ForwardRequest(aiohttp.ClientRequest):
 
     def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
         self._skip_auto_headers = _SKIPPED  # type: ignore[assignment]
+
+    def update_headers(self, headers: Any) -> None:
+        # The session hands over a fresh CIMultiDict without Host (rrdev drops the
+        # caller's): Host first, then the rest in one C-level extend, instead of
+        # aiohttp's Python loop adding them one by one. Anything else: aiohttp's way.
+        host = getattr(self.url, "host_port_subcomponent", None)
+        if type(headers) is not CIMultiDict or host is None or hdrs.HOST in headers:
+            super().update_headers(headers)
+            return
+        self.headers = CIMultiDict(((hdrs.HOST, host),))
+        self.headers.extend(headers)
 
 
 def _request_class() -> type[aiohttp.ClientRequest]:
