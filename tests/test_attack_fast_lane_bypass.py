@@ -231,3 +231,38 @@ async def test_seed_rules_still_decide_in_the_lane(tmp_path: Path, backend: Back
             )
             assert answer.status == status, answer.body
         await asyncio.sleep(0)
+
+
+async def test_a_body_that_stalls_after_the_head_is_still_cut_off(tmp_path: Path) -> None:
+    # The lane waits for the head under one shared deadline timer; a body still
+    # arriving gets aiohttp's per-read timeout back, so a backend that stalls mid-body
+    # cannot hold the caller's connection for ever.
+    from aiohttp import web
+
+    async def stall(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "100"})
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        await asyncio.sleep(5)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", stall)
+    runner = web.AppRunner(app, shutdown_timeout=0.1, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    token = mint()
+    auth = [("Authorization", f"Bearer {token}")]
+    try:
+        profile = _profile(tmp_path, f"http://127.0.0.1:{port}", target="timeout_seconds = 0.3\n")
+        async with _quiet_proxy(profile) as (proxy, server):
+            await raw_request(server.port, "GET", "/warm", auth)  # caches the token
+            started = time.monotonic()
+            answer = await asyncio.wait_for(raw_request(server.port, "GET", PATH, auth), 4)
+            assert time.monotonic() - started < 3
+            assert answer.status == 200 and len(answer.body) < 100  # cut short
+            assert proxy._state.fast is not None and proxy._state.fast._memo  # the lane's
+    finally:
+        await runner.cleanup()

@@ -247,6 +247,9 @@ class _CorkedTransport:
         self._held = None
         self._transport.abort()
 
+    def is_closing(self) -> bool:  # asked once per response: skip __getattr__
+        return bool(self._transport.is_closing())
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 

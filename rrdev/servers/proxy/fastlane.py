@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from yarl import URL
 
 from rrdev.core.explain import _allowed_message
@@ -44,6 +45,7 @@ from rrdev.core.records import RequestFacts
 from rrdev.core.rules import INLINE_WEIGHT, prepare
 from rrdev.servers.asgi import Scope
 from rrdev.servers.proxy.answers import MAX_HEADER_BYTES, MAX_HEADER_LINES, _header_text
+from rrdev.servers.proxy.deadlines import SUPPORTED
 from rrdev.servers.proxy.headers import (
     _ROUTING,
     _authorization,
@@ -104,10 +106,34 @@ def fast_lane(state: _State) -> FastLane | None:
 class FastLane:
     """One profile's fast lane (see the module docstring)."""
 
-    __slots__ = ("_auth_tail", "_bearers", "_drop", "_hosts", "_jwt", "_memo", "_state")
+    __slots__ = (
+        "_auth_tail",
+        "_bearers",
+        "_drop",
+        "_hosts",
+        "_jwt",
+        "_memo",
+        "_state",
+        "read_seconds",
+        "timeout",
+    )
 
     def __init__(self, state: _State) -> None:
         self._state = state
+        # The wait for the backend's answer is bounded by ``Deadlines`` (one shared
+        # timer) instead of aiohttp's per-read timers, where aiohttp allows it.
+        read = state.timeout.sock_read
+        self.read_seconds = read if SUPPORTED and read else None
+        timeout = state.timeout
+        if self.read_seconds:
+            timeout = aiohttp.ClientTimeout(
+                total=timeout.total,
+                connect=timeout.connect,
+                sock_connect=timeout.sock_connect,
+                sock_read=None,
+                ceil_threshold=timeout.ceil_threshold,
+            )
+        self.timeout = timeout
         self._jwt = state.profile.proxy_credential.auth_type == "jwtVerify"
         self._drop = frozenset(name.encode("latin-1") for name in state.drop)
         self._memo: dict[tuple[str, bytes, str], tuple[URL, bytes]] = {}

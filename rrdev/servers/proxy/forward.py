@@ -23,6 +23,7 @@ from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, REQUEST_BODY_BYTES, Explanation
 from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
+from rrdev.servers.proxy.deadlines import Deadlines, resume_read_timeout
 from rrdev.servers.proxy.fastlane import FastPlan
 from rrdev.servers.proxy.filtered import filters_apply, relay_filtered
 from rrdev.servers.proxy.headers import _downstream_headers, _upstream_headers, _upstream_query
@@ -42,6 +43,8 @@ class Forwarder:
 
     def __init__(self) -> None:
         self.session: aiohttp.ClientSession | None = None
+        #: the fast lane's waits for a backend's answer, under one timer
+        self.deadlines = Deadlines()
 
     def open(self) -> None:
         if self.session is None:
@@ -117,15 +120,30 @@ class Forwarder:
         (the caller answers it as the full path would: 502/504)."""
         assert self.session is not None
         method, url, headers, message = planned
+        lane = state.fast
+        assert lane is not None
+        task = asyncio.current_task() if lane.read_seconds else None
+        if task is not None:
+            self.deadlines.enter(task, lane.read_seconds)
         try:
             response = await self.session.request(
-                method, url, headers=headers, allow_redirects=False, timeout=state.timeout,
+                method, url, headers=headers, allow_redirects=False, timeout=lane.timeout,
                 ssl=state.ssl,
             )  # fmt: skip
+        except asyncio.CancelledError:
+            if task is None or not self.deadlines.leave(task):
+                raise
+            task.uncancel()  # cancelled for its deadline: the backend did not answer
+            return TimeoutError()
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            if task is not None:
+                self.deadlines.leave(task)
             return exc
+        if task is not None:
+            self.deadlines.leave(task)
         content = response.content
         if not content.is_eof():  # a body still arriving: the full path's streaming relay
+            resume_read_timeout(response, lane.read_seconds)
             progress = _Progress(0.0, 0.0, method)
             await self._relay(response, send, receive, _RequestBody(receive, ()), message, progress)
             return None
