@@ -286,30 +286,29 @@ class ProxyApp:
             if lane is not None and self.sink is None and not self.record_exchange:
                 planned = lane.plan(scope, started)
                 if planned is not None:
-                    await self._fast(state, planned, scope, receive, send, started)
+                    if self._forwarder.session is None:
+                        await self.startup()
+                    failed = await self._forwarder.fast(state, planned, receive, send)
+                    if failed is not None:
+                        await self._fast_failed(state, planned, scope, send, started, failed)
                     return
             progress = _Progress(started, t0, scope["method"])
             await self._answer(scope, receive, send, state, progress)
         finally:
             self._reloader.release(state)
 
-    async def _fast(
+    async def _fast_failed(
         self,
         state: _State,
         planned: FastPlan,
         scope: Scope,
-        receive: Receive,
         send: Send,
         now: float,
+        failed: BaseException,
     ) -> None:
-        """The fast lane's request (``fastlane.py``): nobody reads a record of it. A
-        backend that cannot be asked gets the full path's 502/504, explained as the
-        full path explains it."""
-        if self._forwarder.session is None:
-            await self.startup()
-        failed = await self._forwarder.fast(state, planned, receive, send)
-        if failed is None:
-            return
+        """A fast-lane request (``fastlane.py``) whose backend could not be asked: the
+        full path's 502/504, explained as the full path explains it (nobody reads a
+        record of it)."""
         raw_path, raw_query = _target_text(scope)
         expl = await decide(
             state.profile,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
@@ -125,10 +126,11 @@ class Forwarder:
         task = asyncio.current_task() if lane.read_seconds else None
         if task is not None:
             self.deadlines.enter(task, lane.read_seconds)
+        handed = _LANE_HEADERS.set(headers) if _DIRECT else None
         try:
             response = await self.session.request(
-                method, url, headers=headers, allow_redirects=False, timeout=lane.timeout,
-                ssl=state.ssl,
+                method, url, headers=None if _DIRECT else headers, allow_redirects=False,
+                timeout=lane.timeout, ssl=state.ssl,
             )  # fmt: skip
         except asyncio.CancelledError:
             if task is None or not self.deadlines.leave(task):
@@ -139,6 +141,9 @@ class Forwarder:
             if task is not None:
                 self.deadlines.leave(task)
             return exc
+        finally:
+            if handed is not None:
+                _LANE_HEADERS.reset(handed)
         if task is not None:
             self.deadlines.leave(task)
         content = response.content
@@ -309,6 +314,11 @@ async def _watch_disconnect(receive: Receive, progress: _Progress) -> None:
             return
 
 
+#: The fast lane's upstream headers for the request it is making (``Forwarder.fast``):
+#: handed to ``_ForwardRequest`` directly rather than through the session's header
+#: merge, a Python loop per header. Set only around that one call, in its own task.
+_LANE_HEADERS: ContextVar[list[tuple[str, str]] | None] = ContextVar("lane_headers", default=None)
+
 #: aiohttp's own request headers: the backend gets none of them, only the caller's.
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _SKIPPED = CIMultiDictProxy(CIMultiDict((name, None) for name in _AUTO_HEADERS))
@@ -334,7 +344,13 @@ class _ForwardRequest(aiohttp.ClientRequest):
             super().update_headers(headers)
             return
         self.headers = CIMultiDict(((hdrs.HOST, host),))
-        self.headers.extend(headers)
+        if headers:
+            self.headers.extend(headers)
+        # The fast lane's list comes this way, past the session's merge loop (the
+        # session got no headers); the list never holds Host (rrdev drops it).
+        lane = _LANE_HEADERS.get()
+        if lane is not None:
+            self.headers.extend(lane)
 
 
 def _request_class() -> type[aiohttp.ClientRequest]:
@@ -342,6 +358,10 @@ def _request_class() -> type[aiohttp.ClientRequest]:
     if hasattr(aiohttp.ClientRequest, "_skip_auto_headers"):
         return _ForwardRequest
     return aiohttp.ClientRequest
+
+
+#: Whether ``_ForwardRequest`` is in use (it takes the fast lane's headers directly).
+_DIRECT = _request_class() is _ForwardRequest
 
 
 def _new_session() -> aiohttp.ClientSession:
