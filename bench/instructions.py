@@ -158,6 +158,9 @@ def _control(flag: str, pid: int) -> None:
 # ------------------------------------------------------------------ cProfile
 
 
+#: Functions whose own time is mostly the write system call (not instructions).
+_WRITES = {("aiohttp/http_writer.py", "_write"), ("servers/runner.py", "write")}
+
 GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("rrdev servers/proxy", lambda f: "rrdev/servers/proxy" in f),
     ("rrdev servers (runner)", lambda f: "rrdev/servers/" in f),
@@ -172,7 +175,9 @@ GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
 )
 
 
-def group_of(filename: str) -> str:
+def group_of(filename: str, func: str = "") -> str:
+    if (_short(filename), func) in _WRITES:
+        return "socket writes (syscalls)"
     return next((name for name, test in GROUPS if test(filename)), "other")
 
 
@@ -220,7 +225,7 @@ def _print_groups(name: str, stats: pstats.Stats, requests: int, top: int) -> No
     raw = stats.stats  # type: ignore[attr-defined]
     total = sum(entry[2] for entry in raw.values()) or 1.0
     for (filename, line, func), (_cc, _nc, tottime, _ct, _callers) in raw.items():
-        group = group_of(filename)
+        group = group_of(filename, func)
         groups[group] = groups.get(group, 0.0) + tottime
         rows.append((tottime, group, f"{_short(filename)}:{line}({func})"))
     print(f"\n== {name}: {requests} requests, {total / requests * 1e6:.1f} us/request profiled")
