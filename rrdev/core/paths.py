@@ -33,9 +33,14 @@ class RequestTarget:
     query: tuple[tuple[str, str], ...]
 
 
+def plain_path(raw_path: str) -> bool:
+    """Whether ``raw_path`` is a plain path: accepted as it is, decoded to itself."""
+    return raw_path.startswith("/") and _PLAIN_PATH.fullmatch(raw_path) is not None
+
+
 def parse_target(raw_path: str, raw_query: str = "") -> RequestTarget:
     """Check and decode a request target; raise ``AmbiguousPath`` with the reason."""
-    if raw_path.startswith("/") and _PLAIN_PATH.fullmatch(raw_path):
+    if plain_path(raw_path):
         # Nothing encoded and nothing to refuse: the path decodes to itself.
         query = _query_pairs(raw_query) if raw_query else ()
         return RequestTarget(raw_path=raw_path, path=raw_path, raw_query=raw_query, query=query)

@@ -110,13 +110,11 @@ def _http_protocol(app: Any = None) -> Any:
             ):
                 self._refuse("headers_too_large", "the request head is too large")
 
-        def on_url(self, url: bytes) -> None:
-            super().on_url(url)
-            self.scope.setdefault("extensions", {})[REQUEST_TARGET] = self.url
-
         def on_headers_complete(self) -> None:
             self._head_open = False
             self._head_seen = 0
+            # The target is whole by now (httptools may hand it over in pieces).
+            self.scope.setdefault("extensions", {})[REQUEST_TARGET] = self.url
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -248,6 +246,9 @@ class _CorkedTransport:
     def abort(self) -> None:
         self._held = None
         self._transport.abort()
+
+    def is_closing(self) -> bool:  # asked once per response: skip __getattr__
+        return bool(self._transport.is_closing())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -55,8 +55,10 @@ from rrdev.servers.proxy.answers import (
     _send_error,
     _send_websocket_refusal,
     _unparsed_request,
+    _upstream_failure,
     _websocket_refusal,
 )
+from rrdev.servers.proxy.fastlane import FastPlan
 from rrdev.servers.proxy.forward import Forwarder, _backend_authorization, _forward_problem
 from rrdev.servers.proxy.records import _make_record, _Progress
 from rrdev.servers.proxy.reload import ProfileReloader
@@ -273,16 +275,52 @@ class ProxyApp:
     # -------------------------------------------------------------- http
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        progress = _Progress(self.clock(), time.perf_counter(), scope["method"])
+        started, t0 = self.clock(), time.perf_counter()
         if self.reload_interval > 0 and self._reloader.due():
             await self.check_reload()
         # Held until the request ends: a reload meanwhile closes what this state uses
         # (its JWKS cache, its backend token source) only after that.
         state = self._reloader.hold()
         try:
+            lane = state.fast
+            if lane is not None and self.sink is None and not self.record_exchange:
+                planned = lane.plan(scope, started)
+                if planned is not None:
+                    if self._forwarder.session is None:
+                        await self.startup()
+                    failed = await self._forwarder.fast(state, planned, receive, send)
+                    if failed is not None:
+                        await self._fast_failed(state, planned, scope, send, started, failed)
+                    return
+            progress = _Progress(started, t0, scope["method"])
             await self._answer(scope, receive, send, state, progress)
         finally:
             self._reloader.release(state)
+
+    async def _fast_failed(
+        self,
+        state: _State,
+        planned: FastPlan,
+        scope: Scope,
+        send: Send,
+        now: float,
+        failed: BaseException,
+    ) -> None:
+        """A fast-lane request (``fastlane.py``) whose backend could not be asked: the
+        full path's 502/504, explained as the full path explains it (nobody reads a
+        record of it)."""
+        raw_path, raw_query = _target_text(scope)
+        expl = await decide(
+            state.profile,
+            IncomingRequest(
+                planned[0], raw_path, raw_query, tuple(_header_texts(scope["headers"]))
+            ),
+            state.verifier,
+            now=now,
+            redactor=state.redactor,
+            static=state.static,
+        )
+        await _send_error(send, _upstream_failure(failed, state, expl))
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, state: _State, progress: _Progress

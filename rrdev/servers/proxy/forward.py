@@ -12,15 +12,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
+from contextvars import ContextVar
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, REQUEST_BODY_BYTES, Explanation
 from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
+from rrdev.servers.proxy.deadlines import Deadlines, resume_read_timeout
+from rrdev.servers.proxy.fastlane import FastPlan
 from rrdev.servers.proxy.filtered import filters_apply, relay_filtered
 from rrdev.servers.proxy.headers import _downstream_headers, _upstream_headers, _upstream_query
 from rrdev.servers.proxy.records import _Progress, _start_preview
@@ -39,6 +44,8 @@ class Forwarder:
 
     def __init__(self) -> None:
         self.session: aiohttp.ClientSession | None = None
+        #: the fast lane's waits for a backend's answer, under one timer
+        self.deadlines = Deadlines()
 
     def open(self) -> None:
         if self.session is None:
@@ -100,10 +107,62 @@ class Forwarder:
                 state, response.status, progress.method
             ):
                 return await relay_filtered(state, response, send, expl, progress)
-            await self._relay(response, send, receive, body, expl, progress)
+            message = _header_text(expl.message)
+            await self._relay(response, send, receive, body, message, progress)
         finally:
             progress.bytes_in = body.received
         return expl
+
+    async def fast(
+        self, state: _State, planned: FastPlan, receive: Receive, send: Send
+    ) -> BaseException | None:
+        """Forward a request the fast lane planned (no body, nothing to record) and
+        relay the answer; returns the exception when the backend could not be asked
+        (the caller answers it as the full path would: 502/504)."""
+        assert self.session is not None
+        method, url, headers, message = planned
+        lane = state.fast
+        assert lane is not None
+        task = asyncio.current_task() if lane.read_seconds else None
+        if task is not None:
+            self.deadlines.enter(task, lane.read_seconds)
+        handed = _LANE_HEADERS.set(headers) if _DIRECT else None
+        try:
+            response = await self.session.request(
+                method, url, headers=None if _DIRECT else headers, allow_redirects=False,
+                timeout=lane.timeout, ssl=state.ssl,
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            if task is None or not self.deadlines.leave(task):
+                raise
+            task.uncancel()  # cancelled for its deadline: the backend did not answer
+            return TimeoutError()
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            if task is not None:
+                self.deadlines.leave(task)
+            return exc
+        finally:
+            if handed is not None:
+                _LANE_HEADERS.reset(handed)
+        if task is not None:
+            self.deadlines.leave(task)
+        content = response.content
+        if not content.is_eof():  # a body still arriving: the full path's streaming relay
+            resume_read_timeout(response, lane.read_seconds)
+            progress = _Progress(0.0, 0.0, method)
+            await self._relay(response, send, receive, _RequestBody(receive, ()), message, progress)
+            return None
+        # The whole (small) body came with the head: head and body in one write.
+        out = _downstream_headers(response.raw_headers)
+        out.append((b"requestrocket-proxy-code", CODE_GRANTED))
+        out.append((b"requestrocket-proxy-message", message))
+        try:
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
+            body = content.read_nowait()
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        finally:
+            response.release()
+        return None
 
     async def _relay(
         self,
@@ -111,13 +170,14 @@ class Forwarder:
         send: Send,
         receive: Receive,
         body: _RequestBody,
-        expl: Explanation,
+        message: bytes,
         progress: _Progress,
     ) -> None:
-        """Stream the backend's response to the caller, with back-pressure both ways."""
+        """Stream the backend's response to the caller, with back-pressure both ways.
+        ``message`` is the ``requestrocket-proxy-message`` value."""
         headers = _downstream_headers(response.raw_headers)
         headers.append((b"requestrocket-proxy-code", CODE_GRANTED))
-        headers.append((b"requestrocket-proxy-message", _header_text(expl.message)))
+        headers.append((b"requestrocket-proxy-message", message))
         preview = _start_preview(progress, headers) if progress.exchange else None
         watcher: asyncio.Task[None] | None = None
         complete = ended = False
@@ -217,7 +277,7 @@ class _RequestBody:
 
     __slots__ = ("client_gone", "done", "expected", "kept", "receive", "received")
 
-    def __init__(self, receive: Receive, headers: list[tuple[str, str]]) -> None:
+    def __init__(self, receive: Receive, headers: Iterable[tuple[str, str]]) -> None:
         self.receive = receive
         self.received = 0
         self.client_gone = False
@@ -254,6 +314,11 @@ async def _watch_disconnect(receive: Receive, progress: _Progress) -> None:
             return
 
 
+#: The fast lane's upstream headers for the request it is making (``Forwarder.fast``):
+#: handed to ``_ForwardRequest`` directly rather than through the session's header
+#: merge, a Python loop per header. Set only around that one call, in its own task.
+_LANE_HEADERS: ContextVar[list[tuple[str, str]] | None] = ContextVar("lane_headers", default=None)
+
 #: aiohttp's own request headers: the backend gets none of them, only the caller's.
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _SKIPPED = CIMultiDictProxy(CIMultiDict((name, None) for name in _AUTO_HEADERS))
@@ -270,12 +335,33 @@ class _ForwardRequest(aiohttp.ClientRequest):
     def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
         self._skip_auto_headers = _SKIPPED  # type: ignore[assignment]
 
+    def update_headers(self, headers: Any) -> None:
+        # The session hands over a fresh CIMultiDict without Host (rrdev drops the
+        # caller's): Host first, then the rest in one C-level extend, instead of
+        # aiohttp's Python loop adding them one by one. Anything else: aiohttp's way.
+        host = getattr(self.url, "host_port_subcomponent", None)
+        if type(headers) is not CIMultiDict or host is None or hdrs.HOST in headers:
+            super().update_headers(headers)
+            return
+        self.headers = CIMultiDict(((hdrs.HOST, host),))
+        if headers:
+            self.headers.extend(headers)
+        # The fast lane's list comes this way, past the session's merge loop (the
+        # session got no headers); the list never holds Host (rrdev drops it).
+        lane = _LANE_HEADERS.get()
+        if lane is not None:
+            self.headers.extend(lane)
+
 
 def _request_class() -> type[aiohttp.ClientRequest]:
     # aiohttp before 3.10 keeps the skip set under another name: its own path there.
     if hasattr(aiohttp.ClientRequest, "_skip_auto_headers"):
         return _ForwardRequest
     return aiohttp.ClientRequest
+
+
+#: Whether ``_ForwardRequest`` is in use (it takes the fast lane's headers directly).
+_DIRECT = _request_class() is _ForwardRequest
 
 
 def _new_session() -> aiohttp.ClientSession:

@@ -75,7 +75,8 @@ class ProfileReloader:
 
     def release(self, state: _State) -> None:
         state.users -= 1
-        if state.users == 0 and any(s is state for s in self._retired):
+        # Most requests end with nothing retired: no generator for them.
+        if state.users == 0 and self._retired and any(s is state for s in self._retired):
             self._sweep()
 
     def watch(self) -> None:

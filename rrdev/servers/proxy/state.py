@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -37,6 +37,9 @@ from rrdev.core.static_auth import StaticCheck, static_check
 from rrdev.servers.proxy.credential import _Credential, _credential
 from rrdev.servers.proxy.headers import _REPLACED, HOP_BY_HOP, _Template, _template
 from rrdev.servers.proxy.verifiers import CachingVerifier
+
+if TYPE_CHECKING:
+    from rrdev.servers.proxy.fastlane import FastLane
 
 # ------------------------------------------------------------------ public values
 
@@ -124,6 +127,8 @@ class _State:
     static: StaticCheck | None = None
     #: the response filters; None (the usual case) keeps responses streaming
     response_filters: ResponseFilters | None = None
+    #: the common allowed request's short path (``fastlane.py``); None: always the full one
+    fast: FastLane | None = None
 
     def resources(self) -> tuple[JwksCache | BackendTokenSource, ...]:
         """What must be closed once neither this state nor its successors use it."""
@@ -181,7 +186,7 @@ def _build_state(
         drop |= {"authorization"}
     target = profile.target
     path = Path(profile.path)
-    return _State(
+    state = _State(
         profile=profile,
         redactor=redactor,
         verifier=verifier,
@@ -206,6 +211,11 @@ def _build_state(
         static=static,
         response_filters=response_filters(profile),
     )
+    # Imported here: the lane's modules import this one.
+    from rrdev.servers.proxy.fastlane import fast_lane
+
+    state.fast = fast_lane(state)
+    return state
 
 
 def _upstream_of(profile: Profile, overrides: Overrides) -> tuple[_Upstream, bool]:

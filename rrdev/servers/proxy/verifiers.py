@@ -45,15 +45,24 @@ class CachingVerifier:
         self.keys = keys
         self._cache: OrderedDict[str, tuple[Verification, float, int | None]] = OrderedDict()
 
+    def cached(self, token: str, now: float) -> Verification | None:
+        """The kept verification of ``token`` while it is still good, else None (an
+        entry past its time or key set is dropped; nothing is verified here)."""
+        hit = self._cache.get(token)
+        if hit is None:
+            return None
+        verification, valid_until, verified_under = hit
+        if now < valid_until and verified_under == self._version():
+            self._cache.move_to_end(token)
+            return verification
+        del self._cache[token]
+        return None
+
     async def verify(self, token: str, now: float) -> Verification:
         before = self._version()
-        hit = self._cache.get(token)
+        hit = self.cached(token, now)
         if hit is not None:
-            verification, valid_until, verified_under = hit
-            if now < valid_until and verified_under == before:
-                self._cache.move_to_end(token)
-                return verification
-            del self._cache[token]
+            return hit
         result = await self.inner.verify(token, now)
         after = self._version()
         if self._keep(result, now, before, after):
