@@ -343,8 +343,9 @@ def main() -> None:
             print(_uptime())
             for setup in setups:  # warm-up: pools filled, caches hot
                 run_wrk(_url(setup), args.warmup, args.connections, setup.headers)
-            for _round in range(args.rounds):
-                for setup in setups:
+            for number in range(1, args.rounds + 1):
+                # Forward, then backward (as bench/load.py): drift weighs on all alike.
+                for setup in setups if number % 2 else setups[::-1]:
                     result = run_wrk(
                         _url(setup), args.seconds, args.connections, setup.headers, pid=setup.pid
                     )

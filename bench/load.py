@@ -52,7 +52,7 @@ def run_load(world: World, settings: LoadSettings) -> list[ScenarioResult]:
         for scenario in live:  # warm-up: connections, caches, JIT-less interpreters alike
             _measure(scenario, world, servers[scenario.name], settings.warmup, settings)
         for number in range(1, settings.rounds + 1):
-            for scenario in live:
+            for scenario in round_order(live, number):
                 _say(f"round {number}/{settings.rounds}: {scenario.name}")
                 result = results[scenario.name]
                 server = servers[scenario.name]
@@ -63,6 +63,13 @@ def run_load(world: World, settings: LoadSettings) -> list[ScenarioResult]:
             if server is not backend:
                 server.stop()
         backend.stop()
+
+
+def round_order(items: list, number: int) -> list:
+    """Round ``number`` (1-based) runs the scenarios forward, the next one backward
+    (A B C, C B A, ...): a machine that grows busier or quieter during the run then
+    weighs on every scenario alike, instead of always on the last ones."""
+    return list(items) if number % 2 else list(reversed(items))
 
 
 def _start_all(
