@@ -4,8 +4,9 @@ Compiled once per loaded profile (``fast_lane(state)``, kept on the ``_State``) 
 profile can have one: a ``jwtVerify`` or ``none`` proxy credential, a target
 credential that is ``none``, ``bearer``, ``basic`` or a header ``api_key`` (nothing to
 fetch, nothing wrong with it), no response filters, an active proxy, and no rule that
-reads headers. ``ProxyApp`` uses it only when nobody reads a record (no sink, no
-``record_exchange``).
+reads headers. When someone reads records (a sink: the TUI, the console, a log file),
+a planned request's record is a copy of the one the full path made for the same
+request the first time (``fastrecords.py``); until then the request takes the full path.
 
 ``FastLane.plan(scope, now)`` makes one pass over the raw header bytes from the server
 and either **declines** (returns None: the request takes the full path, unchanged) or
@@ -46,6 +47,7 @@ from rrdev.core.rules import INLINE_WEIGHT, prepare
 from rrdev.servers.asgi import Scope
 from rrdev.servers.proxy.answers import MAX_HEADER_BYTES, MAX_HEADER_LINES, _header_text
 from rrdev.servers.proxy.deadlines import SUPPORTED
+from rrdev.servers.proxy.fastrecords import FastRecords
 from rrdev.servers.proxy.headers import (
     _ROUTING,
     _authorization,
@@ -55,6 +57,7 @@ from rrdev.servers.proxy.headers import (
 from rrdev.servers.proxy.request import REQUEST_TARGET
 
 if TYPE_CHECKING:
+    from rrdev.core.records import Verification
     from rrdev.servers.proxy.state import _State
 
 #: (method, URL, upstream headers, requestrocket-proxy-message)
@@ -115,7 +118,9 @@ class FastLane:
         "_memo",
         "_state",
         "read_seconds",
+        "records",
         "timeout",
+        "verification",
     )
 
     def __init__(self, state: _State) -> None:
@@ -141,6 +146,11 @@ class FastLane:
         self._bearers: dict[bytes, str] = {}
         # The upstream Authorization headers when the caller's is not forwarded.
         self._auth_tail = _authorization_tail(state, None)
+        #: the records of planned requests, when someone reads them (``fastrecords.py``)
+        self.records = FastRecords()
+        #: the token's verification the last ``plan`` used (None without a JWT): a
+        #: record's template holds to it
+        self.verification: Verification | None = None
 
     def plan(self, scope: Scope, now: float) -> FastPlan | None:
         """What to send upstream for this request, or None to take the full path."""
@@ -194,6 +204,7 @@ class FastLane:
             return None
         token = ""
         claims = None
+        self.verification = None
         if self._jwt:
             token = self._token(authorization)
             if token is None:
@@ -202,6 +213,7 @@ class FastLane:
             if verification is None:
                 return None
             claims = verification.claims
+            self.verification = verification
         judged = self._memo.get((method, raw, token))
         if judged is None:
             judged = self._judge(method, raw, token, claims)

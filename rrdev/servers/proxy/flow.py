@@ -59,6 +59,7 @@ from rrdev.servers.proxy.answers import (
     _websocket_refusal,
 )
 from rrdev.servers.proxy.fastlane import FastPlan
+from rrdev.servers.proxy.fastrecords import template_key
 from rrdev.servers.proxy.forward import Forwarder, _backend_authorization, _forward_problem
 from rrdev.servers.proxy.records import _make_record, _Progress
 from rrdev.servers.proxy.reload import ProfileReloader
@@ -283,19 +284,66 @@ class ProxyApp:
         state = self._reloader.hold()
         try:
             lane = state.fast
-            if lane is not None and self.sink is None and not self.record_exchange:
-                planned = lane.plan(scope, started)
-                if planned is not None:
-                    if self._forwarder.session is None:
-                        await self.startup()
-                    failed = await self._forwarder.fast(state, planned, receive, send)
-                    if failed is not None:
-                        await self._fast_failed(state, planned, scope, send, started, failed)
-                    return
-            progress = _Progress(started, t0, scope["method"])
-            await self._answer(scope, receive, send, state, progress)
+            planned = lane.plan(scope, started) if lane is not None else None
+            if planned is None:
+                progress = _Progress(started, t0, scope["method"])
+                await self._answer(scope, receive, send, state, progress)
+            elif self.sink is None and not self.record_exchange:
+                await self._fast(state, planned, scope, receive, send, None)
+            else:
+                await self._fast_recorded(state, planned, scope, receive, send, (started, t0))
         finally:
             self._reloader.release(state)
+
+    async def _fast(
+        self,
+        state: _State,
+        planned: FastPlan,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        progress: _Progress | None,
+    ) -> Explanation | None:
+        """Forward a planned request (``fastlane.py``); the 502/504 explanation when
+        its backend could not be asked, None when it was."""
+        if self._forwarder.session is None:
+            await self.startup()
+        failed = await self._forwarder.fast(state, planned, receive, send, progress)
+        if failed is None:
+            return None
+        return await self._fast_failed(state, planned, scope, send, failed, progress)
+
+    async def _fast_recorded(
+        self,
+        state: _State,
+        planned: FastPlan,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        times: tuple[float, float],
+    ) -> None:
+        """A planned request whose record someone reads: the fast lane with a copy of
+        the template's record, or the full path, which learns the template
+        (``fastrecords.py``)."""
+        lane = state.fast
+        assert lane is not None
+        started, t0 = times
+        progress = _Progress(started, t0, scope["method"])
+        key = template_key(scope)
+        verification = lane.verification
+        template = lane.records.find(key, verification, self.record_exchange)
+        if template is None:
+            progress.template = (key, verification)
+            await self._answer(scope, receive, send, state, progress)
+            return
+        progress.exchange = template.exchange
+        progress.rules_ms = (time.perf_counter() - t0) * 1000
+        failed = await self._fast(state, planned, scope, receive, send, progress)
+        if failed is not None:
+            raw_path, raw_query = _target_text(scope)
+            self._record(progress, state, raw_path, raw_query, failed)
+            return
+        self._hand_on(lambda: template.record(progress))
 
     async def _fast_failed(
         self,
@@ -303,12 +351,11 @@ class ProxyApp:
         planned: FastPlan,
         scope: Scope,
         send: Send,
-        now: float,
         failed: BaseException,
-    ) -> None:
-        """A fast-lane request (``fastlane.py``) whose backend could not be asked: the
-        full path's 502/504, explained as the full path explains it (nobody reads a
-        record of it)."""
+        progress: _Progress | None,
+    ) -> Explanation:
+        """A fast-lane request whose backend could not be asked: the full path's
+        502/504, explained as the full path explains it."""
         raw_path, raw_query = _target_text(scope)
         expl = await decide(
             state.profile,
@@ -316,11 +363,18 @@ class ProxyApp:
                 planned[0], raw_path, raw_query, tuple(_header_texts(scope["headers"]))
             ),
             state.verifier,
-            now=now,
+            now=self.clock() if progress is None else progress.started,
             redactor=state.redactor,
             static=state.static,
         )
-        await _send_error(send, _upstream_failure(failed, state, expl))
+        answer = _upstream_failure(failed, state, expl)
+        sent = await _send_error(send, answer)
+        if progress is not None:
+            progress.upstream_status = None
+            progress.bytes_out = sent
+            if progress.exchange:
+                progress.request_headers = _header_texts(scope["headers"])
+        return answer
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, state: _State, progress: _Progress
@@ -383,8 +437,23 @@ class ProxyApp:
     ) -> None:
         if self.sink is None:
             return
+        learning = progress.template
+
+        def make() -> RequestRecord:
+            record = _make_record(progress, state, raw_path, raw_query, expl, bytes_out)
+            if learning is not None and state.fast is not None:
+                state.fast.records.learn(*learning, record, progress, state)
+            return record
+
+        self._hand_on(make)
+
+    def _hand_on(self, make: Callable[[], RequestRecord]) -> None:
+        """The record ``make`` builds, to the sink."""
+        sink = self.sink
+        if sink is None:
+            return
         try:
-            self.sink(_make_record(progress, state, raw_path, raw_query, expl, bytes_out))
+            sink(make())
         except Exception as exc:  # a broken sink must not break the proxy
             self._emit("record_failed", f"{type(exc).__name__}: {exc}")
 

@@ -114,12 +114,20 @@ class Forwarder:
         return expl
 
     async def fast(
-        self, state: _State, planned: FastPlan, receive: Receive, send: Send
+        self,
+        state: _State,
+        planned: FastPlan,
+        receive: Receive,
+        send: Send,
+        progress: _Progress | None = None,
     ) -> BaseException | None:
-        """Forward a request the fast lane planned (no body, nothing to record) and
-        relay the answer; returns the exception when the backend could not be asked
-        (the caller answers it as the full path would: 502/504)."""
+        """Forward a request the fast lane planned (no body) and relay the answer;
+        returns the exception when the backend could not be asked (the caller answers
+        it as the full path would: 502/504). ``progress``, when its record is wanted,
+        gets the exchange's timing, status, size (and with ``exchange`` its response
+        headers and preview)."""
         assert self.session is not None
+        t_up = time.perf_counter() if progress is not None else 0.0
         method, url, headers, message = planned
         lane = state.fast
         assert lane is not None
@@ -146,11 +154,14 @@ class Forwarder:
                 _LANE_HEADERS.reset(handed)
         if task is not None:
             self.deadlines.leave(task)
+        if progress is not None:
+            progress.upstream_ms = (time.perf_counter() - t_up) * 1000
+            progress.upstream_status = response.status
         content = response.content
         if not content.is_eof():  # a body still arriving: the full path's streaming relay
             resume_read_timeout(response, lane.read_seconds)
-            progress = _Progress(0.0, 0.0, method)
-            await self._relay(response, send, receive, _RequestBody(receive, ()), message, progress)
+            relayed = progress if progress is not None else _Progress(0.0, 0.0, method)
+            await self._relay(response, send, receive, _RequestBody(receive, ()), message, relayed)
             return None
         # The whole (small) body came with the head: head and body in one write.
         out = _downstream_headers(response.raw_headers)
@@ -162,6 +173,11 @@ class Forwarder:
             await send({"type": "http.response.body", "body": body, "more_body": False})
         finally:
             response.release()
+        if progress is not None:
+            progress.bytes_out = len(body)
+            preview = _start_preview(progress, out) if progress.exchange else None
+            if preview is not None:
+                preview += body[:PREVIEW_BYTES]
         return None
 
     async def _relay(

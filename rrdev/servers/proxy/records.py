@@ -44,6 +44,7 @@ class _Progress:
         "rules_ms",
         "started",
         "t0",
+        "template",
         "upstream_ms",
         "upstream_status",
     )
@@ -66,6 +67,9 @@ class _Progress:
         self.response_headers: list[tuple[bytes, bytes]] | None = None
         self.preview: bytearray | None = None
         self.request_body: bytearray | None = None
+        # A fast-lane request sent down the full path to learn its record's template
+        # (``fastrecords.py``): its key and the token's verification.
+        self.template: tuple[Any, Any] | None = None
 
     def decided(self, timed: _TimedVerifier | None) -> None:
         elapsed = (time.perf_counter() - self.t0) * 1000
