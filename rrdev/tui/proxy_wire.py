@@ -23,6 +23,7 @@ import copyreg
 import dataclasses
 import importlib
 import io
+import operator
 import pickle
 import struct
 import types
@@ -158,7 +159,9 @@ class _Reducers:
 
     def __init__(self) -> None:
         self.intern = _Interner()
-        self.repeating = tuple(name in _REPEATING for name in _record_fields())
+        fields = _record_fields()
+        self.values = operator.itemgetter(*fields)  # one C call for all the fields
+        self.repeating = tuple(i for i, name in enumerate(fields) if name in _REPEATING)
 
     def table(self) -> dict[type, Any]:
         from rrdev.core.records import Decision, RequestFacts, RequestRecord
@@ -173,12 +176,11 @@ class _Reducers:
         }
 
     def record(self, record: RequestRecord) -> tuple[Any, ...]:
-        state, intern = record.__dict__, self.intern
-        values = tuple(
-            intern(state[name]) if repeats else state[name]
-            for name, repeats in zip(_record_fields(), self.repeating, strict=True)
-        )
-        return (_record_from, (values,))
+        values = list(self.values(record.__dict__))
+        intern = self.intern
+        for index in self.repeating:
+            values[index] = intern(values[index])
+        return (_record_from, (tuple(values),))
 
     def decision(self, decision: Decision) -> tuple[Any, ...]:
         # The trace (most of a record's objects) travels as one pickled blob that the

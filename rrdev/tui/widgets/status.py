@@ -55,10 +55,7 @@ class StatusLine(Static):
         text = text.copy()
         text.append("   │   ", style="dim")
         text.append(label, style="bold red" if "expired" in label else "dim")
-        self.update(text)
-
-    def show_text(self, text: Text | str) -> None:
-        self.update(text)
+        self.update(text, layout=False)
 
 
 def _counts(
