@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+# ------------------------------------------------------------------ terminal size
+
+# rrdev's CLI output wraps at $COLUMNS when it is set and is 240 wide otherwise (a pipe, a
+# CI log). pytest-xdist workers start with COLUMNS=80 LINES=24 in their environment (GNU
+# readline, imported in a worker whose stdin is a pipe, exports its terminal-size guess),
+# so long tmp_path file names in error lines wrapped there and not in a serial run. A
+# test that wants a width sets it with monkeypatch; every run, serial or parallel, in a
+# terminal or not, starts without one.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 # ------------------------------------------------------------------ proxy tests
 
