@@ -110,6 +110,20 @@ async def served_by_both(url: str, token: str, log: Path, status: int, since: in
         assert time.monotonic() < deadline, f"only worker(s) {seen} answered"
 
 
+async def until_both_answer(url: str, token: str, log: Path, status: int) -> None:
+    """Send bursts until every answer is ``status`` and both workers gave it: each
+    worker's watcher sees an edit within its next poll, later on a busy machine."""
+    deadline = time.monotonic() + 15
+    while True:
+        since = len(records(log))
+        answers = await burst(url, token)
+        await asyncio.sleep(0.05)
+        seen = {r["worker"] for r in records(log)[since:] if r["status"] == status}
+        if {answer.status_code for answer in answers} == {status} and seen == {1, 2}:
+            return
+        assert time.monotonic() < deadline, f"only worker(s) {seen} answered {status}"
+
+
 async def start_workers(profile: Path, backend: Backend, log: Path, **options: Any) -> UpProcess:
     """``rrdev up --workers 2`` in a child; returns once it is serving, banner read."""
     up = await start_up(
@@ -179,13 +193,13 @@ async def test_an_edit_reloads_every_worker_and_a_broken_one_is_said_once(
     token = mint()
     await served_by_both(up.url, token, log, 200)
     rewrite(profile, profile_text(backend.url, rules=SEED_RULES + DENY_PRODUCTS))
-    await asyncio.sleep(1.2)  # both background watchers (every 0.5 s) have seen it
+    await until_both_answer(up.url, token, log, 403)  # both watchers have seen it
     hits, since = backend.hits, len(records(log))
     await served_by_both(up.url, token, log, 403, since)
     assert backend.hits == hits  # refused by both, forwarded by none
     broken = good.replace('default_effect = "deny"', 'default_effect = "maybe"')
     rewrite(profile, broken)
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(2.0)  # both background watchers (every 0.5 s) have seen it
     since = len(records(log))
     await served_by_both(up.url, token, log, 403, since)  # the last good profile, in both
     assert backend.hits == hits
