@@ -19,6 +19,24 @@ import pytest
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
+# ------------------------------------------------------------------ parallel runs
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """Workers for ``-n auto`` (pyproject's addopts): twice the CPUs this process may use,
+    at most 8. Most tests wait on loopback sockets, timers and child processes rather
+    than compute, so two per core keep the cores busy; more only adds contention.
+    PYTEST_XDIST_AUTO_NUM_WORKERS, when set, still decides (xdist's own hook)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(2, min(2 * cpus, 8))
+
+
 # ------------------------------------------------------------------ proxy tests
 
 
