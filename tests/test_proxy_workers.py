@@ -16,7 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-from proxy_support import SEED_RULES, Backend, UpProcess, bearer, mint, profile_text, start_up
+from proxy_support import (
+    SEED_RULES,
+    Backend,
+    UpProcess,
+    bearer,
+    mint,
+    profile_text,
+    start_up,
+    wait_for,
+)
 from typer.testing import CliRunner
 
 from rrdev.cli.app import app
@@ -155,8 +164,10 @@ async def test_two_workers_share_the_port_and_ctrl_c_stops_both(
     await served_by_both(up.url, token, log, 200)
     async with httpx.AsyncClient(timeout=10) as client:
         denied = await client.get(f"{up.url}/api/v1/products")
+        hits = backend.hits
         slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=0.8", headers=bearer(token)))
-        await asyncio.sleep(0.3)  # the slow request is in flight in one of the workers
+        # the slow request is in flight in one of the workers
+        await wait_for(lambda: backend.hits > hits)
         up.process.send_signal(signal.SIGINT)
         drained = await slow
     code, rest, err = await up.finish()
@@ -237,8 +248,9 @@ async def test_a_second_ctrl_c_stops_the_workers_at_once(tmp_path: Path, backend
     up = await start_workers(profile, backend, tmp_path / "log.jsonl")
     pids = worker_pids(up)
     async with httpx.AsyncClient(timeout=30) as client:
+        hits = backend.hits
         slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=20", headers=bearer(mint())))
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: backend.hits > hits)  # the slow request is in flight
         up.process.send_signal(signal.SIGINT)  # waits for the slow request...
         await asyncio.sleep(0.3)
         # The worker holding the slow request drains it; an idle one may already be gone.
