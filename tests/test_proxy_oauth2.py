@@ -284,22 +284,30 @@ async def test_token_is_refreshed_in_the_background_before_expiry(
 async def test_refresh_window_requests_never_wait_for_a_slow_token_endpoint(
     keyset: Path, backend: Backend, tmp_path: Path, clock: Clock
 ) -> None:
-    # The endpoint takes 4 s: a request that waited for the refresh would take that long,
-    # so "well under 4 s" tells the two apart even on a loaded machine.
-    async with run_endpoint(expires_in=100, delay=4.0) as endpoint:
+    # The refresh takes 4 s: a request that waited for it would take that long, so
+    # "well under 4 s" tells the two apart even on a loaded machine. The first fetch
+    # takes 1 s: long enough to show that the first request waited for it.
+    async with run_endpoint(expires_in=100, delay=1.0) as endpoint:
         path = write(tmp_path, backend, credential(endpoint.url))
         async with run_proxy(path, clock) as proxy:
             started = time.perf_counter()
             assert backend_token(await proxy.get()) == "backend-token-1"
-            assert time.perf_counter() - started >= 4.0  # the first one had to wait
+            assert time.perf_counter() - started >= 1.0  # the first one had to wait
+            endpoint.delay = 4.0
             clock.advance(95)  # refresh margin: 10 s before expiry
             started = time.perf_counter()
             responses = await proxy.many(20)
             assert time.perf_counter() - started < 3.0  # nobody waited for the fetch
             assert {backend_token(r) for r in responses} == {"backend-token-1"}
             await wait_for(lambda: endpoint.hits == 2)
-            await asyncio.sleep(4.3)
-            assert backend_token(await proxy.get()) == "backend-token-2"
+            # Requests go on while the refresh is slow, none of them starting another,
+            # until the new token arrives (no sooner than 4 s after the fetch began).
+            deadline = time.perf_counter() + 15
+            while (token := backend_token(await proxy.get())) == "backend-token-1":
+                assert time.perf_counter() < deadline, "the refreshed token never arrived"
+                await asyncio.sleep(0.05)
+            assert time.perf_counter() - started >= 4.0
+            assert token == "backend-token-2"
             assert endpoint.hits == 2  # one refresh for all those requests
 
 

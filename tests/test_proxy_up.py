@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from proxy_support import Backend, bearer, mint, profile_text, start_up
+from proxy_support import Backend, bearer, mint, profile_text, start_up, wait_for
 
 pytestmark = pytest.mark.usefixtures("keyset")
 
@@ -31,8 +31,9 @@ async def test_ctrl_c_drains_in_flight_requests_and_exits_0(
     )
     async with httpx.AsyncClient(timeout=10) as client:
         denied = await client.get(f"{up.url}/api/v1/products")
+        hits = backend.hits
         slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=0.8", headers=bearer(mint())))
-        await asyncio.sleep(0.3)  # the slow request is in flight
+        await wait_for(lambda: backend.hits > hits)  # the slow request is in flight
         up.process.send_signal(signal.SIGINT)
         response = await slow
     code, rest, err = await up.finish()

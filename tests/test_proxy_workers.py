@@ -16,7 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-from proxy_support import SEED_RULES, Backend, UpProcess, bearer, mint, profile_text, start_up
+from proxy_support import (
+    SEED_RULES,
+    Backend,
+    UpProcess,
+    bearer,
+    mint,
+    profile_text,
+    start_up,
+    wait_for,
+)
 from typer.testing import CliRunner
 
 from rrdev.cli.app import app
@@ -110,6 +119,20 @@ async def served_by_both(url: str, token: str, log: Path, status: int, since: in
         assert time.monotonic() < deadline, f"only worker(s) {seen} answered"
 
 
+async def until_both_answer(url: str, token: str, log: Path, status: int) -> None:
+    """Send bursts until every answer is ``status`` and both workers gave it: each
+    worker's watcher sees an edit within its next poll, later on a busy machine."""
+    deadline = time.monotonic() + 15
+    while True:
+        since = len(records(log))
+        answers = await burst(url, token)
+        await asyncio.sleep(0.05)
+        seen = {r["worker"] for r in records(log)[since:] if r["status"] == status}
+        if {answer.status_code for answer in answers} == {status} and seen == {1, 2}:
+            return
+        assert time.monotonic() < deadline, f"only worker(s) {seen} answered {status}"
+
+
 async def start_workers(profile: Path, backend: Backend, log: Path, **options: Any) -> UpProcess:
     """``rrdev up --workers 2`` in a child; returns once it is serving, banner read."""
     up = await start_up(
@@ -141,8 +164,10 @@ async def test_two_workers_share_the_port_and_ctrl_c_stops_both(
     await served_by_both(up.url, token, log, 200)
     async with httpx.AsyncClient(timeout=10) as client:
         denied = await client.get(f"{up.url}/api/v1/products")
+        hits = backend.hits
         slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=0.8", headers=bearer(token)))
-        await asyncio.sleep(0.3)  # the slow request is in flight in one of the workers
+        # the slow request is in flight in one of the workers
+        await wait_for(lambda: backend.hits > hits)
         up.process.send_signal(signal.SIGINT)
         drained = await slow
     code, rest, err = await up.finish()
@@ -179,13 +204,13 @@ async def test_an_edit_reloads_every_worker_and_a_broken_one_is_said_once(
     token = mint()
     await served_by_both(up.url, token, log, 200)
     rewrite(profile, profile_text(backend.url, rules=SEED_RULES + DENY_PRODUCTS))
-    await asyncio.sleep(1.2)  # both background watchers (every 0.5 s) have seen it
+    await until_both_answer(up.url, token, log, 403)  # both watchers have seen it
     hits, since = backend.hits, len(records(log))
     await served_by_both(up.url, token, log, 403, since)
     assert backend.hits == hits  # refused by both, forwarded by none
     broken = good.replace('default_effect = "deny"', 'default_effect = "maybe"')
     rewrite(profile, broken)
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(2.0)  # both background watchers (every 0.5 s) have seen it
     since = len(records(log))
     await served_by_both(up.url, token, log, 403, since)  # the last good profile, in both
     assert backend.hits == hits
@@ -223,8 +248,9 @@ async def test_a_second_ctrl_c_stops_the_workers_at_once(tmp_path: Path, backend
     up = await start_workers(profile, backend, tmp_path / "log.jsonl")
     pids = worker_pids(up)
     async with httpx.AsyncClient(timeout=30) as client:
+        hits = backend.hits
         slow = asyncio.create_task(client.get(f"{up.url}/slow?delay=20", headers=bearer(mint())))
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: backend.hits > hits)  # the slow request is in flight
         up.process.send_signal(signal.SIGINT)  # waits for the slow request...
         await asyncio.sleep(0.3)
         # The worker holding the slow request drains it; an idle one may already be gone.
