@@ -85,3 +85,25 @@ async def test_the_footer_is_rebuilt_when_its_keys_change() -> None:
         await until(pilot, lambda: footer.shown != shown)
         assert footer.rebuilds > before
         assert footer.shown == shown_bindings(app.screen)
+
+
+async def test_the_helps_own_footer_is_built_once_across_openings() -> None:
+    """The help screen is installed once; its footer shows the same keys every time it
+    opens, so it is not rebuilt on each opening (a rebuild is a layout of the whole
+    screen: most of what ``?`` cost under load)."""
+    app = RrdevApp(Idle())  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.info is not None)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        help_footer = app.screen.query_one(SteadyFooter)
+        first = help_footer.rebuilds
+        assert first >= 1
+        assert "Close" in " ".join(str(key.render()) for key in help_footer.query("FooterKey"))
+        for _ in range(3):
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
+            await pilot.press("question_mark")
+            assert app.screen.query_one(SteadyFooter) is help_footer
+        await pilot.pause(0.2)
+        assert help_footer.rebuilds == first

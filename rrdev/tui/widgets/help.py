@@ -11,7 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from rrdev.tui.widgets.footer import SteadyFooter
 
 __all__ = ["HelpScreen", "help_text"]
 
@@ -113,7 +115,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(help_text())
-        yield Footer()
+        yield SteadyFooter()  # the same keys at every opening: built once
 
     def on_mount(self) -> None:
         box = self.query_one("#help")
