@@ -260,8 +260,9 @@ async def test_several_profiles_run_in_the_child(tmp_path: Path, backend: Backen
     assert runtime.aliases == ("alpha", "beta")  # known before the child starts
     app = RrdevApp(runtime)
     async with app.run_test(size=(160, 40)) as pilot:
-        await until(pilot, lambda: app.info is not None)
-        assert app.info is not None and app.title == "rrdev · 2 proxies (alpha, beta)"
+        # ``info`` is set as the proxy starts; the title when the app hears of it.
+        await until(pilot, lambda: app.title == "rrdev · 2 proxies (alpha, beta)")
+        assert app.info is not None
         port = port_of(app.info.proxy_url)
         await send(port, ["alpha.localhost"], "/a/1")
         await send(port, ["beta.localhost"], "/a/1")  # beta allows /b/ only

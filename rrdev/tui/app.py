@@ -35,6 +35,7 @@ from rrdev.core.errors import RrdevError
 from rrdev.core.records import RequestRecord
 from rrdev.tui.commands import RrdevCommands
 from rrdev.tui.filters import RecordFilter
+from rrdev.tui.heap import FloodHeap
 from rrdev.tui.messages import (
     DemoTrafficSent,
     EngineEventReported,
@@ -145,6 +146,8 @@ class RrdevApp(WorkbenchActions, App[None]):
         self.event_inbox: Inbox[tuple[str, str]] = Inbox(_MAX_PENDING_EVENTS)
         #: How many batches of records reached the table (each one table update).
         self.batches = 0
+        #: Keeps a flood of records out of the collector's scans (``rrdev.tui.heap``).
+        self.heap = FloodHeap()
         self.filter = RecordFilter()
         self.flush_interval = flush_interval
         self.demo_traffic = demo_traffic
@@ -240,6 +243,7 @@ class RrdevApp(WorkbenchActions, App[None]):
         records, dropped = self.inbox.take()
         if records or dropped:
             self._show_records(records, dropped)
+        self.heap.batch(len(records))
 
     def _show_records(self, records: list[RequestRecord], dropped: int = 0) -> None:
         self.batches += 1
