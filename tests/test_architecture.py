@@ -371,3 +371,13 @@ def test_cold_start_of_help_and_explain_skips_pydantic_and_servers(
     assert "rrdev.cli.app" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY_FOR_THE_CLI)
     assert heavy == []
+
+
+def test_explain_of_a_good_profile_does_not_import_tomlkit(tmp_path: Path) -> None:
+    """A profile that parses is read with the standard library's ``tomllib``; tomlkit
+    (its errors carry line and column) is imported only for a file tomllib refuses."""
+    args = ["explain", "-", "--offline", "-p", "profiles/auth0.toml", "--path", "/api/v1/products"]
+    code, loaded = cli_imports(args, tmp_path, stdin=minted_token(tmp_path))
+    assert code == 0
+    assert "tomllib" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] == "tomlkit") == []
