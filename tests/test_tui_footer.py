@@ -107,3 +107,16 @@ async def test_the_helps_own_footer_is_built_once_across_openings() -> None:
             assert app.screen.query_one(SteadyFooter) is help_footer
         await pilot.pause(0.2)
         assert help_footer.rebuilds == first
+
+
+def test_the_help_text_shows_brackets_as_written() -> None:
+    """Key help is plain text: ``[auth]`` (a profile section) is not taken for markup."""
+    from rich.console import Console
+
+    from rrdev.tui.widgets.help import help_text
+
+    console = Console(width=140, record=True, color_system=None)
+    console.print(help_text())
+    shown = console.export_text()
+    assert "fetch ([auth]) or mint the current token" in shown
+    assert "Keys" in shown and "Colours (legend)" in shown

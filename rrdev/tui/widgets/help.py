@@ -63,7 +63,8 @@ def _table(rows: tuple[tuple[str, str], ...]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for key, meaning in rows:
-        table.add_row(key, meaning)
+        # Plain text, not markup: "[auth]" is a profile section, not a style.
+        table.add_row(Text(key), Text(meaning))
     return table
 
 
