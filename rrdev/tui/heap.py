@@ -22,6 +22,8 @@ import gc
 import time
 from collections.abc import Callable
 
+from rrdev.tui import settle_heap
+
 __all__ = ["FLOOD_RECORDS", "MAX_FROZEN_SECONDS", "QUIET_SECONDS", "FloodHeap"]
 
 #: A batch of at least this many records is a flood (the UI takes a batch every 0.1 s).
@@ -68,8 +70,6 @@ class FloodHeap:
 
     def settle(self) -> None:
         """Unfreeze, collect once, and freeze what is left (as the TUI does at start)."""
-        from rrdev.tui import settle_heap
-
         self.frozen_at = self.frozen_since = None
         gc.unfreeze()
         settle_heap()

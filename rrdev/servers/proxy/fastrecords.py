@@ -68,8 +68,16 @@ def template_key(scope: Scope) -> TemplateKey:
 class Template:
     """One learnt record's fixed fields, and how to redact this caller's responses."""
 
-    __slots__ = ("_headers_in", "_headers_out", "_preview_in", "_preview_out", "exchange")
-    __slots__ += ("fixed", "redactor", "verification")
+    __slots__ = (
+        "_headers_in",
+        "_headers_out",
+        "_preview_in",
+        "_preview_out",
+        "exchange",
+        "fixed",
+        "redactor",
+        "verification",
+    )
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rrdev.core.explain import IncomingRequest, decide
 from rrdev.core.jwk import JwksStatus
@@ -289,9 +290,10 @@ class ProxyApp:
                 progress = _Progress(started, t0, scope["method"])
                 await self._answer(scope, receive, send, state, progress)
             elif self.sink is None and not self.record_exchange:
-                await self._fast(state, planned, scope, receive, send, None)
+                await self._fast(state, planned, scope, receive, send, started)
             else:
-                await self._fast_recorded(state, planned, scope, receive, send, (started, t0))
+                progress = _Progress(started, t0, scope["method"])
+                await self._fast_recorded(state, planned, scope, receive, send, progress)
         finally:
             self._reloader.release(state)
 
@@ -302,16 +304,17 @@ class ProxyApp:
         scope: Scope,
         receive: Receive,
         send: Send,
-        progress: _Progress | None,
+        started: float,
+        progress: _Progress | None = None,
     ) -> Explanation | None:
         """Forward a planned request (``fastlane.py``); the 502/504 explanation when
-        its backend could not be asked, None when it was."""
+        its backend could not be asked, None when it was. ``progress``: its record's."""
         if self._forwarder.session is None:
             await self.startup()
         failed = await self._forwarder.fast(state, planned, receive, send, progress)
         if failed is None:
             return None
-        return await self._fast_failed(state, planned, scope, send, failed, progress)
+        return await self._fast_failed(state, planned, scope, send, failed, started, progress)
 
     async def _fast_recorded(
         self,
@@ -320,15 +323,13 @@ class ProxyApp:
         scope: Scope,
         receive: Receive,
         send: Send,
-        times: tuple[float, float],
+        progress: _Progress,
     ) -> None:
         """A planned request whose record someone reads: the fast lane with a copy of
         the template's record, or the full path, which learns the template
         (``fastrecords.py``)."""
         lane = state.fast
         assert lane is not None
-        started, t0 = times
-        progress = _Progress(started, t0, scope["method"])
         key = template_key(scope)
         verification = lane.verification
         template = lane.records.find(key, verification, self.record_exchange)
@@ -337,13 +338,13 @@ class ProxyApp:
             await self._answer(scope, receive, send, state, progress)
             return
         progress.exchange = template.exchange
-        progress.rules_ms = (time.perf_counter() - t0) * 1000
-        failed = await self._fast(state, planned, scope, receive, send, progress)
+        progress.rules_ms = (time.perf_counter() - progress.t0) * 1000
+        failed = await self._fast(state, planned, scope, receive, send, progress.started, progress)
         if failed is not None:
             raw_path, raw_query = _target_text(scope)
             self._record(progress, state, raw_path, raw_query, failed)
             return
-        self._hand_on(lambda: template.record(progress))
+        self._hand_on(template.record, progress)
 
     async def _fast_failed(
         self,
@@ -352,6 +353,7 @@ class ProxyApp:
         scope: Scope,
         send: Send,
         failed: BaseException,
+        started: float,
         progress: _Progress | None,
     ) -> Explanation:
         """A fast-lane request whose backend could not be asked: the full path's
@@ -363,14 +365,13 @@ class ProxyApp:
                 planned[0], raw_path, raw_query, tuple(_header_texts(scope["headers"]))
             ),
             state.verifier,
-            now=self.clock() if progress is None else progress.started,
+            now=started,
             redactor=state.redactor,
             static=state.static,
         )
         answer = _upstream_failure(failed, state, expl)
         sent = await _send_error(send, answer)
-        if progress is not None:
-            progress.upstream_status = None
+        if progress is not None:  # the backend never answered: no upstream status
             progress.bytes_out = sent
             if progress.exchange:
                 progress.request_headers = _header_texts(scope["headers"])
@@ -437,23 +438,15 @@ class ProxyApp:
     ) -> None:
         if self.sink is None:
             return
-        learning = progress.template
+        self._hand_on(_make_record, progress, state, raw_path, raw_query, expl, bytes_out)
 
-        def make() -> RequestRecord:
-            record = _make_record(progress, state, raw_path, raw_query, expl, bytes_out)
-            if learning is not None and state.fast is not None:
-                state.fast.records.learn(*learning, record, progress, state)
-            return record
-
-        self._hand_on(make)
-
-    def _hand_on(self, make: Callable[[], RequestRecord]) -> None:
-        """The record ``make`` builds, to the sink."""
+    def _hand_on(self, make: Callable[..., RequestRecord], *args: Any) -> None:
+        """The record ``make(*args)`` builds, to the sink."""
         sink = self.sink
         if sink is None:
             return
         try:
-            sink(make())
+            sink(make(*args))
         except Exception as exc:  # a broken sink must not break the proxy
             self._emit("record_failed", f"{type(exc).__name__}: {exc}")
 

@@ -94,7 +94,7 @@ def _make_record(
     if request is not None and expl.reason != "ambiguous_path" and request.query != query:
         expl = replace(expl, request=replace(request, query=query))
     ver = expl.verification
-    return RequestRecord(
+    record = RequestRecord(
         time=progress.started,
         method=progress.method,
         path=raw_path,
@@ -118,6 +118,10 @@ def _make_record(
         notes=tuple(progress.notes),
         **(_exchange_fields(progress, state, expl, raw_query) if progress.exchange else {}),
     )
+    if progress.template is not None and state.fast is not None:
+        # A planned request that took the full path to be learnt (``fastrecords.py``).
+        state.fast.records.learn(*progress.template, record, progress, state)
+    return record
 
 
 def _signed(ver: Verification) -> bool:
