@@ -7,17 +7,22 @@ the proxy's throughput with the TUI attached vs `rrdev up --quiet`, in one run.
 A backend answers a small JSON (nginx when installed, else a one-process uvicorn app).
 Each round runs, interleaved, (1) `rrdev up --quiet` in its own process, (2) the
 in-process proxy thread alone, with no UI (``measure_thread``: the old runtime, for
-comparison) and (3) the TUI headless in this process (Textual's ``App.run_test()``, the
-real ``RrdevApp``) with its proxy in a child process (``profile_process``, as
+comparison) and (3) the TUI in this process with no terminal (Textual's
+``App.run_test()``, the real ``RrdevApp``) with its proxy in a child process (``profile_process``, as
 ``rrdev tui``), all with the profile given (``--offline``:
 the local keyset; ``--target``: the backend), each under ``wrk -t1 -cN -dS`` with the
 same valid RS256 token (an aiohttp load generator on its own thread when wrk is absent).
 
 While wrk runs through the TUI, keys go in the way a terminal's do (a ``Key`` event
 to the app's driver, not the pilot's ``press``, which waits for the whole process to
-go idle and never does under load): ``?``, Esc, up, down, one every ~100 ms; each
-sample is the time until the app shows the effect (the help screen is on top, gone,
-the cursor moved). ``loop lag`` is how late a 10 ms timer on the UI loop fires.
+go idle and never does under load): ``?``, Esc, up, up, down, End, one every ~100 ms.
+Each sample lasts until the first frame painted in which the key has taken effect
+(the help on top or gone, the cursor moved): the app paints as for a terminal (every
+frame turned into escape sequences, then dropped: ``painting_driver``), so drawing is
+in the sample, not only handling. Every key in the cycle has an effect, or a sample
+would time a key that changes nothing until the next batch moves the view (an ``up``
+at the top of a full list did, before End was in the cycle). ``loop lag`` is how late
+a 10 ms timer on the UI loop fires.
 
 Targets (issue 12): UI input latency p95 <= 50 ms; TUI throughput >= 0.8x `rrdev up`.
 ``measure_tui``, ``measure_thread`` and ``measure_up`` are importable (``python -m
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -184,14 +190,64 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
 # ------------------------------------------------------------------ the UI side
 
 
+def painting_driver() -> type:
+    """A driver with no terminal behind it that still paints: the app turns every
+    frame into the bytes a terminal would get (``is_headless`` False; Textual's own
+    headless driver skips that work), and the bytes are dropped."""
+    from textual.drivers.headless_driver import HeadlessDriver
+
+    class PaintingDriver(HeadlessDriver):
+        @property
+        def is_headless(self) -> bool:
+            return False
+
+    return PaintingDriver
+
+
+class FrameWatch:
+    """Notes when the app first paints a frame in which a condition holds: wraps
+    ``app._display``, which renders and writes each frame in one go."""
+
+    def __init__(self, app: Any) -> None:
+        self.condition: Any = None
+        self.shown = 0.0
+        display = app._display
+
+        def watched(screen: Any, renderable: Any) -> None:
+            display(screen, renderable)
+            if renderable is not None and self.condition is not None and self.condition():
+                self.condition = None
+                self.shown = time.perf_counter()
+
+        app._display = watched
+
+    async def until_shown(self, condition: Any, send: Any, timeout: float = 5.0) -> float:
+        """Seconds from ``send()`` until a painted frame shows ``condition``."""
+        self.condition = condition
+        start = time.perf_counter()
+        send()
+        while self.condition is not None and time.perf_counter() - start < timeout:
+            await asyncio.sleep(0.001)
+        if self.condition is not None:
+            self.condition = None
+            return timeout
+        return self.shown - start
+
+
 async def _probe_keys(app: Any, stop: asyncio.Event, samples: list[float]) -> None:
-    """Keys as a terminal sends them; each sample: until the app shows the effect."""
+    """Keys as a terminal sends them, one every ~100 ms: ``?``, Esc, up, up, down,
+    End. Each sample is from the key's arrival until the first frame painted in
+    which the key has taken effect (the help on top or gone, the cursor moved):
+    what the user waits for. Every key in the cycle has an effect (End follows the
+    tail again, so the next ``up`` has a row to move to)."""
     from textual import events
 
     from rrdev.tui.widgets.help import HelpScreen
 
+    table = app.table
+
     def chosen() -> int:
-        picked = app.table.chosen()
+        picked = table.chosen()
         return picked[0] if picked else -1
 
     def on_help() -> bool:
@@ -200,22 +256,21 @@ async def _probe_keys(app: Any, stop: asyncio.Event, samples: list[float]) -> No
     steps = [
         ("question_mark", "?", lambda before: on_help()),
         ("escape", None, lambda before: not on_help()),
+        ("up", None, lambda before: chosen() != before and not table.follow),
         ("up", None, lambda before: chosen() != before),
         ("down", None, lambda before: chosen() != before),
+        ("end", None, lambda before: table.follow and chosen() != before),
     ]
+    frames = FrameWatch(app)
     index = 0
     while not stop.is_set():
         key, char, done = steps[index % len(steps)]
-        if key in ("up", "down") and app.table.row_count < 2:  # nothing would move
-            index += 1
-            continue
-        before = chosen()
-        start = time.perf_counter()
-        app._driver.send_message(events.Key(key, char))
-        while not done(before) and time.perf_counter() - start < 5:
-            await asyncio.sleep(0.001)
-        samples.append(time.perf_counter() - start)
         index += 1
+        if char is None and key != "escape" and table.row_count < 3:
+            continue  # nothing would move
+        shown = functools.partial(done, chosen())
+        press = functools.partial(app._driver.send_message, events.Key(key, char))
+        samples.append(await frames.until_shown(shown, press))
         await asyncio.sleep(0.1)
     if on_help():
         app._driver.send_message(events.Key("escape", None))
@@ -239,8 +294,9 @@ async def measure_tui(
     flush_interval: float = 0.1,
     press_keys: bool = True,
 ) -> dict[str, Any]:
-    """Run the TUI headless on ``profile_path`` (port 0), load its proxy for
-    ``seconds`` with ``connections`` connections, press keys meanwhile.
+    """Run the TUI (no terminal, but painting: ``painting_driver``) on
+    ``profile_path`` (port 0), load its proxy for ``seconds`` with ``connections``
+    connections, press keys meanwhile.
 
     Returns ``ui_latency_ms`` and ``loop_lag_ms`` (``n``, ``p50``, ``p95``, ``max``),
     the load's ``rps``/``p50_ms``/``p99_ms``/``errors``, what the UI took in
@@ -257,9 +313,10 @@ async def measure_tui(
         profile_path, port=0, overrides=Overrides(target=target, offline=offline)
     )
     app = RrdevApp(runtime, flush_interval=flush_interval)
+    app.driver_class = painting_driver()
     keys: list[float] = []
     lags: list[float] = []
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(headless=False, size=(140, 40)) as pilot:
         while app.info is None:
             await pilot.pause(0.05)
         assert runtime.process is not None

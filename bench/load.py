@@ -4,10 +4,15 @@ alike), with the CPU time of each server's process tree over each run."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import statistics
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import sanity
 from bench.procs import Server, cpu_seconds, free_port, tree_pids
@@ -18,8 +23,10 @@ from bench.wrk import run_wrk
 
 __all__ = ["LoadSettings", "chosen_scenarios", "run_load"]
 
-#: A line of the TUI's help screen: on the screen means `?` has opened it.
-HELP_MARKER = "follow new requests on/off"
+#: A line of the TUI's help screen: in the output means `?` has opened it.
+HELP_MARKER = b"follow new requests on/off"
+#: The traffic screen's footer (the help's says only "Close"): the help is gone.
+MAIN_MARKER = b"Quit"
 
 
 @dataclass(frozen=True)
@@ -121,18 +128,30 @@ def _measure(
         if probe:
             probe.stop()
     cpu = (cpu_seconds(pids) - before) / (time.monotonic() - start) * 100
-    return Round(wrk, cpu, tuple(probe.latencies_ms) if probe else ())
+    if probe is None:
+        return Round(wrk, cpu)
+    return Round(wrk, cpu, tuple(probe.latencies_ms), tuple(probe.closing_ms))
 
 
 class _HelpProbe:
-    """While wrk runs through the TUI: press `?`, time until the help is on the screen
-    (as tmux shows it: an upper bound of the UI's input latency), press Esc, repeat."""
+    """While wrk runs through the TUI: press `?` and time until the help's text is
+    in the pane's output, then `q` until the traffic's footer is back, repeat.
+
+    The output is read as tmux passes it on (``pipe-pane`` into a FIFO, read by a
+    thread), not by polling the screen, so a sample is from just before the
+    ``tmux send-keys`` process starts until the bytes that draw the effect left the
+    app: the spawn of tmux's client is in it, the terminal's drawing is not."""
 
     def __init__(self, server: TmuxServer) -> None:
         self.server = server
         self.latencies_ms: list[float] = []
+        self.closing_ms: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._output = bytearray()
+        self._seen = threading.Condition()
+        self._awaited = b""  # the marker _press waits for
+        self._shown = 0.0  # when it arrived
 
     def start(self) -> None:
         self._thread.start()
@@ -142,33 +161,64 @@ class _HelpProbe:
         self._thread.join(timeout=15)
 
     def _run(self) -> None:
-        time.sleep(0.5)  # let the load reach its pace first
-        while not self._stop.is_set():
-            pressed = time.monotonic()
-            self.server.keys("?")
-            if self._until(lambda screen: HELP_MARKER in screen):
-                self.latencies_ms.append((time.monotonic() - pressed) * 1000)
-            self.server.keys("Escape")
-            self._until(lambda screen: HELP_MARKER not in screen)
-            self._stop.wait(0.3)
+        fifo = Path(tempfile.mkdtemp(prefix="rrdev-bench-pane-")) / "pane"
+        os.mkfifo(fifo)
+        reader = threading.Thread(target=self._read, args=(fifo,), daemon=True)
+        reader.start()
+        self.server.tmux("pipe-pane", "-o", f"cat > {shlex.quote(str(fifo))}")
+        try:
+            time.sleep(0.5)  # let the load reach its pace first
+            while not self._stop.is_set():
+                opened = self._press("?", HELP_MARKER)
+                closed = self._press("q", MAIN_MARKER)
+                if opened is None or closed is None:  # the app is gone or stuck
+                    break
+                self.latencies_ms.append(opened)
+                self.closing_ms.append(closed)
+                self._stop.wait(0.3)
+        finally:
+            self.server.tmux("pipe-pane")  # stops the cat: the reader sees the end
+            reader.join(timeout=5)
+            shutil.rmtree(fifo.parent, ignore_errors=True)
 
-    def _until(self, condition, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition(self.server.screen()):
-                return True
-            time.sleep(0.02)  # each look is a tmux process: keep the machine for the load
-        return False
+    def _read(self, fifo: Path) -> None:
+        """Take in the pane's output; note when the awaited marker arrives."""
+        with open(fifo, "rb", buffering=0) as stream:
+            while chunk := stream.read(65536):
+                with self._seen:
+                    self._output += chunk
+                    if self._awaited and self._awaited in self._output:
+                        self._shown = time.monotonic()
+                        self._awaited = b""
+                        self._seen.notify_all()
+
+    def _press(self, key: str, marker: bytes, timeout: float = 5.0) -> float | None:
+        """Milliseconds from pressing ``key`` until ``marker`` is in the output."""
+        with self._seen:
+            del self._output[:]  # only what the app writes after the key counts
+            self._awaited, self._shown = marker, 0.0
+        pressed = time.monotonic()
+        self.server.keys(key)
+        with self._seen:
+            if not self._seen.wait_for(lambda: self._shown, timeout):
+                self._awaited = b""
+                return None
+            return (self._shown - pressed) * 1000
 
 
 def help_latency_note(result: ScenarioResult) -> str | None:
-    """'?' opening times over every round, for the table's notes."""
-    values = sorted(v for r in result.rounds for v in r.ui_latencies_ms)
-    if not values:
+    """`?` and `q` times over every round, for the table's notes."""
+    opening = sorted(v for r in result.rounds for v in r.ui_latencies_ms)
+    closing = sorted(v for r in result.rounds for v in r.ui_closing_ms)
+    if not opening:
         return None
-    p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
     return (
-        f"'?' opened the help in median {statistics.median(values):.0f} ms, "
-        f"p95 {p95:.0f} ms, max {values[-1]:.0f} ms over {len(values)} presses under load "
-        "(polled through tmux: an upper bound)"
+        f"under load, '?' drew the help in {_spread(opening)}, 'q' the traffic again in "
+        f"{_spread(closing)}, over {len(opening)} presses (from tmux send-keys to the "
+        "app's output: an upper bound)"
     )
+
+
+def _spread(values: list[float]) -> str:
+    p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+    return f"median {statistics.median(values):.0f} ms, p95 {p95:.0f} ms, max {values[-1]:.0f} ms"

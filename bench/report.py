@@ -20,6 +20,8 @@ class Round:
     cpu_percent: float
     #: With the TUI attached: how long `?` took to open the help, per press (ms).
     ui_latencies_ms: tuple[float, ...] = ()
+    #: ... and `q` to close it again (the traffic back on the screen), per press.
+    ui_closing_ms: tuple[float, ...] = ()
 
 
 @dataclass

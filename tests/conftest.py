@@ -37,6 +37,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return max(2, min(2 * cpus, 8))
 
 
+# ------------------------------------------------------------------ the TUI's settings
+
+
+@pytest.fixture(autouse=True)
+def _tui_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inspector remembers its theme in the user's config directory: each test
+    keeps its own file, so no test writes the user's (or sees another test's theme)."""
+    monkeypatch.setenv("RRDEV_TUI_CONFIG", str(tmp_path_factory.mktemp("tui") / "tui.toml"))
+
+
 # ------------------------------------------------------------------ proxy tests
 
 

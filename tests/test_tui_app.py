@@ -23,7 +23,7 @@ from rrdev.tui.app import RrdevApp
 from rrdev.tui.runtime import DemoRuntime, ProfileRuntime, RuntimeInfo
 from rrdev.tui.widgets.detail import RequestScreen
 from rrdev.tui.widgets.filter_bar import FilterBar
-from rrdev.tui.widgets.help import HelpScreen
+from rrdev.tui.widgets.help import HelpScreen, HelpText
 
 pytestmark = pytest.mark.usefixtures("keyset")
 
@@ -264,7 +264,7 @@ async def test_help_opens_and_closes_and_q_quits() -> None:
         assert app.table.row_count == 0  # demo_traffic=False: nothing sent
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        assert "status:4xx" in text_of(app.screen.query_one(Static))
+        assert "status:4xx" in app.screen.query_one(HelpText).text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")

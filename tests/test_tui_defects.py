@@ -26,7 +26,7 @@ from rrdev.tui.runtime import ProfileRuntime
 from rrdev.tui.settings import SETTINGS_ENV
 from rrdev.tui.views import response_view, row_cells
 from rrdev.tui.widgets.detail import RequestScreen
-from rrdev.tui.widgets.help import HelpScreen
+from rrdev.tui.widgets.help import HelpScreen, HelpText
 from rrdev.tui.widgets.notices import NoticesScreen
 
 pytestmark = pytest.mark.usefixtures("keyset")
@@ -252,9 +252,8 @@ async def test_8_401_and_403_differ_and_stay_readable_on_the_light_theme() -> No
             rule = app.console.get_style(str(row_cells(next(r for _s, r in app.store))[5].style))
             assert "yellow" not in str(rule)
         await pilot.press("question_mark")
-        assert "403" in text_of(app.screen.query_one(Static)) and "legend" in text_of(
-            app.screen.query_one(Static)
-        )
+        shown = app.screen.query_one(HelpText).text
+        assert "403" in shown and "legend" in shown
 
 
 async def test_8_the_empty_state_shows_the_curl_and_the_token_command() -> None:

@@ -56,7 +56,7 @@ from rrdev.tui.views import bad_filter_view, explain_view, waiting_view, why_vie
 from rrdev.tui.widgets.detail import ICON, RequestScreen
 from rrdev.tui.widgets.filter_bar import FilterBar
 from rrdev.tui.widgets.footer import SteadyFooter
-from rrdev.tui.widgets.help import HelpScreen
+from rrdev.tui.widgets.help import HelpScreen, HelpText, warm_help
 from rrdev.tui.widgets.notices import MAX_NOTICES, Notice, NoticesScreen
 from rrdev.tui.widgets.status import StatusLine
 from rrdev.tui.widgets.traffic import TrafficTable
@@ -90,6 +90,8 @@ _TRAFFIC_ACTIONS = frozenset(
 )
 #: From this many columns on, the list and the detail sit side by side.
 WIDE_COLUMNS = 160
+#: Seconds after start (or a resize) when the help's text is laid out ahead of ``?``.
+_WARM_HELP_AFTER = 0.5
 
 
 class RrdevApp(WorkbenchActions, App[None]):
@@ -196,6 +198,8 @@ class RrdevApp(WorkbenchActions, App[None]):
         # One help screen, kept when closed: composing and styling it anew on every
         # ``?`` costs a few hundred ms of the UI's loop, more with traffic flowing.
         self.install_screen(HelpScreen(), "help")
+        # Its text laid out before the first ``?`` (tens of ms, on a quiet moment).
+        self._warm_help = self.set_timer(_WARM_HELP_AFTER, self._lay_out_help)
         self.table.focus()
         self.set_interval(0.5, self.refresh_status)
         self.set_interval(self.flush_interval, self.take_batch)
@@ -459,6 +463,12 @@ class RrdevApp(WorkbenchActions, App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_layout(event.size.width)
+        if hasattr(self, "_warm_help"):  # mounted: the help for the new size, once settled
+            self._warm_help.stop()
+            self._warm_help = self.set_timer(_WARM_HELP_AFTER, self._lay_out_help)
+
+    def _lay_out_help(self) -> None:
+        warm_help(self)
 
     def _fit_layout(self, width: int) -> None:
         """List and detail side by side from ``WIDE_COLUMNS`` on (lazygit, k9s)."""
@@ -487,6 +497,8 @@ class RrdevApp(WorkbenchActions, App[None]):
         for screen in {*self.screen_stack, *installed}:
             for static in screen.query(Static):
                 static.update(static.content)
+            for help_text in screen.query(HelpText):  # laid out for the theme: again
+                help_text.refresh()
         self.table.palette_changed()
         if self._restoring_theme:
             self._restoring_theme = False  # read from the file: nothing new to write

@@ -1,21 +1,38 @@
-"""The help screen (``?`` or F1): every key, and the filter language."""
+"""The help screen (``?`` or F1): every key, and the filter language.
+
+Its text is three Rich tables, which take tens of milliseconds to lay out (more under
+load): the first ``?`` was the slowest key of the app. So the text is laid out once per
+width and theme into lines ready to draw (``help_lines``), and the app lays it out for
+the width the help will have shortly after start and after a resize (``warm_help``):
+``?`` then only draws lines, the first time too.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from rrdev.tui.widgets.footer import SteadyFooter
 
-__all__ = ["HelpScreen", "help_text"]
+__all__ = ["HelpScreen", "HelpText", "help_lines", "help_text", "warm_help"]
+
+#: The help box (rrdev.tcss ``#help``): its width, and what border and padding take.
+BOX_WIDTH, BOX_SHARE, BOX_FRAME = 100, 0.95, 2 + 4
+#: Rows the box may take (``max-height: 90%``), less its border and padding.
+BOX_HEIGHT_SHARE, BOX_FRAME_ROWS = 0.9, 2 + 2
+#: Columns a vertical scrollbar takes when the text is taller than the box.
+SCROLLBAR = 2
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓  j k  PgUp PgDn", "move through requests (moving up stops following)"),
@@ -107,6 +124,56 @@ def help_text() -> RenderableType:
     )
 
 
+@lru_cache(maxsize=8)
+def help_lines(console: Console, width: int, theme: str) -> tuple[Strip, ...]:
+    """``help_text()`` laid out ``width`` columns wide, as lines ready to draw
+    (``theme``: the colours it was laid out with, for the cache)."""
+    del theme  # only part of the cache's key: the console's styles follow the theme
+    options = console.options.update_width(width)
+    lines = console.render_lines(help_text(), options, pad=False)
+    return tuple(Strip(line).adjust_cell_length(width) for line in lines)
+
+
+def text_width(screen_width: int, screen_height: int, console: Console, theme: str) -> int:
+    """The width the help's text will have on a screen this size (as ``#help`` sizes
+    its box), laid out to see whether it needs a scrollbar."""
+    width = min(BOX_WIDTH, int(screen_width * BOX_SHARE)) - BOX_FRAME
+    rows = int(screen_height * BOX_HEIGHT_SHARE) - BOX_FRAME_ROWS
+    if len(help_lines(console, max(1, width), theme)) > rows:
+        width -= SCROLLBAR
+    return max(1, width)
+
+
+def warm_help(app: App[object]) -> None:
+    """Lay the help out for the app's current size (on a quiet moment)."""
+    width = text_width(app.size.width, app.size.height, app.console, app.theme)
+    help_lines(app.console, width, app.theme)
+
+
+class HelpText(Widget):
+    """The help's text, drawn from the lines ``help_lines`` keeps per width."""
+
+    DEFAULT_CSS = "HelpText { height: auto; }"
+
+    def _lines(self, width: int) -> tuple[Strip, ...]:
+        return help_lines(self.app.console, max(1, width), self.app.theme)
+
+    @property
+    def text(self) -> str:
+        """What it draws at its width, as plain text."""
+        return "\n".join(line.text.rstrip() for line in self._lines(self.size.width))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        lines = self._lines(width)
+        if y >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        return lines[y].apply_style(self.rich_style)
+
+
 class HelpScreen(ModalScreen[None]):
     """A modal over the traffic; any of Esc, q, ? or F1 closes it. Its own footer
     says so (the traffic's footer behind it would offer "q Quit")."""
@@ -115,7 +182,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(help_text())
+            yield HelpText()
         yield SteadyFooter()  # the same keys at every opening: built once
 
     def on_mount(self) -> None:
