@@ -122,6 +122,8 @@ class TrafficTable(ScrollView, can_focus=True):
         self._announced: int | None = _NOTHING_YET
         self._next_flush = self._next_layout = self._next_announce = 0.0
         self._scrollbar_stale = False
+        #: ``scrollable_content_region.width`` for the lines of the repaint under way.
+        self._line_width = 0
 
     # -------------------------------------------------------------- feeding
 
@@ -281,8 +283,13 @@ class TrafficTable(ScrollView, can_focus=True):
 
     # -------------------------------------------------------------- drawing
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The width once per repaint, not per line: it walks up to the screen.
+        self._line_width = self.scrollable_content_region.width
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        width = self._line_width or self.scrollable_content_region.width
         if y == 0:
             header = self.rich_style + self.get_component_rich_style("traffic-table--header")
             return self._lines.header(header, width)
