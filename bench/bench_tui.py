@@ -8,8 +8,8 @@ A backend answers a small JSON (nginx when installed, else a one-process uvicorn
 Each round runs, interleaved, (1) `rrdev up --quiet` in its own process, (2) the
 in-process proxy thread alone, with no UI (``measure_thread``: the old runtime, for
 comparison) and (3) the TUI in this process with no terminal (Textual's
-``App.run_test()``, the real ``RrdevApp``) with its proxy in a child process (``profile_process``, as
-``rrdev tui``), all with the profile given (``--offline``:
+``App.run_test()``, the real ``RrdevApp``) with its proxy in a child process
+(``profile_process``, as ``rrdev tui``), all with the profile given (``--offline``:
 the local keyset; ``--target``: the backend), each under ``wrk -t1 -cN -dS`` with the
 same valid RS256 token (an aiohttp load generator on its own thread when wrk is absent).
 

@@ -18,8 +18,8 @@ Security choices, each regression-tested in ``tests/test_attacks.py``:
   headers are refused outright (never fetched, never trusted), and so is any
   ``crit`` extension (rrdev understands none);
 * weak JWKS keys (RSA under 2048 bits, a curve that does not fit the key's ``alg``)
-  are never used: a token naming one gets ``key_unusable``, and PyJWS is told to
-  enforce minimum key lengths as a second line;
+  are never used: a token naming one gets ``key_unusable``, and the key's length is
+  checked again before its signature is (a second line);
 * claim types are checked (``rrdev.core.claims``), and a sender-constrained
   (``cnf``) token is refused as a bearer token unless the profile opts in;
 * ``exp``, ``iss`` and ``aud`` (Cognito: ``client_id``) are required; ``iss`` and
@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from jwt import PyJWK, PyJWS
-from jwt.exceptions import InvalidSignatureError, PyJWTError
+from jwt import PyJWK
+from jwt.exceptions import InvalidAlgorithmError, InvalidKeyError, PyJWTError
 
 from rrdev.core.claims import StepFailure, check_claims, cognito_mode, fail
 from rrdev.core.errors import JwksUnavailable, KeyNotFound, KeyUnusable, TokenInputError
@@ -57,9 +57,9 @@ _SIGNED_STEPS = (
     *("expiry", "not_before", "issued_at"),
 )
 
-# HMAC is not even registered: a token can never steer us into it. Short keys are
-# refused when the JWKS is read (rrdev.core.key_checks); PyJWS refuses them too.
-_JWS = PyJWS(algorithms=list(ALGORITHM_KEY_TYPES), options={"enforce_minimum_key_length": True})
+# HMAC is not among them: a token can never steer us into it. Short keys are refused
+# when the JWKS is read (rrdev.core.key_checks), and again before a signature is checked.
+_VERIFYING = frozenset(ALGORITHM_KEY_TYPES)
 
 
 def step_names(cred: ProxyCredential) -> tuple[str, ...]:
@@ -357,15 +357,33 @@ def _check_signature(
             actual="empty",
         )
     try:
-        # The PyJWK is bound to ``alg``; the profile's list is checked again here.
-        _JWS.decode_complete(decoded.raw, key=key, algorithms=list(cred.algorithms))
-    except InvalidSignatureError:
-        raise _signature_failure(decoded, alg, expected, "does not match") from None
+        matches = _signature_matches(decoded, key, alg, cred.algorithms)
     except (PyJWTError, ValueError, TypeError) as error:
         raise _signature_failure(
             decoded, alg, expected, f"could not be checked ({error})"
         ) from None
+    if not matches:
+        raise _signature_failure(decoded, alg, expected, "does not match")
     return VerifyStep("signature", "passed", expected, "valid")
+
+
+def _signature_matches(
+    decoded: DecodedToken, key: PyJWK, alg: str, allowed: tuple[str, ...]
+) -> bool:
+    """What ``PyJWS.decode_complete`` would check of the signature, on the segments
+    ``decode_unverified`` already decoded (strictly: canonical base64url, no b64 or
+    crit header, as the header step made sure): PyJWT would decode the token again,
+    one character at a time, the larger part of a cold verification and of every
+    refusal of a forged signature. The algorithm is the profile's and the key's,
+    both checked again here, never the token's alone; short keys are refused."""
+    if alg not in allowed or alg not in _VERIFYING or alg != key.algorithm_name:
+        raise InvalidAlgorithmError(f"{alg} is not allowed for this key")
+    algorithm = key.Algorithm
+    prepared = algorithm.prepare_key(key.key)
+    too_short = algorithm.check_key_length(prepared)
+    if too_short:
+        raise InvalidKeyError(too_short)
+    return bool(algorithm.verify(decoded.signing_input, prepared, decoded.signature))
 
 
 def _signature_failure(decoded: DecodedToken, alg: str, expected: str, what: str) -> StepFailure:
