@@ -87,6 +87,7 @@ def _start(
     """Load the profile and build the app (errors surface before anything listens)."""
     from rrdev.cli.options import discover
     from rrdev.core.profile import load_profile
+    from rrdev.servers.heap import resettling
     from rrdev.servers.proxy import ProxyApp
 
     if profile_path is not None and not isinstance(profile_path, str):
@@ -99,7 +100,7 @@ def _start(
         profile,
         overrides=overrides,
         sink=output.record if output.reads_records else None,
-        on_event=output.event,
+        on_event=resettling(output.event),
     )
     listen_host = host or profile.proxy.listen_host
     listen_port = profile.proxy.listen_port if port is None else port
@@ -124,6 +125,7 @@ async def _serve(
     app: Any, host: str, port: int, output: Output, banner: Callable[[Any], None] | None = None
 ) -> int:
     """Serve ``app`` until stopped; ``banner(server)`` replaces the one-profile banner."""
+    from rrdev.servers.heap import settle_heap
     from rrdev.servers.runner import ProxyServer
 
     server = ProxyServer(app, host, port)
@@ -136,6 +138,7 @@ async def _serve(
         banner(server)
     else:
         _banner(output.out, app.info(), server, app.profile)
+    settle_heap()  # the long-lived state out of the collector's scans (servers/heap.py)
     handled = install_stop_handlers(
         server.request_stop, lambda: server.stopping, lambda: output.note(STOP_NOTICE)
     )

@@ -35,10 +35,13 @@ def start_aliases(
     listens: a broken profile, an alias that is not a host label, a shared alias)."""
     from rrdev.core.aliases import served_aliases
     from rrdev.core.profile import load_profile
+    from rrdev.servers.heap import resettling
     from rrdev.servers.proxy import AliasDispatcher
 
     served = served_aliases([load_profile(Path(p)) for p in paths])
-    app = AliasDispatcher(served, overrides=overrides, sink=output.record, on_event=output.event)
+    app = AliasDispatcher(
+        served, overrides=overrides, sink=output.record, on_event=resettling(output.event)
+    )
     first = served[0].profile.proxy
     listen_host = host or first.listen_host
     listen_port = first.listen_port if port is None else port

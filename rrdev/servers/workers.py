@@ -402,6 +402,7 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
 
 async def _serve(config: WorkerConfig, channel: _Channel) -> int:
     from rrdev.core.profile import load_profile
+    from rrdev.servers.heap import resettling, settle_heap
     from rrdev.servers.proxy import Overrides, ProxyApp
     from rrdev.servers.runner import ProxyServer
 
@@ -409,7 +410,7 @@ async def _serve(config: WorkerConfig, channel: _Channel) -> int:
         load_profile(config.profile_path),
         overrides=Overrides(target=config.target, jwks=config.jwks, offline=config.offline),
         sink=channel.record,
-        on_event=channel.event,
+        on_event=resettling(channel.event),
     )
     sock = socket.socket(fileno=config.sock_fd)
     server = ProxyServer(app, config.host, config.port, sock=sock)
@@ -421,6 +422,7 @@ async def _serve(config: WorkerConfig, channel: _Channel) -> int:
     channel.on_broken = lambda: server.request_stop(force=True)
     _stop_on_signals(server)
     watch = await _stop_when_parent_goes(server)
+    settle_heap()  # the long-lived state out of the collector's scans (servers/heap.py)
     channel.send("ready", {"pid": os.getpid()})
     try:
         await server.wait()

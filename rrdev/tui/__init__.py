@@ -10,29 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rrdev.servers.heap import settle_heap
+
 if TYPE_CHECKING:
     from rrdev.tui.runtime import Runtime
 
 __all__ = ["run_tui", "settle_heap"]
-
-#: The collector's youngest-generation threshold in the TUI's processes (Python: 700).
-GC_YOUNG_THRESHOLD = 5_000
-
-
-def settle_heap() -> None:
-    """Tune the cyclic garbage collector for a process that holds a steady stream of
-    records: what exists now (modules, the app's widgets, the proxy's state) moves out
-    of its scans for good (``gc.freeze``), and young objects are collected less often.
-    Records are freed by reference counting either way (they hold no cycles); without
-    this, a full collection scanned every kept record and stalled the UI's loop for a
-    few hundred milliseconds under load. Call it once the process is set up."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-
 
 _SETTLE_AFTER_SECONDS = 2.0
 

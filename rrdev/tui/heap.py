@@ -22,7 +22,7 @@ import gc
 import time
 from collections.abc import Callable
 
-from rrdev.tui import settle_heap
+from rrdev.servers.heap import settle_heap
 
 __all__ = ["FLOOD_RECORDS", "MAX_FROZEN_SECONDS", "QUIET_SECONDS", "FloodHeap"]
 
@@ -71,6 +71,5 @@ class FloodHeap:
     def settle(self) -> None:
         """Unfreeze, collect once, and freeze what is left (as the TUI does at start)."""
         self.frozen_at = self.frozen_since = None
-        gc.unfreeze()
-        settle_heap()
+        settle_heap()  # unfreezes first
         self.settled += 1

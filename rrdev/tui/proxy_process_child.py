@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rrdev.core.errors import RrdevError
-from rrdev.tui import settle_heap
+from rrdev.servers.heap import resettling, settle_heap
 from rrdev.tui.proxy_thread import InlineLoop
 from rrdev.tui.proxy_wire import FrameEncoder, RuntimeSpec, Snapshot, encode_error, read_frame
 
@@ -201,7 +201,7 @@ async def _start(spec: RuntimeSpec, upstream: Upstream) -> tuple[Served, Outbox]
     try:
         runtime = _build(spec)
         outbox = Outbox(upstream, lambda: snapshot_of(runtime))  # type: ignore[arg-type]
-        await runtime.start(outbox.record, outbox.event)
+        await runtime.start(outbox.record, resettling(outbox.event))
     except Exception as exc:
         if runtime is not None:
             with contextlib.suppress(Exception):
