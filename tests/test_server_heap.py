@@ -7,29 +7,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Iterator
 
 import pytest
+from heap_support import Cycle, collector_as_it_was  # noqa: F401  (autouse fixture)
 
 from rrdev.servers import heap
 from rrdev.servers.heap import GC_YOUNG_THRESHOLD, resettling, settle_heap
-
-
-@pytest.fixture(autouse=True)
-def _collector_as_it_was() -> Iterator[None]:
-    """The tests freeze this process's objects: give the collector back unchanged."""
-    thresholds = gc.get_threshold()
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*thresholds)
-
-
-class Cycle:
-    """Garbage only the collector can free (it refers to itself)."""
-
-    def __init__(self) -> None:
-        self.me = self
 
 
 def test_settling_freezes_what_exists_and_collects_young_objects_less_often() -> None:

@@ -6,25 +6,14 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
+from heap_support import Cycle, collector_as_it_was  # noqa: F401  (autouse fixture)
 from test_tui_footer import SIZE, Idle, until
 
 from rrdev.core.records import Explanation, RequestRecord
 from rrdev.tui.app import RrdevApp
 from rrdev.tui.heap import FloodHeap
-
-
-@pytest.fixture(autouse=True)
-def _collector_as_it_was() -> Iterator[None]:
-    """The tests freeze this process's objects: give the collector back unchanged."""
-    thresholds = gc.get_threshold()
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*thresholds)
 
 
 class Clock:
@@ -33,13 +22,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Cycle:
-    """Garbage only the collector can free (it refers to itself)."""
-
-    def __init__(self) -> None:
-        self.me = self
 
 
 def test_a_flood_batch_freezes_and_a_trickle_does_not() -> None:
