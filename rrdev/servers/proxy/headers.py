@@ -285,7 +285,22 @@ def _authorization(
 def _downstream_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
     """The backend's response headers minus hop-by-hop ones (and any named in its
     Connection header) and minus ``requestrocket-proxy-code``/``-message``, which only
-    rrdev sets. Names are lower-cased for ASGI; values are untouched."""
+    rrdev sets. Names are lower-cased for ASGI; values are untouched. A fresh list each
+    time (callers append to it); the last answer is kept, since a backend answers the
+    same headers request after request (a ``Date`` changes once a second)."""
+    last = _last_downstream
+    if last[0] == raw:
+        return list(last[1])
+    out = _filter_downstream(raw)
+    _last_downstream[:] = (raw, tuple(out))
+    return out
+
+
+#: ``_downstream_headers``' last (raw headers, filtered headers).
+_last_downstream: list[tuple[tuple[bytes, bytes], ...]] = [(), ()]
+
+
+def _filter_downstream(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
     named: set[bytes] = set()
     out = []
     for name, value in raw:
