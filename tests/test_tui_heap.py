@@ -10,8 +10,8 @@ from typing import Any
 
 from heap_support import Cycle, collector_as_it_was  # noqa: F401  (autouse fixture)
 from test_tui_footer import SIZE, Idle, until
+from test_tui_thread import synthetic
 
-from rrdev.core.records import Explanation, RequestRecord
 from rrdev.tui.app import RrdevApp
 from rrdev.tui.heap import FloodHeap
 
@@ -69,20 +69,6 @@ def test_a_long_flood_is_collected_all_the_same() -> None:
     assert heap.frozen_at == clock.now  # the flood goes on, frozen again
 
 
-def _record(i: int) -> RequestRecord:
-    return RequestRecord(
-        time=1_700_000_000 + i / 1000,
-        method="GET",
-        path=f"/api/v1/items/{i}",
-        query=(),
-        status=200,
-        reason="allowed",
-        deciding_rule="allow-all",
-        explanation=Explanation(200, "allowed", "synthetic"),
-        total_ms=1.0,
-    )
-
-
 async def test_the_app_freezes_a_flood_and_settles_after_it() -> None:
     clock = Clock()
     app = RrdevApp(Idle(), flush_interval=0.05)  # type: ignore[arg-type]
@@ -90,7 +76,7 @@ async def test_the_app_freezes_a_flood_and_settles_after_it() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.info is not None)
         for i in range(200):
-            app.record_sink(_record(i))
+            app.record_sink(synthetic(i))
         await until(pilot, lambda: app.store.total == 200)
         assert app.heap.frozen_at is not None
         clock.now += 5.0

@@ -29,6 +29,7 @@ from textual.containers import Container
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.timer import Timer
 from textual.widgets import Header, Input, Static
 
 from rrdev.core.errors import RrdevError
@@ -181,6 +182,8 @@ class RrdevApp(WorkbenchActions, App[None]):
         #: The current token and what the workbench sent (t, s, r, e, f).
         self.workbench = Workbench()
         self.last_composed: WorkbenchRequest | None = None
+        #: Lays the help's text out ahead of ``?`` (set when mounted, again on a resize).
+        self._warm_help: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon=ICON)
@@ -463,7 +466,7 @@ class RrdevApp(WorkbenchActions, App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_layout(event.size.width)
-        if hasattr(self, "_warm_help"):  # mounted: the help for the new size, once settled
+        if self._warm_help is not None:  # mounted: the help for the new size, once settled
             self._warm_help.stop()
             self._warm_help = self.set_timer(_WARM_HELP_AFTER, self._lay_out_help)
 
