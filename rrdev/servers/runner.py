@@ -30,7 +30,7 @@ from rrdev.core.errors import RrdevError
 from rrdev.core.netaddr import is_loopback
 from rrdev.servers.proxy import MAX_HEADER_BYTES, REQUEST_TARGET
 
-__all__ = ["MAX_HEAD_BYTES", "PortInUse", "ProxyServer", "is_loopback"]
+__all__ = ["KEEP_ALIVE_SECONDS", "MAX_HEAD_BYTES", "PortInUse", "ProxyServer", "is_loopback"]
 
 #: The request line and headers together, as received: past this the connection is
 #: answered 431 and closed while the head is still arriving (httptools has no limit of
@@ -41,6 +41,11 @@ MAX_HEAD_BYTES = 2 * MAX_HEADER_BYTES
 #: this long before closing: closing with unread input would reset the connection and
 #: the caller could lose the answer.
 LINGER_SECONDS = 1.0
+#: How long an idle keep-alive connection stays open (nginx's default; uvicorn's own is
+#: 5 s). A client's pool must drop an idle connection before the server does, or a
+#: request sent as the server closes fails with "server disconnected" and no answer:
+#: httpx's pool keeps idle connections 5 s, aiohttp's 15 s, requests' indefinitely.
+KEEP_ALIVE_SECONDS = 75
 
 #: ``refuse_unparsed(problem, detail, method=, target=, record=)`` of ``ProxyApp``.
 Refuse = Callable[..., tuple[int, bytes, list[tuple[bytes, bytes]]]]
@@ -371,6 +376,7 @@ class ProxyServer:
             server_header=False,  # the backend's Server/Date headers pass through
             date_header=False,
             timeout_graceful_shutdown=self.graceful_timeout,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._serve(self._server, sock))
