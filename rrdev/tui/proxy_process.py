@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from rrdev.core.errors import RrdevError
+from rrdev.core.records import record_copy
 from rrdev.tui.proxy_wire import FrameDecoder, RuntimeSpec, Snapshot, decode_error, write_frame
 from rrdev.tui.runtime import DemoSent, RuntimeInfo, Sent, local_signing_keyset
 
@@ -135,6 +136,8 @@ class ProcessRuntime(_SnapshotReader):
         self._stopping = False
         self._sink: RecordSink | None = None
         self._on_event: EventCallback | None = None
+        #: The fast-lane record templates the child sent, by id (``Outbox``).
+        self._templates: dict[int, dict[str, Any]] = {}
 
     # -------------------------------------------------------------- lifecycle
 
@@ -272,9 +275,17 @@ class ProcessRuntime(_SnapshotReader):
     def _take(self, items: list[tuple[str, Any]]) -> None:
         sink, on_event = self._sink, self._on_event
         assert sink is not None and on_event is not None
+        templates = self._templates
         for kind, value in items:
-            if kind == "r":
+            if kind == "c":  # most records under load
+                sink(record_copy(templates[value[0]], value[1]))
+            elif kind == "r":
                 sink(value)
+            elif kind == "t":
+                if value is None:
+                    templates.clear()
+                else:
+                    templates[value[0]] = value[1]
             elif kind == "e":
                 on_event(*value)
             elif kind == "s":

@@ -26,6 +26,7 @@ from rrdev.tui.proxy_wire import FrameEncoder, RuntimeSpec, Snapshot, encode_err
 
 if TYPE_CHECKING:
     from rrdev.core.records import RequestRecord
+    from rrdev.servers.proxy.fastrecords import Template
     from rrdev.tui.runtime import AliasRuntime, DemoRuntime, ProfileRuntime
 
     Served = ProfileRuntime | DemoRuntime | AliasRuntime
@@ -41,6 +42,8 @@ STATUS_SECONDS = 0.5
 #: Records are dropped (and counted) while this much is unsent: a UI that stopped
 #: reading must not make the proxy's memory grow.
 BACKLOG_BYTES = 32 * 1024 * 1024
+#: Record templates the UI holds at most: past this both sides start over.
+TEMPLATES_HELD = 1024
 #: The calls the UI may make, by name.
 CALLS = frozenset({"dry_run", "send", "explain", "send_demo_requests"})
 
@@ -63,8 +66,15 @@ class Upstream:
 class Outbox:
     """Records, notices and snapshots for the UI, in order, sent in batches.
 
-    Items are ``("r", record)``, ``("e", (kind, message))``, ``("s", Snapshot)``,
-    ``("j", JwksStatus)`` and ``("d", count)`` (records dropped on a full backlog).
+    Items are ``("r", record)``, ``("t", (id, fixed fields))`` (a fast-lane record
+    template, sent before its first copy; ``("t", None)``: forget them all),
+    ``("c", (template id, copy fields))`` (a record copy,
+    ``rrdev.core.records.record_copy``), ``("e", (kind, message))``,
+    ``("s", Snapshot)``, ``("j", JwksStatus)`` and ``("d", count)`` (records dropped
+    on a full backlog).
+
+    The outbox is the runtime's sink: most records under load are copies of a
+    template (``rrdev.servers.proxy.fastrecords``), sent as their few own fields.
     """
 
     def __init__(self, upstream: Upstream, snapshot: Callable[[], Snapshot]) -> None:
@@ -73,13 +83,31 @@ class Outbox:
         self.items: list[tuple[str, Any]] = []
         self.dropped = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._templates: set[int] = set()  # ids the UI holds
 
-    def record(self, record: RequestRecord) -> None:
+    def __call__(self, record: RequestRecord) -> None:
         """The runtime's sink."""
         if self.upstream.backlog() > BACKLOG_BYTES:
             self.dropped += 1
             return
         self.items.append(("r", record))
+        self._due()
+
+    record = __call__
+
+    def template_copy(self, template: Template, fields: tuple[Any, ...]) -> None:
+        """A fast-lane record: its template (once), then this exchange's fields."""
+        if self.upstream.backlog() > BACKLOG_BYTES:
+            self.dropped += 1
+            return
+        held = self._templates
+        if template.id not in held:
+            if len(held) >= TEMPLATES_HELD:
+                held.clear()
+                self.items.append(("t", None))
+            held.add(template.id)
+            self.items.append(("t", (template.id, template.fixed)))
+        self.items.append(("c", (template.id, fields)))
         self._due()
 
     def event(self, kind: str, message: str) -> None:
@@ -201,7 +229,7 @@ async def _start(spec: RuntimeSpec, upstream: Upstream) -> tuple[Served, Outbox]
     try:
         runtime = _build(spec)
         outbox = Outbox(upstream, lambda: snapshot_of(runtime))  # type: ignore[arg-type]
-        await runtime.start(outbox.record, resettling(outbox.event))
+        await runtime.start(outbox, resettling(outbox.event))
     except Exception as exc:
         if runtime is not None:
             with contextlib.suppress(Exception):

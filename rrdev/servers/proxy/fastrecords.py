@@ -19,10 +19,11 @@ request body. Anything else keeps taking the full path.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
-from rrdev.core.records import RequestRecord
+from rrdev.core.records import RequestRecord, record_copy
 from rrdev.servers.proxy.records import _caller_secrets, _preview_text
 from rrdev.servers.proxy.request import _header_value
 
@@ -57,6 +58,8 @@ _FIXED = (
 )
 
 TemplateKey = tuple[str, bytes, tuple[tuple[bytes, bytes], ...]]
+#: Template ids: unique in this process, so a receiver can hold templates by id.
+_IDS = itertools.count(1)
 
 
 def template_key(scope: Scope) -> TemplateKey:
@@ -75,6 +78,7 @@ class Template:
         "_preview_out",
         "exchange",
         "fixed",
+        "id",
         "redactor",
         "verification",
     )
@@ -88,6 +92,7 @@ class Template:
     ) -> None:
         state = record.__dict__
         self.fixed = {name: state[name] for name in _FIXED}
+        self.id = next(_IDS)
         self.verification = verification
         self.exchange = exchange
         self.redactor = redactor
@@ -100,27 +105,25 @@ class Template:
 
     def record(self, progress: _Progress) -> RequestRecord:
         """This exchange's record: the template's fields and ``progress``'s."""
-        status = progress.upstream_status
-        values: dict[str, Any] = {
-            **self.fixed,
-            "time": progress.started,
-            "status": status,
-            "upstream_status": status,
-            "auth_ms": 0.0,  # the token was a verified-token cache hit (the lane's rule)
-            "rules_ms": round(progress.rules_ms, 3),
-            "upstream_ms": None if progress.upstream_ms is None else round(progress.upstream_ms, 3),
-            "total_ms": round((time.perf_counter() - progress.t0) * 1000, 3),
-            "bytes_out": progress.bytes_out,
-        }
-        if self.exchange:
-            values.update(self._response(progress))
-        else:
-            values.update(response_headers=(), response_preview=None, response_truncated=False)
-        record = RequestRecord.__new__(RequestRecord)
-        record.__dict__.update(values)
-        return record
+        return record_copy(self.fixed, self.copy_fields(progress))
 
-    def _response(self, progress: _Progress) -> dict[str, Any]:
+    def copy_fields(self, progress: _Progress) -> tuple[Any, ...]:
+        """This exchange's own fields (``rrdev.core.records.COPY_FIELDS``)."""
+        upstream_ms = progress.upstream_ms
+        headers, preview, truncated = self._response(progress) if self.exchange else _NO_RESPONSE
+        return (
+            progress.started,
+            progress.upstream_status,
+            round(progress.rules_ms, 3),
+            None if upstream_ms is None else round(upstream_ms, 3),
+            round((time.perf_counter() - progress.t0) * 1000, 3),
+            progress.bytes_out,
+            headers,
+            preview,
+            truncated,
+        )
+
+    def _response(self, progress: _Progress) -> tuple[Any, str | None, bool]:
         raw = tuple(progress.response_headers or ())
         if raw != self._headers_in:
             assert self.redactor is not None
@@ -136,11 +139,11 @@ class Template:
                 self._preview_in = seen
                 self._preview_out = _preview_text(seen[0], truncated, self.redactor)
             text = self._preview_out
-        return {
-            "response_headers": self._headers_out,
-            "response_preview": text,
-            "response_truncated": truncated,
-        }
+        return self._headers_out, text, truncated
+
+
+#: A record without the exchange: no response headers, no preview.
+_NO_RESPONSE: tuple[Any, str | None, bool] = ((), None, False)
 
 
 class FastRecords:

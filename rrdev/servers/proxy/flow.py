@@ -60,7 +60,7 @@ from rrdev.servers.proxy.answers import (
     _websocket_refusal,
 )
 from rrdev.servers.proxy.fastlane import FastPlan
-from rrdev.servers.proxy.fastrecords import template_key
+from rrdev.servers.proxy.fastrecords import Template, template_key
 from rrdev.servers.proxy.forward import Forwarder, _backend_authorization, _forward_problem
 from rrdev.servers.proxy.records import _make_record, _Progress
 from rrdev.servers.proxy.reload import ProfileReloader
@@ -85,7 +85,10 @@ class ProxyApp:
     closes the client session) or drive it in-process with ``httpx.ASGITransport``
     (then use ``async with app:`` or let the first request create the session).
 
-    ``sink`` receives each ``RequestRecord``; ``on_event`` reload notices; ``clock``
+    ``sink`` receives each ``RequestRecord`` (a sink with a ``template_copy(template,
+    fields)`` method gets a fast-lane record copy that way instead: its template, once
+    per template on its side, then ``Template.copy_fields``); ``on_event`` reload
+    notices; ``clock``
     the epoch time used for token checks and records. ``reload_interval`` (seconds,
     0 disables) bounds how often the profile file is checked for changes.
     ``record_exchange`` (an attribute too; may change at any time) also puts the
@@ -105,7 +108,7 @@ class ProxyApp:
         record_exchange: bool = False,
     ) -> None:
         self.overrides = overrides or Overrides()
-        self.sink = sink
+        self.sink = sink  # also sets _copy_sink
         self.on_event = on_event
         self.clock = clock
         self.reload_interval = reload_interval
@@ -114,6 +117,17 @@ class ProxyApp:
         self._rules_worker = RulesWorker()
         # Reads overrides, clock and reload_interval from here at each use.
         self._reloader = ProfileReloader(profile, self, self._emit)
+
+    @property
+    def sink(self) -> RecordSink | None:
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: RecordSink | None) -> None:
+        self._sink = sink
+        self._copy_sink: Callable[[Template, tuple[Any, ...]], None] | None = getattr(
+            sink, "template_copy", None
+        )
 
     @property
     def _state(self) -> _State:
@@ -289,7 +303,7 @@ class ProxyApp:
             if planned is None:
                 progress = _Progress(started, t0, scope["method"])
                 await self._answer(scope, receive, send, state, progress)
-            elif self.sink is None and not self.record_exchange:
+            elif self._sink is None and not self.record_exchange:
                 await self._fast(state, planned, scope, receive, send, started)
             else:
                 progress = _Progress(started, t0, scope["method"])
@@ -344,7 +358,10 @@ class ProxyApp:
             raw_path, raw_query = _target_text(scope)
             self._record(progress, state, raw_path, raw_query, failed)
             return
-        self._hand_on(template.record, progress)
+        if self._copy_sink is not None:
+            self._hand_on_copy(self._copy_sink, template, progress)
+        else:
+            self._hand_on(template.record, progress)
 
     async def _fast_failed(
         self,
@@ -447,6 +464,19 @@ class ProxyApp:
             return
         try:
             sink(make(*args))
+        except Exception as exc:  # a broken sink must not break the proxy
+            self._emit("record_failed", f"{type(exc).__name__}: {exc}")
+
+
+    def _hand_on_copy(
+        self,
+        copy_sink: Callable[[Template, tuple[Any, ...]], None],
+        template: Template,
+        progress: _Progress,
+    ) -> None:
+        """A template copy's own fields to a sink that builds the record itself."""
+        try:
+            copy_sink(template, template.copy_fields(progress))
         except Exception as exc:  # a broken sink must not break the proxy
             self._emit("record_failed", f"{type(exc).__name__}: {exc}")
 
