@@ -293,6 +293,20 @@ async def run_proxy(
         await server.stop()
 
 
+#: A record's clock readings: never equal between two requests.
+RECORD_TIMINGS = ("time", "auth_ms", "rules_ms", "upstream_ms", "total_ms")
+
+
+def comparable_record(record: RequestRecord) -> dict[str, Any]:
+    """A record as JSON without its clock readings and the backend's Date header: what
+    two records of the same request must share."""
+    shown = record.to_dict()
+    for name in RECORD_TIMINGS:
+        shown.pop(name)
+    shown["response_headers"] = [h for h in shown["response_headers"] if h[0] != "date"]
+    return shown
+
+
 async def wait_for(condition: Any, timeout: float = 10.0) -> None:
     """Poll ``condition()`` until true (records arrive just after the response). The
     timeout only bounds a failure: generous, for a machine busy with parallel tests."""

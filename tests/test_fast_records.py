@@ -21,6 +21,7 @@ from proxy_support import (
     SEED_RULES,
     Backend,
     bearer,
+    comparable_record,
     mint,
     profile_text,
     run_backend,
@@ -33,9 +34,6 @@ from rrdev.core.redact import REDACTED
 from rrdev.servers.proxy import fastrecords
 
 pytestmark = pytest.mark.usefixtures("keyset")
-
-#: The exchange's own clock readings (and the backend's Date header): never equal.
-_TIMINGS = ("time", "auth_ms", "rules_ms", "upstream_ms", "total_ms")
 
 
 @pytest.fixture
@@ -66,14 +64,6 @@ def _profile(tmp_path: Path, backend: Backend, rules: str = SEED_RULES) -> Path:
     return path
 
 
-def _comparable(record: RequestRecord) -> dict[str, Any]:
-    shown = record.to_dict()
-    for name in _TIMINGS:
-        shown.pop(name)
-    shown["response_headers"] = [h for h in shown["response_headers"] if h[0] != "date"]
-    return shown
-
-
 async def _sent(
     client: httpx.AsyncClient, proxy: Any, path: str, headers: dict[str, str], times: int = 3
 ) -> list[RequestRecord]:
@@ -100,7 +90,7 @@ async def test_a_copied_record_equals_the_full_paths(
         _verified, full, copied = await _sent(client, proxy, "/api/v1/products", headers)
         assert copies == [copied]
         assert full is not copied
-        assert _comparable(copied) == _comparable(full)
+        assert comparable_record(copied) == comparable_record(full)
         assert copied.time >= full.time and copied.total_ms > 0
         assert copied.upstream_ms is not None and copied.status == 200
         if exchange:
@@ -133,8 +123,8 @@ async def test_another_token_header_or_path_learns_its_own(
         assert ("x-a", "b") not in one[2].request_headers
         assert four[2].path == "/api/v1/products/7"
         for full, copied in ((one[1], one[2]), (two[1], two[2]), (three[0], three[1])):
-            assert _comparable(copied) == _comparable(full)
-        assert _comparable(four[2]) == _comparable(four[0])
+            assert comparable_record(copied) == comparable_record(full)
+        assert comparable_record(four[2]) == comparable_record(four[0])
 
 
 async def test_a_reload_drops_the_templates(

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from proxy_support import Backend, bearer, mint, profile_text
+from proxy_support import Backend, bearer, comparable_record, mint, profile_text
 
 from rrdev.core.records import COPY_FIELDS, RequestRecord, record_copy
 from rrdev.servers.proxy import Overrides
@@ -27,16 +27,6 @@ from rrdev.tui.proxy_wire import FrameDecoder, FrameEncoder, split_frames
 pytestmark = pytest.mark.usefixtures("keyset")
 
 PRODUCTS = "/api/v1/products"
-#: The exchange's own clock readings: never equal between two requests.
-_TIMINGS = ("time", "auth_ms", "rules_ms", "upstream_ms", "total_ms")
-
-
-def _comparable(record: RequestRecord) -> dict[str, Any]:
-    shown = record.to_dict()
-    for name in _TIMINGS:
-        shown.pop(name)
-    shown["response_headers"] = [h for h in shown["response_headers"] if h[0] != "date"]
-    return shown
 
 
 async def _until(condition: Any, timeout: float = 20) -> None:
@@ -75,7 +65,7 @@ async def test_copies_cross_the_pipe_as_fields_and_equal_the_full_paths_record(
     assert kinds["t"] == 2 and kinds["c"] == 4 + 2 and kinds["r"] == 2 + 2
     for first, copies in ((records[1], records[2:6]), (records[7], records[8:10])):
         for copy in copies:
-            assert _comparable(copy) == _comparable(first)
+            assert comparable_record(copy) == comparable_record(first)
             assert copy.time >= first.time and copy.total_ms > 0 and copy.upstream_ms
             assert copy.response_preview is not None and copy.request_headers
             decision = copy.explanation.decision  # the trace opens on the UI's side
