@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from proxy_support import Backend, bearer, comparable_record, mint, profile_text
+from proxy_support import Backend, bearer, comparable_record, mint, profile_text, run_proxy
 
 from rrdev.core.records import COPY_FIELDS, RequestRecord, record_copy
 from rrdev.servers.proxy import Overrides
@@ -142,3 +142,35 @@ def test_a_copy_is_the_template_with_its_own_fields() -> None:
     assert fixed == {"method": "GET", "path": "/x", "reason": "allowed"}  # not changed
     with pytest.raises(ValueError):
         record_copy(fixed, _fields(1)[:-1])  # a field short: never a silent shift
+
+
+class _BrokenCopies:
+    """A sink whose ``template_copy`` fails (whole records still arrive)."""
+
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+
+    def __call__(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+    def template_copy(self, template: Template, fields: tuple[Any, ...]) -> None:
+        raise RuntimeError("the inspector broke")
+
+
+async def test_a_failing_copy_sink_never_fails_the_request(
+    tmp_path: Path, backend: Backend
+) -> None:
+    profile = tmp_path / "rrdev.toml"
+    profile.write_text(profile_text(backend.url))
+    sink = _BrokenCopies()
+    async with run_proxy(profile) as proxy, httpx.AsyncClient(trust_env=False) as client:
+        proxy.app.sink = sink
+        headers = bearer(mint())
+        statuses = [
+            (await client.get(proxy.url + PRODUCTS, headers=headers)).status_code for _ in range(4)
+        ]
+        await _until(lambda: len(proxy.events) >= 2)
+    assert statuses == [200] * 4 and backend.hits == 4
+    assert len(sink.records) == 2  # verified, then learnt; the copies failed
+    assert [kind for kind, _ in proxy.events] == ["record_failed"] * 2
+    assert all("the inspector broke" in message for _, message in proxy.events)

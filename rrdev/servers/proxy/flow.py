@@ -467,7 +467,6 @@ class ProxyApp:
         except Exception as exc:  # a broken sink must not break the proxy
             self._emit("record_failed", f"{type(exc).__name__}: {exc}")
 
-
     def _hand_on_copy(
         self,
         copy_sink: Callable[[Template, tuple[Any, ...]], None],
