@@ -30,7 +30,14 @@ from rrdev.core.errors import RrdevError
 from rrdev.core.netaddr import is_loopback
 from rrdev.servers.proxy import MAX_HEADER_BYTES, REQUEST_TARGET
 
-__all__ = ["KEEP_ALIVE_SECONDS", "MAX_HEAD_BYTES", "PortInUse", "ProxyServer", "is_loopback"]
+__all__ = [
+    "KEEP_ALIVE_SECONDS",
+    "MAX_HEAD_BYTES",
+    "PortInUse",
+    "ProxyServer",
+    "is_loopback",
+    "raise_open_files_limit",
+]
 
 #: The request line and headers together, as received: past this the connection is
 #: answered 431 and closed while the head is still arriving (httptools has no limit of
@@ -49,6 +56,32 @@ KEEP_ALIVE_SECONDS = 75
 
 #: ``refuse_unparsed(problem, detail, method=, target=, record=)`` of ``ProxyApp``.
 Refuse = Callable[..., tuple[int, bytes, list[tuple[bytes, bytes]]]]
+
+
+#: The open-files limit ``ProxyServer.start`` asks for (macOS refuses more than
+#: ``kern.maxfilesperproc``, 10,240 by default: then that).
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
+    """Lift this process's soft limit on open files toward its hard limit; return the
+    soft limit in force. Every keep-alive connection holds a file, and the usual soft
+    limit (1,024 on Linux, 256 on macOS) is below what a load test opens: past it the
+    proxy cannot accept, and new callers are reset until idle connections close."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        for candidate in (target, min(target, 10240)):
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (candidate, hard))
+            except (ValueError, OSError):
+                continue
+            return candidate
+    return soft
 
 
 class PortInUse(RrdevError):
@@ -352,6 +385,7 @@ class ProxyServer:
         """
         if self._task is not None:
             raise RuntimeError("the server is already running")
+        raise_open_files_limit()
         sock = self._sock if self._sock is not None else bind_socket(self.host, self.requested_port)
         self._port = sock.getsockname()[1]
         startup = getattr(self.app, "startup", None)
