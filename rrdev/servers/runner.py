@@ -48,6 +48,12 @@ MAX_HEAD_BYTES = 2 * MAX_HEADER_BYTES
 #: this long before closing: closing with unread input would reset the connection and
 #: the caller could lose the answer.
 LINGER_SECONDS = 1.0
+#: How long a request head (request line and headers) may take to arrive once it began
+#: (nginx's ``client_header_timeout``): a caller that stalls mid-head, or trickles it a
+#: byte at a time, gets 408 ``request_timeout`` and the connection closes. A new
+#: connection that sends nothing in this time is closed without an answer. Checked
+#: every quarter of it, so a stalled head is refused within 1.25 times this.
+HEAD_SECONDS = 60.0
 #: How long an idle keep-alive connection stays open (nginx's default; uvicorn's own is
 #: 5 s). A client's pool must drop an idle connection before the server does, or a
 #: request sent as the server closes fails with "server disconnected" and no answer:
@@ -129,17 +135,43 @@ def _http_protocol(app: Any = None) -> Any:
         _head_seen = 0
         #: refused: what still arrives is discarded until the connection closes
         _draining = False
+        #: when (loop time) the head under way began; None between requests
+        _head_since: float | None = None
+        #: whether this server's head watch runs (one timer for all its connections)
+        _watching = False
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             # uvicorn's flow control keeps the real transport; writes go through this.
             self.transport = _CorkedTransport(transport, self.loop)
+            self._head_since = self.loop.time()  # a new connection is there to ask
+            cls = type(self)
+            if not cls._watching:
+                cls._watching = True
+                self.loop.call_later(HEAD_SECONDS / 4, cls._watch, self.loop, self.connections)
+
+        @classmethod
+        def _watch(cls, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+            """Time out stalled heads, every quarter of ``HEAD_SECONDS`` while any
+            connection is open: a timestamp per request instead of a timer each."""
+            now = loop.time()
+            for connection in list(connections):
+                since = getattr(connection, "_head_since", None)
+                if since is not None and now - since >= HEAD_SECONDS:
+                    connection._head_since = None
+                    connection._head_timed_out()
+            if connections:
+                loop.call_later(HEAD_SECONDS / 4, cls._watch, loop, connections)
+            else:
+                cls._watching = False
 
         def data_received(self, data: bytes) -> None:
             if self._draining:
                 return
             if self._head_open:
                 self._head_seen += len(data)
+                if self._head_since is None:  # a head begins (after a keep-alive wait)
+                    self._head_since = self.loop.time()
             super().data_received(data)
             if (
                 self._head_open
@@ -149,6 +181,7 @@ def _http_protocol(app: Any = None) -> Any:
                 self._refuse("headers_too_large", "the request head is too large")
 
         def on_headers_complete(self) -> None:
+            self._head_since = None
             self._head_open = False
             self._head_seen = 0
             # The target is whole by now (httptools may hand it over in pieces).
@@ -165,6 +198,17 @@ def _http_protocol(app: Any = None) -> Any:
             error = sys.exc_info()[1]
             problem, detail = _classify(error, httptools, self._method(error))
             self._refuse(problem, detail, error)
+
+        def _head_timed_out(self) -> None:
+            if self._draining or self.transport.is_closing() or not self._head_open:
+                return
+            idle = self.cycle is None or self.cycle.response_complete
+            if self._head_seen == 0 and idle:
+                self.transport.close()  # nothing asked: closed like an idle keep-alive
+                return
+            self._refuse(
+                "head_timeout", f"the request head did not arrive within {HEAD_SECONDS:g} s"
+            )
 
         def _method(self, error: BaseException | None) -> str:
             scope = self.scope or {}
@@ -196,10 +240,11 @@ def _http_protocol(app: Any = None) -> Any:
                 cycle.disconnected = True  # the app's own answer goes nowhere now
                 cycle.message_event.set()
             if refuse is None:
-                if problem != "headers_too_large":
+                if problem not in _PLAIN_ANSWERS:
                     super().send_400_response("Invalid HTTP request received.")
                     return
-                status, body, headers = 431, b"Request Header Fields Too Large", []
+                status, body = _PLAIN_ANSWERS[problem]
+                headers = []
             else:
                 status, body, headers = refuse(
                     problem,
@@ -228,6 +273,12 @@ def _http_protocol(app: Any = None) -> Any:
 
     return RrdevHttpProtocol
 
+
+#: Refusals other than 400, for an app without ``refuse_unparsed``.
+_PLAIN_ANSWERS = {
+    "headers_too_large": (431, b"Request Header Fields Too Large"),
+    "head_timeout": (408, b"Request Timeout"),
+}
 
 #: A write up to this size may be held back for the next one; a held write is joined
 #: with a next one up to ``_JOIN_BYTES`` (larger ones follow it unjoined).

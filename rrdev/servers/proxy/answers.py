@@ -106,12 +106,21 @@ def _unparsed_request(problem: str, detail: str, target: bytes = b"") -> Explana
     """The answer to a request the HTTP parser refused (``rrdev.servers.runner``).
 
     ``problem``: "target" (an authority-form, CONNECT or unparseable request target:
-    400 ``ambiguous_path``), "transfer_coding" (501), "headers_too_large" (431), or
-    anything else (400 ``bad_request``). ``detail`` is the parser's reason (fixed text).
+    400 ``ambiguous_path``), "transfer_coding" (501), "headers_too_large" (431),
+    "head_timeout" (408 ``request_timeout``: the head stalled), or anything else (400
+    ``bad_request``). ``detail`` is the parser's reason (fixed text).
     """
     detail = _clip_text(detail)
     if problem == "headers_too_large":
         return _headers_too_large()
+    if problem == "head_timeout":
+        return Explanation(
+            408,
+            "request_timeout",
+            f"{detail}: the caller stopped sending in the middle of it",
+            "a client that sends its request line and headers in one go never sees this; "
+            "one that opened the connection and stalled (or trickles bytes) does",
+        )
     if problem == "transfer_coding":
         return _transfer_coding_unsupported(detail)
     if problem == "target":
@@ -253,7 +262,9 @@ def _error_payload(expl: Explanation) -> tuple[bytes, list[tuple[bytes, bytes]]]
 
 
 #: Answers after which the connection is closed.
-_CLOSE_AFTER = frozenset({"headers_too_large", "transfer_coding_unsupported", "bad_request"})
+_CLOSE_AFTER = frozenset(
+    {"headers_too_large", "transfer_coding_unsupported", "bad_request", "request_timeout"}
+)
 
 
 async def _send_error(send: Send, expl: Explanation) -> int:
