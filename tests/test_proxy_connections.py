@@ -25,6 +25,7 @@ import pytest
 from proxy_support import _UP, Backend, RunningProxy, mint, profile_text, run_proxy, wait_for
 
 from rrdev.servers import runner
+from rrdev.servers.proxy import forward
 from rrdev.servers.runner import KEEP_ALIVE_SECONDS, raise_open_files_limit
 
 pytestmark = pytest.mark.usefixtures("keyset")
@@ -244,3 +245,49 @@ async def test_keep_alive_waits_and_slow_answers_are_not_stalled_heads(
         writer.write(_request(token, f"/slow?delay={HEAD * 2}"))
         assert (await _answer(reader))[0] == 200
     assert [r.status for r in proxy.records] == [200, 200, 200]
+
+
+# ------------------------------------------------------------------ the request body
+
+
+@pytest.fixture
+def short_body_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forward, "BODY_SECONDS", HEAD)
+
+
+def _post_head(token: str, length: int) -> bytes:
+    return (
+        f"POST /api/v1/products HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.usefixtures("short_body_timeout")
+async def test_a_body_that_stalls_gets_408_and_the_connection_closes(
+    tmp_path: Path, backend: Backend
+) -> None:
+    token = mint()
+    async with _connected(tmp_path, backend) as (proxy, reader, writer):
+        writer.write(_post_head(token, 100) + b'{"name": ')  # 9 of 100 bytes, then nothing
+        status, headers, body = await _answer(reader)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed
+        await wait_for(lambda: len(proxy.records) == 1)
+    assert status == 408 and headers["connection"] == "close"
+    assert json.loads(body)["reason"] == "request_timeout"
+    assert token not in body.decode()
+    (record,) = proxy.records
+    assert (record.status, record.reason, record.bytes_in) == (408, "request_timeout", 9)
+    assert record.explanation.deciding_rule is not None  # it was allowed, then stalled
+
+
+@pytest.mark.usefixtures("short_body_timeout")
+async def test_a_slow_steady_body_is_not_a_stalled_one(tmp_path: Path, backend: Backend) -> None:
+    # Each gap is under the timeout; the whole upload takes three times as long.
+    async with _connected(tmp_path, backend) as (proxy, reader, writer):
+        writer.write(_post_head(mint(), 10))
+        for _ in range(10):
+            await asyncio.sleep(HEAD / 5)
+            writer.write(b"x")
+        status, _headers, body = await _answer(reader)
+    assert status == 200 and json.loads(body)["body_len"] == 10
+    assert [r.status for r in proxy.records] == [200]

@@ -222,6 +222,18 @@ def _upstream_failure(exc: BaseException, state: _State, expl: Explanation) -> E
     )
 
 
+def _body_timeout(expl: Explanation, seconds: float) -> Explanation:
+    """408 for an allowed request whose caller stopped sending its body."""
+    return _upstream(
+        expl,
+        408,
+        "request_timeout",
+        f"the request body stopped arriving: no bytes for {seconds:g} s",
+        "the caller paused mid-upload (or sent a Content-Length larger than its body); "
+        "the backend's request was abandoned",
+    )
+
+
 def _upstream(expl: Explanation, status: int, reason: str, message: str, hint: str) -> Explanation:
     return replace(
         expl, status=status, reason=reason, message=message, hint=hint, www_authenticate=None

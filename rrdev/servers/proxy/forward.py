@@ -23,7 +23,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from rrdev.clients.oauth2 import TokenFetchError
 from rrdev.core.records import PREVIEW_BYTES, REQUEST_BODY_BYTES, Explanation
 from rrdev.servers.asgi import Receive, Scope, Send
-from rrdev.servers.proxy.answers import CODE_GRANTED, _header_text, _send_error, _upstream_failure
+from rrdev.servers.proxy.answers import (
+    CODE_GRANTED,
+    _body_timeout,
+    _header_text,
+    _send_error,
+    _upstream_failure,
+)
 from rrdev.servers.proxy.deadlines import Deadlines, resume_read_timeout
 from rrdev.servers.proxy.fastlane import FastPlan
 from rrdev.servers.proxy.filtered import filters_apply, relay_filtered
@@ -97,7 +103,10 @@ class Forwarder:
             progress.bytes_in = body.received
             if body.client_gone:
                 progress.notes.append("the caller went away during the upload")
-            failed = _upstream_failure(exc, state, expl)
+            if body.stalled:
+                failed = _body_timeout(expl, BODY_SECONDS)
+            else:
+                failed = _upstream_failure(exc, state, expl)
             progress.bytes_out = await _send_error(send, failed)
             return failed
         progress.upstream_ms = (time.perf_counter() - t_up) * 1000
@@ -288,15 +297,26 @@ async def _backend_authorization(
 # ------------------------------------------------------------------ streaming
 
 
+#: How long the caller may pause mid-body, between two chunks, before its request is
+#: answered 408 ``request_timeout`` and the backend's abandoned (nginx's
+#: ``client_body_timeout``): a stalled upload would hold both connections forever.
+BODY_SECONDS = 60.0
+
+
+class _BodyStalled(ConnectionResetError):
+    """No body bytes from the caller for ``BODY_SECONDS``."""
+
+
 class _RequestBody:
     """The caller's body as an async iterator for aiohttp, counting bytes as they pass."""
 
-    __slots__ = ("client_gone", "done", "expected", "kept", "receive", "received")
+    __slots__ = ("client_gone", "done", "expected", "kept", "receive", "received", "stalled")
 
     def __init__(self, receive: Receive, headers: Iterable[tuple[str, str]]) -> None:
         self.receive = receive
         self.received = 0
         self.client_gone = False
+        self.stalled = False
         self.expected = any(
             (k == "content-length" and v.strip() not in ("", "0")) or k == "transfer-encoding"
             for k, v in headers
@@ -307,7 +327,12 @@ class _RequestBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while not self.done:
-            message = await self.receive()
+            try:
+                async with asyncio.timeout(BODY_SECONDS):
+                    message = await self.receive()
+            except TimeoutError:
+                self.stalled = True
+                raise _BodyStalled(f"no body bytes for {BODY_SECONDS:g} s") from None
             if message["type"] == "http.disconnect":
                 self.client_gone = True
                 raise ConnectionResetError("the caller disconnected during the upload")
