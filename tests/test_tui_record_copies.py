@@ -96,6 +96,15 @@ def _template(fixed: dict[str, Any]) -> Template:
     return template
 
 
+def _ui_side(records: list[RequestRecord], notices: list[Any]) -> ProcessRuntime:
+    """The UI's end of the pipe, as ``start`` leaves it, without a child."""
+    runtime = ProcessRuntime.__new__(ProcessRuntime)
+    runtime._sink = records.append
+    runtime._on_event = lambda *notice: notices.append(notice)
+    runtime._templates = {}
+    return runtime
+
+
 def _fields(n: int) -> tuple[Any, ...]:
     values = {"time": float(n), "status": 200, "bytes_out": n, "response_truncated": False}
     return tuple(values.get(name) for name in COPY_FIELDS)
@@ -118,10 +127,8 @@ async def test_both_sides_forget_templates_together(monkeypatch: pytest.MonkeyPa
     # is sent again before its next copy.
     assert sent == [("t", ids[0]), ("t", ids[1]), ("t", None), ("t", ids[2]), ("t", ids[0])]
 
-    runtime = ProcessRuntime.__new__(ProcessRuntime)
     records: list[RequestRecord] = []
-    runtime._sink, runtime._on_event = records.append, lambda kind, message: None
-    runtime._templates = {}
+    runtime = _ui_side(records, [])
     runtime._take(items)
     assert [r.path for r in records] == [f"/p/{i}" for i in order]
     assert [r.bytes_out for r in records] == list(range(len(order)))
@@ -174,3 +181,24 @@ async def test_a_failing_copy_sink_never_fails_the_request(
     assert len(sink.records) == 2  # verified, then learnt; the copies failed
     assert [kind for kind, _ in proxy.events] == ["record_failed"] * 2
     assert all("the inspector broke" in message for _, message in proxy.events)
+
+
+async def test_a_ui_far_behind_gets_a_count_not_the_records() -> None:
+    upstream = _Upstream()
+    outbox = Outbox(upstream, lambda: None)  # type: ignore[arg-type, return-value]
+    template = _template({"method": "GET", "path": "/p"})
+    upstream.backlog = lambda: proxy_process_child.BACKLOG_BYTES + 1  # type: ignore[method-assign]
+    outbox.template_copy(template, _fields(0))
+    outbox(record_copy(template.fixed, _fields(1)))
+    assert outbox.items == [] and outbox.dropped == 2
+    upstream.backlog = lambda: 0  # type: ignore[method-assign]
+    outbox.template_copy(template, _fields(2))  # its template was never sent: sent now
+    outbox.flush()
+    ((_, items),) = upstream.frames
+    assert [kind for kind, _ in items] == ["t", "c", "d"] and items[-1] == ("d", 2)
+
+    records: list[RequestRecord] = []
+    notices: list[tuple[str, str]] = []
+    _ui_side(records, notices)._take(items)
+    assert [r.bytes_out for r in records] == [2]
+    assert notices == [("record_failed", "2 requests were not shown: the inspector fell behind")]

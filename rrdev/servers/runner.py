@@ -81,7 +81,7 @@ def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
-        for candidate in (target, min(target, 10240)):
+        for candidate in dict.fromkeys((target, min(target, 10240))):
             try:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (candidate, hard))
             except (ValueError, OSError):

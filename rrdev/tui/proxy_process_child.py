@@ -87,18 +87,14 @@ class Outbox:
 
     def __call__(self, record: RequestRecord) -> None:
         """The runtime's sink."""
-        if self.upstream.backlog() > BACKLOG_BYTES:
-            self.dropped += 1
+        if self._dropping():
             return
         self.items.append(("r", record))
         self._due()
 
-    record = __call__
-
     def template_copy(self, template: Template, fields: tuple[Any, ...]) -> None:
         """A fast-lane record: its template (once), then this exchange's fields."""
-        if self.upstream.backlog() > BACKLOG_BYTES:
-            self.dropped += 1
+        if self._dropping():
             return
         held = self._templates
         if template.id not in held:
@@ -109,6 +105,13 @@ class Outbox:
             self.items.append(("t", (template.id, template.fixed)))
         self.items.append(("c", (template.id, fields)))
         self._due()
+
+    def _dropping(self) -> bool:
+        """Whether this record is dropped (and counted): the UI is too far behind."""
+        if self.upstream.backlog() > BACKLOG_BYTES:
+            self.dropped += 1
+            return True
+        return False
 
     def event(self, kind: str, message: str) -> None:
         """The runtime's ``on_event``: a reload sends the new snapshot first, so that

@@ -85,11 +85,11 @@ class ProxyApp:
     closes the client session) or drive it in-process with ``httpx.ASGITransport``
     (then use ``async with app:`` or let the first request create the session).
 
-    ``sink`` receives each ``RequestRecord`` (a sink with a ``template_copy(template,
-    fields)`` method gets a fast-lane record copy that way instead: its template, once
-    per template on its side, then ``Template.copy_fields``); ``on_event`` reload
-    notices; ``clock``
-    the epoch time used for token checks and records. ``reload_interval`` (seconds,
+    ``sink`` receives each ``RequestRecord``; a sink with a ``template_copy(template,
+    fields)`` method gets a fast-lane record copy as its template and
+    ``Template.copy_fields`` instead, and builds the record itself (the TUI's proxy
+    process sends the template once). ``on_event`` receives reload notices; ``clock``
+    is the epoch time used for token checks and records. ``reload_interval`` (seconds,
     0 disables) bounds how often the profile file is checked for changes.
     ``record_exchange`` (an attribute too; may change at any time) also puts the
     redacted request and response headers and a JSON response preview in each record
