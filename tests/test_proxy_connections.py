@@ -297,3 +297,18 @@ async def test_a_slow_steady_body_is_not_a_stalled_one(tmp_path: Path, backend: 
         status, _headers, body = await _answer(reader)
     assert status == 200 and json.loads(body)["body_len"] == 10
     assert [r.status for r in proxy.records] == [200]
+
+
+async def test_a_caller_gone_mid_upload_is_its_own_record_not_the_backends(
+    tmp_path: Path, backend: Backend
+) -> None:
+    async with _connected(tmp_path, backend) as (proxy, _reader, writer):
+        writer.write(_post_head(mint(), 100) + b'{"name": ')
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the request is allowed and the upload under way
+        writer.transport.abort()  # the caller gives up
+        await wait_for(lambda: len(proxy.records) == 1)
+    (record,) = proxy.records
+    assert (record.status, record.reason, record.bytes_in) == (499, "client_closed_request", 9)
+    assert any("went away during the upload" in note for note in record.notes)
+    assert "backend" not in record.explanation.message

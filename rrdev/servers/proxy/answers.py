@@ -234,6 +234,20 @@ def _body_timeout(expl: Explanation, seconds: float) -> Explanation:
     )
 
 
+def _caller_gone(expl: Explanation, received: int) -> Explanation:
+    """499 (nginx's "client closed request") for an allowed request whose caller went
+    away during its upload: nobody reads this answer, but the record must not blame
+    the backend."""
+    return _upstream(
+        expl,
+        499,
+        "client_closed_request",
+        f"the caller closed the connection during the upload (after {received} body bytes)",
+        "nothing went wrong on the backend's side: the caller gave up (a client timeout, "
+        "a cancelled request) and the backend's request was abandoned",
+    )
+
+
 def _upstream(expl: Explanation, status: int, reason: str, message: str, hint: str) -> Explanation:
     return replace(
         expl, status=status, reason=reason, message=message, hint=hint, www_authenticate=None

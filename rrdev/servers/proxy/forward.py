@@ -26,6 +26,7 @@ from rrdev.servers.asgi import Receive, Scope, Send
 from rrdev.servers.proxy.answers import (
     CODE_GRANTED,
     _body_timeout,
+    _caller_gone,
     _header_text,
     _send_error,
     _upstream_failure,
@@ -101,9 +102,11 @@ class Forwarder:
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             progress.upstream_ms = (time.perf_counter() - t_up) * 1000
             progress.bytes_in = body.received
+            # The caller's side first: a failed upload is not the backend's fault.
             if body.client_gone:
                 progress.notes.append("the caller went away during the upload")
-            if body.stalled:
+                failed = _caller_gone(expl, body.received)
+            elif body.stalled:
                 failed = _body_timeout(expl, BODY_SECONDS)
             else:
                 failed = _upstream_failure(exc, state, expl)
